@@ -1,0 +1,109 @@
+//! The sample contract: what one sample is, what its label means, and how pixels are normalised.
+
+use serde::{Deserialize, Serialize};
+
+/// Frames per sample: the model looks at five frames of one recording at once.
+pub const FRAMES: usize = 5;
+
+/// The recipe's input size (square side, pixels). Tests and small models use less.
+pub const DEFAULT_INPUT_SIZE: u32 = 224;
+
+/// Per-channel normalisation applied after scaling pixels to `[0, 1]`: `(x - mean) / std`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Normalization {
+    /// Mean of R, G, B.
+    pub mean: [f32; 3],
+    /// Standard deviation of R, G, B.
+    pub std: [f32; 3],
+}
+
+impl Normalization {
+    /// torchvision's ImageNet statistics, used by the recipe.
+    pub const IMAGENET: Normalization = Normalization {
+        mean: [0.485, 0.456, 0.406],
+        std: [0.229, 0.224, 0.225],
+    };
+}
+
+impl Default for Normalization {
+    fn default() -> Self {
+        Self::IMAGENET
+    }
+}
+
+/// The class of a sample: a live face or one kind of presentation attack.
+/// The names are the dataset's folder names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum AttackClass {
+    /// A live person (`label = 0`).
+    #[serde(rename = "real")]
+    Real,
+    /// A video replayed on a screen.
+    #[serde(rename = "replay")]
+    Replay,
+    /// A printed photo.
+    #[serde(rename = "printed")]
+    Printed,
+    /// A worn 2-D mask.
+    #[serde(rename = "2dmask")]
+    Mask2d,
+}
+
+impl AttackClass {
+    /// All classes, in folder order.
+    pub const ALL: [AttackClass; 4] = [
+        AttackClass::Real,
+        AttackClass::Replay,
+        AttackClass::Printed,
+        AttackClass::Mask2d,
+    ];
+
+    /// The folder name of this class in a dataset.
+    pub fn folder(self) -> &'static str {
+        match self {
+            AttackClass::Real => "real",
+            AttackClass::Replay => "replay",
+            AttackClass::Printed => "printed",
+            AttackClass::Mask2d => "2dmask",
+        }
+    }
+
+    /// The class of a folder name, if it is one of the four.
+    pub fn from_folder(name: &str) -> Option<AttackClass> {
+        Self::ALL.into_iter().find(|c| c.folder() == name)
+    }
+
+    /// Whether this class is a presentation attack (binary target `1`).
+    pub fn is_attack(self) -> bool {
+        self != AttackClass::Real
+    }
+
+    /// The binary training target: `0.0` live, `1.0` spoof.
+    pub fn label(self) -> f32 {
+        if self.is_attack() { 1.0 } else { 0.0 }
+    }
+}
+
+impl std::fmt::Display for AttackClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.folder())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folders_round_trip_and_only_real_is_live() {
+        for c in AttackClass::ALL {
+            assert_eq!(AttackClass::from_folder(c.folder()), Some(c));
+            assert_eq!(c.label(), if c == AttackClass::Real { 0.0 } else { 1.0 });
+        }
+        assert_eq!(AttackClass::from_folder("Real"), None);
+        assert_eq!(
+            serde_json::to_string(&AttackClass::Mask2d).ok().as_deref(),
+            Some("\"2dmask\"")
+        );
+    }
+}

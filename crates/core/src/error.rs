@@ -1,0 +1,50 @@
+use thiserror::Error;
+
+/// Everything that can be wrong with input handed to the shared core.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// A sample must hold exactly [`crate::FRAMES`] frames.
+    #[error("a sample needs {expected} frames, got {got}")]
+    FrameCount { expected: usize, got: usize },
+    /// A frame's pixel buffer does not match its stated width, height and layout.
+    #[error("frame {index}: {width}x{height} {layout:?} needs {expected} bytes, got {got}")]
+    BufferSize {
+        index: usize,
+        width: u32,
+        height: u32,
+        layout: crate::PixelLayout,
+        expected: usize,
+        got: usize,
+    },
+    /// A frame or a requested output size with a zero side.
+    #[error("frame {index}: empty image ({width}x{height})")]
+    EmptyFrame {
+        index: usize,
+        width: u32,
+        height: u32,
+    },
+    /// The output size of preprocessing must be at least 1 pixel.
+    #[error("input size must be at least 1 pixel, got {0}")]
+    BadInputSize(u32),
+    /// The frames of one sample come from one camera and must share a size.
+    #[error(
+        "frame {index} is {width}x{height} but frame 0 is {first_width}x{first_height}: the frames of a sample must share one size"
+    )]
+    MixedSizes {
+        index: usize,
+        width: u32,
+        height: u32,
+        first_width: u32,
+        first_height: u32,
+    },
+    /// The resizer refused the images (should not happen after the checks above).
+    #[error("frame {index}: resize failed: {source}")]
+    Resize {
+        index: usize,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// Result with the core's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,30 @@
+//! What both sides of the liveness checker must agree on, with no tch and no web dependency,
+//! so that it compiles for the native trainer and for `wasm32-unknown-unknown` alike:
+//!
+//! - [`contract`]: a sample is [`FRAMES`] frames; the class folders and their binary label;
+//!   the ImageNet normalisation.
+//! - [`preprocess`]: a decoded RGB/RGBA frame → centre square crop → `size × size` → normalised
+//!   CHW `f32`. The trainer and the browser call this same code, so they cannot drift apart.
+//! - [`metrics`]: ISO/IEC 30107-3 presentation-attack metrics (APCER per attack class, BPCER,
+//!   ACER), EER, ROC AUC and the recipe's classification scores, over a whole set of scores.
+//!
+//! ```
+//! use liveness_core::{preprocess_sample, Frame, Normalization, FRAMES};
+//! let pixels = vec![128u8; 48 * 32 * 3];
+//! let frames = vec![Frame::rgb(&pixels, 48, 32); FRAMES];
+//! let input = preprocess_sample(&frames, 16, &Normalization::IMAGENET)?;
+//! assert_eq!(input.len(), FRAMES * 3 * 16 * 16);
+//! # Ok::<(), liveness_core::Error>(())
+//! ```
+
+pub mod contract;
+mod error;
+pub mod metrics;
+pub mod preprocess;
+
+pub use contract::{AttackClass, DEFAULT_INPUT_SIZE, FRAMES, Normalization};
+pub use error::{Error, Result};
+pub use metrics::{Confusion, Report, ScoredSample, evaluate};
+pub use preprocess::{
+    Frame, PixelLayout, normalize_into, preprocess_frame, preprocess_sample, resize_frame,
+};
