@@ -1,0 +1,13 @@
+//! The native trainer of the liveness model, on libtorch through `tch`: dataset reading and the
+//! subject-grouped split, the parallel loader, the recipe's model, resumable training with
+//! atomic checkpoints, evaluation, scoring and a throughput benchmark. `main.rs` is the CLI.
+
+pub mod bench;
+pub mod checkpoint;
+pub mod dataset;
+pub mod loader;
+pub mod model;
+pub mod optim;
+pub mod scoring;
+pub mod split;
+pub mod train;

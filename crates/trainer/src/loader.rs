@@ -1,0 +1,255 @@
+//! Parallel data loading with a bounded prefetch queue.
+//!
+//! Worker threads (a rayon pool) decode and resize the frames of a batch with `liveness-core`;
+//! a producer thread hands finished batches through a bounded channel, so the next batches are
+//! ready while the device trains on this one. Batches stay `u8` (4× less to copy) and are
+//! normalised on the device. A cache keeps each sample's resized frames after their first decode,
+//! so later epochs skip JPEG decoding altogether.
+
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+
+use anyhow::{Context, Result};
+use crossbeam_channel::{Receiver, bounded};
+use liveness_core::{FRAMES, Frame, resize_frame};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+use crate::dataset::{DataError, Sample, decode_frame};
+
+/// Where a sample's frames come from: files on disk, decoded and resized on demand, with an
+/// optional in-memory cache of the result.
+pub struct FrameStore {
+    samples: Vec<Sample>,
+    size: u32,
+    cache: Option<Vec<OnceLock<Arc<[u8]>>>>,
+}
+
+impl FrameStore {
+    /// A store for `samples` at input size `size`, caching resized frames if `cache`.
+    pub fn new(samples: Vec<Sample>, size: u32, cache: bool) -> Self {
+        let cache = cache.then(|| (0..samples.len()).map(|_| OnceLock::new()).collect());
+        FrameStore { samples, size, cache }
+    }
+
+    /// The samples, in store order.
+    pub fn samples(&self) -> &[Sample] {
+        &self.samples
+    }
+
+    /// Whether resized frames are kept in memory.
+    pub fn is_cached(&self) -> bool {
+        self.cache.is_some()
+    }
+
+    /// Input size (square side).
+    pub fn size(&self) -> u32 {
+        self.size
+    }
+
+    /// Bytes of one sample: five `size × size` RGB frames.
+    pub fn sample_bytes(&self) -> usize {
+        FRAMES * self.size as usize * self.size as usize * 3
+    }
+
+    /// The five resized frames of sample `index` (HWC `u8`, frame after frame).
+    pub fn frames(&self, index: usize) -> Result<Arc<[u8]>, DataError> {
+        if let Some(hit) = self.cache.as_ref().and_then(|c| c[index].get()) {
+            return Ok(hit.clone());
+        }
+        let sample = &self.samples[index];
+        let mut out = Vec::with_capacity(self.sample_bytes());
+        let mut first: Option<(u32, u32)> = None;
+        for (k, path) in sample.frames.iter().enumerate() {
+            let rgb = decode_frame(path)?;
+            let (w, h) = rgb.dimensions();
+            if let Some((fw, fh)) = first
+                && (fw, fh) != (w, h)
+            {
+                return Err(DataError::MixedSizes {
+                    path: path.clone(),
+                    width: w,
+                    height: h,
+                    first: sample.frames[0].clone(),
+                    first_width: fw,
+                    first_height: fh,
+                });
+            }
+            first = Some((w, h));
+            let resized = resize_frame(Frame::rgb(rgb.as_raw(), w, h), self.size, k)
+                .map_err(|e| DataError::BadImage { path: path.clone(), source: image_error(e) })?;
+            out.extend_from_slice(&resized);
+        }
+        let frames: Arc<[u8]> = out.into();
+        if let Some(cache) = &self.cache {
+            let _ = cache[index].set(frames.clone());
+        }
+        Ok(frames)
+    }
+
+    /// Decodes every sample once (in parallel) so that a bad file stops the run before training
+    /// starts, and fills the cache.
+    pub fn warm(&self, pool: &rayon::ThreadPool, progress: &indicatif::ProgressBar) -> Result<()> {
+        pool.install(|| {
+            (0..self.samples.len()).into_par_iter().try_for_each(|i| {
+                self.frames(i)?;
+                progress.inc(1);
+                Ok::<_, DataError>(())
+            })
+        })?;
+        Ok(())
+    }
+}
+
+fn image_error(e: liveness_core::Error) -> image::ImageError {
+    image::ImageError::Decoding(image::error::DecodingError::new(
+        image::error::ImageFormatHint::Unknown,
+        e,
+    ))
+}
+
+/// One batch, ready to copy to the device.
+pub struct Batch {
+    /// `[n, FRAMES, size, size, 3]` `u8`.
+    pub pixels: Vec<u8>,
+    /// Binary targets, `0` live / `1` spoof.
+    pub labels: Vec<f32>,
+    /// Store indices of the samples.
+    pub indices: Vec<usize>,
+}
+
+impl Batch {
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.indices.len()
+    }
+
+    /// Whether the batch has no samples.
+    pub fn is_empty(&self) -> bool {
+        self.indices.is_empty()
+    }
+}
+
+/// The order of one epoch: the training indices shuffled by `(seed, epoch)`.
+pub fn epoch_order(indices: &[usize], seed: u64, epoch: usize) -> Vec<usize> {
+    let mut order = indices.to_vec();
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(mix(seed, epoch as u64)));
+    order
+}
+
+/// A fixed mix of two numbers into one seed (splitmix64 finaliser).
+fn mix(a: u64, b: u64) -> u64 {
+    let mut z = a ^ b.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Random horizontal flip, decided per (seed, epoch, sample) so that it does not depend on which
+/// thread builds the batch and a resumed run flips exactly as an uninterrupted one.
+#[derive(Debug, Clone, Copy)]
+pub struct Flip {
+    /// Run seed.
+    pub seed: u64,
+    /// Epoch (1-based).
+    pub epoch: usize,
+}
+
+impl Flip {
+    fn applies(&self, sample: usize) -> bool {
+        mix(mix(self.seed, self.epoch as u64), sample as u64) & 1 == 1
+    }
+}
+
+/// Mirrors every row of each `size × size` RGB frame in place.
+fn flip_frames(pixels: &mut [u8], size: usize) {
+    for row in pixels.chunks_exact_mut(size * 3) {
+        let (mut l, mut r) = (0, size - 1);
+        while l < r {
+            for c in 0..3 {
+                row.swap(l * 3 + c, r * 3 + c);
+            }
+            l += 1;
+            r -= 1;
+        }
+    }
+}
+
+/// Streams `order` as batches of `batch_size` from a background thread, at most `prefetch`
+/// batches ahead. Dropping the receiver stops the producer.
+pub fn stream(
+    store: Arc<FrameStore>,
+    order: Vec<usize>,
+    batch_size: usize,
+    flip: Option<Flip>,
+    prefetch: usize,
+    pool: Arc<rayon::ThreadPool>,
+) -> (Receiver<Result<Batch>>, JoinHandle<()>) {
+    let (tx, rx) = bounded(prefetch.max(1));
+    let handle = std::thread::spawn(move || {
+        let per_sample = store.sample_bytes();
+        let size = store.size() as usize;
+        for chunk in order.chunks(batch_size.max(1)) {
+            let mut pixels = vec![0u8; chunk.len() * per_sample];
+            let filled = pool.install(|| {
+                pixels.par_chunks_mut(per_sample).zip(chunk.par_iter()).try_for_each(|(dst, &i)| {
+                    dst.copy_from_slice(&store.frames(i)?);
+                    if flip.is_some_and(|f| f.applies(i)) {
+                        flip_frames(dst, size);
+                    }
+                    Ok::<_, DataError>(())
+                })
+            });
+            let batch = filled.map_err(anyhow::Error::from).map(|()| Batch {
+                pixels,
+                labels: chunk.iter().map(|&i| store.samples()[i].class.label()).collect(),
+                indices: chunk.to_vec(),
+            });
+            let failed = batch.is_err();
+            if tx.send(batch).is_err() || failed {
+                return;
+            }
+        }
+    });
+    (rx, handle)
+}
+
+/// A rayon pool with `workers` threads (0 = one per core).
+pub fn worker_pool(workers: usize) -> Result<Arc<rayon::ThreadPool>> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(workers)
+        .thread_name(|i| format!("loader-{i}"))
+        .build()
+        .context("cannot start the data-loading threads")?;
+    Ok(Arc::new(pool))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flip_mirrors_rows_and_twice_is_identity() {
+        let size = 3;
+        let orig: Vec<u8> = (0..(size * size * 3) as u8).collect();
+        let mut v = orig.clone();
+        flip_frames(&mut v, size);
+        assert_eq!(&v[0..3], &orig[6..9]);
+        assert_eq!(&v[3..6], &orig[3..6]);
+        flip_frames(&mut v, size);
+        assert_eq!(v, orig);
+    }
+
+    #[test]
+    fn epoch_order_is_a_seeded_permutation() {
+        let idx: Vec<usize> = (0..50).collect();
+        let a = epoch_order(&idx, 7, 1);
+        assert_eq!(a, epoch_order(&idx, 7, 1));
+        assert_ne!(a, epoch_order(&idx, 7, 2));
+        let mut sorted = a.clone();
+        sorted.sort();
+        assert_eq!(sorted, idx);
+    }
+}
