@@ -79,14 +79,19 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult> {
     tch::manual_seed(0);
     let model = SpoofModel::new(opts.device);
     let mut optim = Optimizer::new(
-        OptimizerConfig { kind: OptimizerKind::Sgd, weight_decay: 1e-7, momentum: 0.0 },
+        OptimizerConfig {
+            kind: OptimizerKind::Sgd,
+            weight_decay: 1e-7,
+            momentum: 0.0,
+        },
         model.vs.variables(),
     );
     let norm = Normalization::IMAGENET;
     let n = opts.batch_size;
     let s = i64::from(opts.input_size);
     let total = opts.warmup + opts.steps;
-    let labels = Tensor::from_slice(&(0..n).map(|i| (i % 2) as f32).collect::<Vec<_>>()).to_device(opts.device);
+    let labels = Tensor::from_slice(&(0..n).map(|i| (i % 2) as f32).collect::<Vec<_>>())
+        .to_device(opts.device);
     let mut step = |input: &Tensor| -> Result<f64> {
         let t0 = Instant::now();
         let loss = tch::autocast(opts.precision == Precision::Fp16, || {
@@ -94,7 +99,12 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult> {
                 .forward_t(input, true)
                 .to_kind(Kind::Float)
                 .flatten(0, -1)
-                .binary_cross_entropy_with_logits::<Tensor>(&labels.narrow(0, 0, input.size()[0]), None, None, tch::Reduction::Mean)
+                .binary_cross_entropy_with_logits::<Tensor>(
+                    &labels.narrow(0, 0, input.size()[0]),
+                    None,
+                    None,
+                    tch::Reduction::Mean,
+                )
         });
         optim.zero_grad();
         loss.backward();
@@ -108,7 +118,10 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult> {
         None => {
             mode = "synthetic";
             loader_fps = None;
-            let input = Tensor::randn([n as i64, FRAMES as i64, 3, s, s], (Kind::Float, opts.device));
+            let input = Tensor::randn(
+                [n as i64, FRAMES as i64, 3, s, s],
+                (Kind::Float, opts.device),
+            );
             let t0 = Instant::now();
             for k in 0..total {
                 if k == opts.warmup {
@@ -126,13 +139,23 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult> {
             let store = Arc::new(FrameStore::new(samples, opts.input_size, opts.cache));
             let all: Vec<usize> = (0..store.samples().len()).collect();
             // Enough epochs of the folder to cover warmup + steps.
-            let order: Vec<usize> = (1..).flat_map(|e| epoch_order(&all, 0, e)).take(total * n).collect();
+            let order: Vec<usize> = (1..)
+                .flat_map(|e| epoch_order(&all, 0, e))
+                .take(total * n)
+                .collect();
             if opts.cache {
                 store.warm(&pool, &indicatif::ProgressBar::hidden())?;
             }
             // Loader alone.
             let t0 = Instant::now();
-            let (rx, h) = stream(store.clone(), order.clone(), n, Some(Flip { seed: 0, epoch: 1 }), 4, pool.clone());
+            let (rx, h) = stream(
+                store.clone(),
+                order.clone(),
+                n,
+                Some(Flip { seed: 0, epoch: 1 }),
+                4,
+                pool.clone(),
+            );
             let mut frames = 0usize;
             for b in rx {
                 frames += b?.len() * FRAMES;
@@ -140,7 +163,14 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult> {
             let _ = h.join();
             loader_fps = Some(frames as f64 / t0.elapsed().as_secs_f64());
             // Loader feeding training: the time per step includes waiting for data.
-            let (rx, h) = stream(store.clone(), order, n, Some(Flip { seed: 0, epoch: 1 }), 4, pool);
+            let (rx, h) = stream(
+                store.clone(),
+                order,
+                n,
+                Some(Flip { seed: 0, epoch: 1 }),
+                4,
+                pool,
+            );
             let mut t_start = Instant::now();
             for (k, b) in rx.into_iter().enumerate() {
                 let b = b?;

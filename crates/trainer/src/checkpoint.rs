@@ -59,7 +59,11 @@ pub struct Checkpoint {
 }
 
 fn to_bytes(t: &Tensor) -> Result<Vec<u8>> {
-    let flat = t.to_device(Device::Cpu).to_kind(Kind::Float).flatten(0, -1).contiguous();
+    let flat = t
+        .to_device(Device::Cpu)
+        .to_kind(Kind::Float)
+        .flatten(0, -1)
+        .contiguous();
     let values = Vec::<f32>::try_from(&flat).context("tensor to host")?;
     Ok(values.iter().flat_map(|v| v.to_le_bytes()).collect())
 }
@@ -79,9 +83,18 @@ fn checksum<'a>(items: impl Iterator<Item = (&'a String, &'a [u8])>) -> String {
 
 /// Writes `bytes` to `path` so that readers see the old file or the new one, never a part.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().with_context(|| format!("{} is not a file path", path.display()))?;
-    let tmp: PathBuf = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} is not a file path", path.display()))?;
+    let tmp: PathBuf = dir.join(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
     let result = (|| -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -97,7 +110,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Saves the model and optimiser state with `meta` to `path`, atomically.
-pub fn save(path: &Path, meta: &Meta, model: &SpoofModel, optim: &[(String, Tensor)]) -> Result<()> {
+pub fn save(
+    path: &Path,
+    meta: &Meta,
+    model: &SpoofModel,
+    optim: &[(String, Tensor)],
+) -> Result<()> {
     let mut named: BTreeMap<String, (Vec<usize>, Vec<u8>)> = BTreeMap::new();
     for (name, t) in model.vs.variables() {
         named.insert(format!("model.{name}"), (shape(&t), to_bytes(&t)?));
@@ -107,7 +125,10 @@ pub fn save(path: &Path, meta: &Meta, model: &SpoofModel, optim: &[(String, Tens
     }
     let mut info = HashMap::new();
     info.insert("liveness".to_owned(), serde_json::to_string(meta)?);
-    info.insert("sha256".to_owned(), checksum(named.iter().map(|(k, (_, d))| (k, d.as_slice()))));
+    info.insert(
+        "sha256".to_owned(),
+        checksum(named.iter().map(|(k, (_, d))| (k, d.as_slice()))),
+    );
     let views = named
         .iter()
         .map(|(k, (s, d))| Ok((k.as_str(), TensorView::new(Dtype::F32, s.clone(), d)?)))
@@ -118,29 +139,43 @@ pub fn save(path: &Path, meta: &Meta, model: &SpoofModel, optim: &[(String, Tens
 
 /// Loads and verifies a checkpoint.
 pub fn load(path: &Path) -> Result<Checkpoint> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read checkpoint {}", path.display()))?;
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read checkpoint {}", path.display()))?;
     let bad = |why: String| anyhow::anyhow!("{} is not a valid checkpoint: {why}", path.display());
     let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
     let info = header.metadata().clone().unwrap_or_default();
-    let meta_json = info.get("liveness").ok_or_else(|| bad("no liveness metadata".into()))?;
+    let meta_json = info
+        .get("liveness")
+        .ok_or_else(|| bad("no liveness metadata".into()))?;
     let meta: Meta = serde_json::from_str(meta_json).map_err(|e| bad(format!("metadata: {e}")))?;
     if meta.format != FORMAT {
-        return Err(bad(format!("format {:?}, this tool reads {FORMAT:?}", meta.format)));
+        return Err(bad(format!(
+            "format {:?}, this tool reads {FORMAT:?}",
+            meta.format
+        )));
     }
     let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
     let mut views: Vec<(String, TensorView<'_>)> = st.tensors();
     views.sort_by(|a, b| a.0.cmp(&b.0));
     let sum = checksum(views.iter().map(|(k, v)| (k, v.data())));
     if info.get("sha256") != Some(&sum) {
-        return Err(bad("checksum mismatch (the file was damaged or cut short)".into()));
+        return Err(bad(
+            "checksum mismatch (the file was damaged or cut short)".into()
+        ));
     }
     let (mut model, mut optim) = (BTreeMap::new(), BTreeMap::new());
     for (name, view) in views {
         if view.dtype() != Dtype::F32 {
-            return Err(bad(format!("tensor {name} is {:?}, expected F32", view.dtype())));
+            return Err(bad(format!(
+                "tensor {name} is {:?}, expected F32",
+                view.dtype()
+            )));
         }
-        let values: Vec<f32> =
-            view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let values: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
         let dims: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
         let t = Tensor::from_slice(&values).reshape(dims);
         if let Some(n) = name.strip_prefix("model.") {
@@ -156,12 +191,19 @@ impl Checkpoint {
     /// Copies the weights into `model`, refusing a checkpoint of another architecture.
     pub fn apply_to(&self, model: &SpoofModel, path: &Path) -> Result<()> {
         if self.meta.arch != ARCH {
-            bail!("checkpoint {} is a {:?} model; this trainer builds {ARCH:?}", path.display(), self.meta.arch);
+            bail!(
+                "checkpoint {} is a {:?} model; this trainer builds {ARCH:?}",
+                path.display(),
+                self.meta.arch
+            );
         }
         let vars = model.vs.variables();
         for (name, var) in &vars {
             let Some(saved) = self.model.get(name) else {
-                bail!("checkpoint {} lacks tensor {name}: not a {ARCH} checkpoint", path.display());
+                bail!(
+                    "checkpoint {} lacks tensor {name}: not a {ARCH} checkpoint",
+                    path.display()
+                );
             };
             if saved.size() != var.size() {
                 bail!(
@@ -174,7 +216,10 @@ impl Checkpoint {
             tch::no_grad(|| var.shallow_clone().copy_(saved));
         }
         if let Some(extra) = self.model.keys().find(|k| !vars.contains_key(*k)) {
-            bail!("checkpoint {} has tensor {extra}, which {ARCH} does not: another architecture", path.display());
+            bail!(
+                "checkpoint {} has tensor {extra}, which {ARCH} does not: another architecture",
+                path.display()
+            );
         }
         Ok(())
     }

@@ -24,7 +24,11 @@ pub enum DataError {
     EmptyClass(PathBuf),
     /// A sample folder without exactly five frame files.
     #[error("sample {path} holds {got} frame files, a sample needs exactly {expected}")]
-    FrameCount { path: PathBuf, got: usize, expected: usize },
+    FrameCount {
+        path: PathBuf,
+        got: usize,
+        expected: usize,
+    },
     /// A frame file that cannot be read or decoded as an image.
     #[error("frame {path} is not a readable image: {source}")]
     BadImage {
@@ -33,7 +37,9 @@ pub enum DataError {
         source: image::ImageError,
     },
     /// Frames of one sample with different sizes.
-    #[error("frame {path} is {width}x{height} but {first} is {first_width}x{first_height}: the frames of a sample must share one size")]
+    #[error(
+        "frame {path} is {width}x{height} but {first} is {first_width}x{first_height}: the frames of a sample must share one size"
+    )]
     MixedSizes {
         path: PathBuf,
         width: u32,
@@ -84,13 +90,20 @@ impl SubjectRule {
     pub fn new(pattern: &str) -> Result<Self, DataError> {
         Regex::new(pattern)
             .map(SubjectRule)
-            .map_err(|source| DataError::BadPattern { pattern: pattern.to_owned(), source })
+            .map_err(|source| DataError::BadPattern {
+                pattern: pattern.to_owned(),
+                source,
+            })
     }
 
     /// The subject of a sample name.
     pub fn subject(&self, name: &str) -> String {
         match self.0.captures(name) {
-            Some(c) => c.get(1).or_else(|| c.get(0)).map_or(name, |m| m.as_str()).to_owned(),
+            Some(c) => c
+                .get(1)
+                .or_else(|| c.get(0))
+                .map_or(name, |m| m.as_str())
+                .to_owned(),
             None => name.to_owned(),
         }
     }
@@ -105,7 +118,10 @@ impl Default for SubjectRule {
 }
 
 fn list_dir(path: &Path) -> Result<Vec<PathBuf>, DataError> {
-    let io = |source| DataError::Io { path: path.to_owned(), source };
+    let io = |source| DataError::Io {
+        path: path.to_owned(),
+        source,
+    };
     let mut entries = Vec::new();
     for entry in std::fs::read_dir(path).map_err(io)? {
         let entry = entry.map_err(io)?;
@@ -121,16 +137,23 @@ fn list_dir(path: &Path) -> Result<Vec<PathBuf>, DataError> {
 
 /// Sorts `frame2` before `frame10`: numbers in names compare by value.
 fn natural_key(path: &Path) -> Vec<(u64, String)> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let mut key = Vec::new();
     let mut rest = name.as_str();
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits > 0 {
             key.push((rest[..digits].parse().unwrap_or(u64::MAX), String::new()));
             rest = &rest[digits..];
         } else {
-            let text = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+            let text = rest
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or(rest.len());
             key.push((0, rest[..text].to_owned()));
             rest = &rest[text..];
         }
@@ -152,18 +175,36 @@ pub fn scan(root: &Path, rule: &SubjectRule) -> Result<Vec<Sample>, DataError> {
             continue;
         }
         found_class = true;
-        let sample_dirs: Vec<PathBuf> =
-            list_dir(&class_dir)?.into_iter().filter(|p| p.is_dir()).collect();
+        let sample_dirs: Vec<PathBuf> = list_dir(&class_dir)?
+            .into_iter()
+            .filter(|p| p.is_dir())
+            .collect();
         if sample_dirs.is_empty() {
             return Err(DataError::EmptyClass(class_dir));
         }
         for dir in sample_dirs {
-            let files: Vec<PathBuf> = list_dir(&dir)?.into_iter().filter(|p| p.is_file()).collect();
-            let frames: [PathBuf; FRAMES] = files.try_into().map_err(|files: Vec<PathBuf>| {
-                DataError::FrameCount { path: dir.clone(), got: files.len(), expected: FRAMES }
-            })?;
-            let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            samples.push(Sample { subject: rule.subject(&name), path: dir, class, frames });
+            let files: Vec<PathBuf> = list_dir(&dir)?
+                .into_iter()
+                .filter(|p| p.is_file())
+                .collect();
+            let frames: [PathBuf; FRAMES] =
+                files
+                    .try_into()
+                    .map_err(|files: Vec<PathBuf>| DataError::FrameCount {
+                        path: dir.clone(),
+                        got: files.len(),
+                        expected: FRAMES,
+                    })?;
+            let name = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            samples.push(Sample {
+                subject: rule.subject(&name),
+                path: dir,
+                class,
+                frames,
+            });
         }
     }
     if !found_class {
@@ -177,7 +218,10 @@ pub fn scan(root: &Path, rule: &SubjectRule) -> Result<Vec<Sample>, DataError> {
 pub fn check_frames(sample: &Sample) -> Result<(u32, u32), DataError> {
     let mut first: Option<(u32, u32)> = None;
     for path in &sample.frames {
-        let bad = |source| DataError::BadImage { path: path.clone(), source };
+        let bad = |source| DataError::BadImage {
+            path: path.clone(),
+            source,
+        };
         let (width, height) = ImageReader::open(path)
             .map_err(|e| bad(e.into()))?
             .with_guessed_format()
@@ -204,7 +248,10 @@ pub fn check_frames(sample: &Sample) -> Result<(u32, u32), DataError> {
 
 /// Decodes one frame file to RGB.
 pub fn decode_frame(path: &Path) -> Result<image::RgbImage, DataError> {
-    let bad = |source| DataError::BadImage { path: path.to_owned(), source };
+    let bad = |source| DataError::BadImage {
+        path: path.to_owned(),
+        source,
+    };
     let image = ImageReader::open(path)
         .map_err(|e| bad(e.into()))?
         .with_guessed_format()
@@ -225,14 +272,28 @@ mod tests {
         assert_eq!(rule.subject("alone"), "alone");
         let custom = SubjectRule::new(r"^s(\d+)-")?;
         assert_eq!(custom.subject("s12-take3"), "12");
-        assert!(matches!(SubjectRule::new("(("), Err(DataError::BadPattern { .. })));
+        assert!(matches!(
+            SubjectRule::new("(("),
+            Err(DataError::BadPattern { .. })
+        ));
         Ok(())
     }
 
     #[test]
     fn natural_order_puts_2_before_10() {
-        let mut v = vec![PathBuf::from("f10.png"), PathBuf::from("f2.png"), PathBuf::from("f1.png")];
+        let mut v = vec![
+            PathBuf::from("f10.png"),
+            PathBuf::from("f2.png"),
+            PathBuf::from("f1.png"),
+        ];
         v.sort_by(|a, b| natural_key(a).cmp(&natural_key(b)));
-        assert_eq!(v, vec![PathBuf::from("f1.png"), PathBuf::from("f2.png"), PathBuf::from("f10.png")]);
+        assert_eq!(
+            v,
+            vec![
+                PathBuf::from("f1.png"),
+                PathBuf::from("f2.png"),
+                PathBuf::from("f10.png")
+            ]
+        );
     }
 }

@@ -31,7 +31,11 @@ impl FrameStore {
     /// A store for `samples` at input size `size`, caching resized frames if `cache`.
     pub fn new(samples: Vec<Sample>, size: u32, cache: bool) -> Self {
         let cache = cache.then(|| (0..samples.len()).map(|_| OnceLock::new()).collect());
-        FrameStore { samples, size, cache }
+        FrameStore {
+            samples,
+            size,
+            cache,
+        }
     }
 
     /// The samples, in store order.
@@ -78,8 +82,13 @@ impl FrameStore {
                 });
             }
             first = Some((w, h));
-            let resized = resize_frame(Frame::rgb(rgb.as_raw(), w, h), self.size, k)
-                .map_err(|e| DataError::BadImage { path: path.clone(), source: image_error(e) })?;
+            let resized =
+                resize_frame(Frame::rgb(rgb.as_raw(), w, h), self.size, k).map_err(|e| {
+                    DataError::BadImage {
+                        path: path.clone(),
+                        source: image_error(e),
+                    }
+                })?;
             out.extend_from_slice(&resized);
         }
         let frames: Arc<[u8]> = out.into();
@@ -194,17 +203,23 @@ pub fn stream(
         for chunk in order.chunks(batch_size.max(1)) {
             let mut pixels = vec![0u8; chunk.len() * per_sample];
             let filled = pool.install(|| {
-                pixels.par_chunks_mut(per_sample).zip(chunk.par_iter()).try_for_each(|(dst, &i)| {
-                    dst.copy_from_slice(&store.frames(i)?);
-                    if flip.is_some_and(|f| f.applies(i)) {
-                        flip_frames(dst, size);
-                    }
-                    Ok::<_, DataError>(())
-                })
+                pixels
+                    .par_chunks_mut(per_sample)
+                    .zip(chunk.par_iter())
+                    .try_for_each(|(dst, &i)| {
+                        dst.copy_from_slice(&store.frames(i)?);
+                        if flip.is_some_and(|f| f.applies(i)) {
+                            flip_frames(dst, size);
+                        }
+                        Ok::<_, DataError>(())
+                    })
             });
             let batch = filled.map_err(anyhow::Error::from).map(|()| Batch {
                 pixels,
-                labels: chunk.iter().map(|&i| store.samples()[i].class.label()).collect(),
+                labels: chunk
+                    .iter()
+                    .map(|&i| store.samples()[i].class.label())
+                    .collect(),
                 indices: chunk.to_vec(),
             });
             let failed = batch.is_err();

@@ -13,12 +13,18 @@ use liveness_trainer::loader::{FrameStore, worker_pool};
 use liveness_trainer::model::parse_device;
 use liveness_trainer::optim::{OptimizerConfig, OptimizerKind};
 use liveness_trainer::split::parse_subjects;
-use liveness_trainer::train::{self, Outcome, Precision, RunOptions, Schedule, TrainConfig, report_lines};
+use liveness_trainer::train::{
+    self, Outcome, Precision, RunOptions, Schedule, TrainConfig, report_lines,
+};
 use liveness_trainer::{bench, scoring};
 use serde::Serialize;
 
 #[derive(Parser)]
-#[command(name = "liveness-trainer", version, about = "Train and check the face-liveness model (tch / libtorch).")]
+#[command(
+    name = "liveness-trainer",
+    version,
+    about = "Train and check the face-liveness model (tch / libtorch)."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -180,12 +186,21 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
         val_batch_size: a.val_batch_size,
         lr: a.lr,
         schedule: a.lr_schedule,
-        optimizer: OptimizerConfig { kind: a.optimizer, weight_decay: a.weight_decay, momentum: a.momentum },
+        optimizer: OptimizerConfig {
+            kind: a.optimizer,
+            weight_decay: a.weight_decay,
+            momentum: a.momentum,
+        },
         input_size: a.input_size,
         flip: !a.no_flip,
         seed: a.seed,
         val_fraction: a.val_fraction,
-        val_subjects: a.val_subjects.as_deref().map(parse_subjects).transpose()?.map(|s| s.into_iter().collect()),
+        val_subjects: a
+            .val_subjects
+            .as_deref()
+            .map(parse_subjects)
+            .transpose()?
+            .map(|s| s.into_iter().collect()),
         subject_pattern: a.subject_pattern,
         threshold: a.threshold,
         precision: a.precision,
@@ -206,7 +221,9 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
     match train::run(config, &opts, &flag)? {
         Outcome::Finished => Ok(ExitCode::SUCCESS),
         // Ctrl+C: state saved; the conventional exit status of SIGINT.
-        Outcome::Interrupted if flag.load(std::sync::atomic::Ordering::SeqCst) => Ok(ExitCode::from(130)),
+        Outcome::Interrupted if flag.load(std::sync::atomic::Ordering::SeqCst) => {
+            Ok(ExitCode::from(130))
+        }
         Outcome::Interrupted => Ok(ExitCode::SUCCESS),
     }
 }
@@ -216,21 +233,45 @@ fn eval_or_score(a: EvalArgs, as_scores: bool) -> Result<ExitCode> {
     let (model, meta) = load_model(&a.checkpoint, device)?;
     let samples = scan(&a.data, &SubjectRule::default())?;
     let pool = worker_pool(a.common.workers)?;
-    let store = Arc::new(FrameStore::new(samples, meta.input_size, !a.common.no_cache));
+    let store = Arc::new(FrameStore::new(
+        samples,
+        meta.input_size,
+        !a.common.no_cache,
+    ));
     let all: Vec<usize> = (0..store.samples().len()).collect();
-    let scores = scoring::score(&model, &store, &all, a.batch_size.max(1), &meta.normalization, pool, device)?;
+    let scores = scoring::score(
+        &model,
+        &store,
+        &all,
+        a.batch_size.max(1),
+        &meta.normalization,
+        pool,
+        device,
+    )?;
     if as_scores {
         for (&i, &spoof) in scores.indices.iter().zip(&scores.spoof) {
             let s = &store.samples()[i];
-            let line = ScoreLine { path: s.path.display().to_string(), class: s.class.folder(), spoof };
+            let line = ScoreLine {
+                path: s.path.display().to_string(),
+                class: s.class.folder(),
+                spoof,
+            };
             println!("{}", serde_json::to_string(&line)?);
         }
     } else {
-        let report = evaluate(&scores.scored(&store), a.threshold.unwrap_or(meta.config.threshold));
+        let report = evaluate(
+            &scores.scored(&store),
+            a.threshold.unwrap_or(meta.config.threshold),
+        );
         if a.json {
             println!("{}", serde_json::to_string(&report)?);
         } else {
-            println!("{}: {} samples, loss {:.4}", a.data.display(), report.samples, scores.loss(&store));
+            println!(
+                "{}: {} samples, loss {:.4}",
+                a.data.display(),
+                report.samples,
+                scores.loss(&store)
+            );
             println!("{}", report_lines(&report));
         }
     }

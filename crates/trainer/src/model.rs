@@ -37,10 +37,19 @@ impl SpoofModel {
         let vs = nn::VarStore::new(device);
         let root = vs.root();
         let encoder = tch::vision::resnet::resnet18_no_final_layer(&(&root / "encoder"));
-        let conv_cfg = nn::ConvConfig { stride: 2, padding: 1, ..Default::default() };
+        let conv_cfg = nn::ConvConfig {
+            stride: 2,
+            padding: 1,
+            ..Default::default()
+        };
         let conv1d = nn::conv1d(&root / "conv1d", FRAMES as i64, 1, 3, conv_cfg);
         let fc = nn::linear(&root / "fc", FEATURES / 2, 1, Default::default());
-        SpoofModel { vs, encoder, conv1d, fc }
+        SpoofModel {
+            vs,
+            encoder,
+            conv1d,
+            fc,
+        }
     }
 
     /// `[N, 5, 3, S, S]` normalised frames → `[N, 1]` logits.
@@ -73,7 +82,10 @@ impl SpoofModel {
                     continue;
                 }
                 let Some(var) = vars.get(&format!("encoder.{name}")) else {
-                    bail!("weights file {}: tensor {name:?} is not part of a ResNet-18", path.display());
+                    bail!(
+                        "weights file {}: tensor {name:?} is not part of a ResNet-18",
+                        path.display()
+                    );
                 };
                 if var.size() != tensor.size() {
                     bail!(
@@ -90,7 +102,11 @@ impl SpoofModel {
         })?;
         if !missing.is_empty() {
             let list: Vec<String> = missing.into_iter().collect();
-            bail!("weights file {} lacks ResNet-18 tensors: {}", path.display(), list.join(", "));
+            bail!(
+                "weights file {} lacks ResNet-18 tensors: {}",
+                path.display(),
+                list.join(", ")
+            );
         }
         Ok(())
     }
@@ -98,10 +114,20 @@ impl SpoofModel {
 
 /// `[N, 5, S, S, 3]` `u8` pixels → `[N, 5, 3, S, S]` normalised `f32` on `device`: the same
 /// arithmetic as `liveness_core::normalize_into`, done on the device.
-pub fn to_input(pixels: &[u8], n: usize, size: u32, norm: &Normalization, device: Device) -> Tensor {
+pub fn to_input(
+    pixels: &[u8],
+    n: usize,
+    size: u32,
+    norm: &Normalization,
+    device: Device,
+) -> Tensor {
     let s = i64::from(size);
-    let mean = Tensor::from_slice(&norm.mean).to_device(device).view([1, 1, 3, 1, 1]);
-    let std = Tensor::from_slice(&norm.std).to_device(device).view([1, 1, 3, 1, 1]);
+    let mean = Tensor::from_slice(&norm.mean)
+        .to_device(device)
+        .view([1, 1, 3, 1, 1]);
+    let std = Tensor::from_slice(&norm.std)
+        .to_device(device)
+        .view([1, 1, 3, 1, 1]);
     Tensor::from_slice(pixels)
         .to_device(device)
         .view([n as i64, FRAMES as i64, s, s, 3])
@@ -126,7 +152,9 @@ pub fn parse_device(spec: &str) -> Result<Device> {
     if let Device::Cuda(n) = device {
         let count = tch::Cuda::device_count();
         if n as i64 >= count {
-            bail!("--device {spec}: CUDA device {n} is not available ({count} CUDA device(s) found)");
+            bail!(
+                "--device {spec}: CUDA device {n} is not available ({count} CUDA device(s) found)"
+            );
         }
     }
     Ok(device)
@@ -148,7 +176,11 @@ mod tests {
         for (src, dst) in pixels.chunks(36 * 3).zip(want.chunks_mut(36 * 3)) {
             normalize_into(src, &Normalization::IMAGENET, dst);
         }
-        let max = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        let max = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
         assert!(max < 1e-5, "max diff {max}");
         Ok(())
     }

@@ -46,19 +46,36 @@ pub struct Optimizer {
 
 impl Optimizer {
     /// An optimiser for the trainable tensors among `variables`.
-    pub fn new(config: OptimizerConfig, variables: impl IntoIterator<Item = (String, Tensor)>) -> Self {
-        let params: BTreeMap<String, Tensor> =
-            variables.into_iter().filter(|(_, t)| t.requires_grad()).collect();
+    pub fn new(
+        config: OptimizerConfig,
+        variables: impl IntoIterator<Item = (String, Tensor)>,
+    ) -> Self {
+        let params: BTreeMap<String, Tensor> = variables
+            .into_iter()
+            .filter(|(_, t)| t.requires_grad())
+            .collect();
         let zeros = |p: &BTreeMap<String, Tensor>| -> BTreeMap<String, Tensor> {
-            p.iter().map(|(k, t)| (k.clone(), t.zeros_like().detach())).collect()
+            p.iter()
+                .map(|(k, t)| (k.clone(), t.zeros_like().detach()))
+                .collect()
         };
         let first = if config.kind == OptimizerKind::Adamw || config.momentum != 0.0 {
             zeros(&params)
         } else {
             BTreeMap::new()
         };
-        let second = if config.kind == OptimizerKind::Adamw { zeros(&params) } else { BTreeMap::new() };
-        Optimizer { config, params, first, second, step: 0 }
+        let second = if config.kind == OptimizerKind::Adamw {
+            zeros(&params)
+        } else {
+            BTreeMap::new()
+        };
+        Optimizer {
+            config,
+            params,
+            first,
+            second,
+            step: 0,
+        }
     }
 
     /// Clears the gradients of every parameter.
@@ -81,7 +98,11 @@ impl Optimizer {
                 let mut p = p.shallow_clone();
                 match c.kind {
                     OptimizerKind::Sgd => {
-                        let mut d = if c.weight_decay != 0.0 { &g + &p * c.weight_decay } else { g };
+                        let mut d = if c.weight_decay != 0.0 {
+                            &g + &p * c.weight_decay
+                        } else {
+                            g
+                        };
                         if let Some(buf) = self.first.get(name) {
                             let mut buf = buf.shallow_clone();
                             if self.step == 1 {
@@ -112,8 +133,14 @@ impl Optimizer {
 
     /// Every buffer, named `first.<var>` / `second.<var>`, for the checkpoint.
     pub fn state(&self) -> Vec<(String, Tensor)> {
-        let first = self.first.iter().map(|(k, t)| (format!("first.{k}"), t.shallow_clone()));
-        let second = self.second.iter().map(|(k, t)| (format!("second.{k}"), t.shallow_clone()));
+        let first = self
+            .first
+            .iter()
+            .map(|(k, t)| (format!("first.{k}"), t.shallow_clone()));
+        let second = self
+            .second
+            .iter()
+            .map(|(k, t)| (format!("second.{k}"), t.shallow_clone()));
         first.chain(second).collect()
     }
 
@@ -123,10 +150,16 @@ impl Optimizer {
             for (name, buf) in buffers.iter_mut() {
                 let key = format!("{prefix}.{name}");
                 let Some(saved) = state.get(&key) else {
-                    bail!("the checkpoint has no optimiser buffer {key}: was it saved with another optimiser?");
+                    bail!(
+                        "the checkpoint has no optimiser buffer {key}: was it saved with another optimiser?"
+                    );
                 };
                 if saved.size() != buf.size() {
-                    bail!("optimiser buffer {key} has shape {:?}, expected {:?}", saved.size(), buf.size());
+                    bail!(
+                        "optimiser buffer {key} has shape {:?}, expected {:?}",
+                        saved.size(),
+                        buf.size()
+                    );
                 }
                 tch::no_grad(|| buf.copy_(&saved.to_kind(Kind::Float)));
             }
@@ -144,7 +177,11 @@ mod tests {
     fn quadratic_descends(kind: OptimizerKind, lr: f64) {
         let x = Tensor::from_slice(&[3.0f32, -2.0]).set_requires_grad(true);
         let mut opt = Optimizer::new(
-            OptimizerConfig { kind, weight_decay: 0.0, momentum: 0.5 },
+            OptimizerConfig {
+                kind,
+                weight_decay: 0.0,
+                momentum: 0.5,
+            },
             [("x".to_owned(), x.shallow_clone())],
         );
         let loss0 = f64::try_from((&x * &x).sum(Kind::Float)).unwrap_or(f64::NAN);
@@ -163,11 +200,45 @@ mod tests {
         quadratic_descends(OptimizerKind::Adamw, 0.2);
     }
 
+    // Golden values from torch 2.11:
+    //   x = torch.tensor([3.0, -2.0], requires_grad=True)
+    //   o = torch.optim.AdamW([x], lr=0.2, weight_decay=0.1)   # or SGD(lr=0.1, momentum=0.5, wd=0.1)
+    //   for _ in range(3): o.zero_grad(); (x * x).sum().backward(); o.step()
+    #[test]
+    fn three_steps_match_torch_optim() -> Result<()> {
+        for (kind, lr, want) in [
+            (OptimizerKind::Adamw, 0.2, [2.238_040_7, -1.298_406_6]),
+            (OptimizerKind::Sgd, 0.1, [0.823_916_85, -0.549_277_96]),
+        ] {
+            let x = Tensor::from_slice(&[3.0f32, -2.0]).set_requires_grad(true);
+            let cfg = OptimizerConfig {
+                kind,
+                weight_decay: 0.1,
+                momentum: 0.5,
+            };
+            let mut opt = Optimizer::new(cfg, [("x".to_owned(), x.shallow_clone())]);
+            for _ in 0..3 {
+                opt.zero_grad();
+                (&x * &x).sum(Kind::Float).backward();
+                opt.step(lr);
+            }
+            let got = Vec::<f32>::try_from(x.detach())?;
+            for (g, w) in got.iter().zip(want) {
+                assert!((g - w).abs() < 1e-5, "{kind:?}: {got:?} vs {want:?}");
+            }
+        }
+        Ok(())
+    }
+
     #[test]
     fn sgd_without_momentum_matches_the_formula() -> Result<()> {
         // p' = p - lr * (g + wd * p), g = 2p for loss = p^2.
         let x = Tensor::from_slice(&[1.5f32]).set_requires_grad(true);
-        let cfg = OptimizerConfig { kind: OptimizerKind::Sgd, weight_decay: 0.1, momentum: 0.0 };
+        let cfg = OptimizerConfig {
+            kind: OptimizerKind::Sgd,
+            weight_decay: 0.1,
+            momentum: 0.0,
+        };
         let mut opt = Optimizer::new(cfg, [("x".to_owned(), x.shallow_clone())]);
         (&x * &x).sum(Kind::Float).backward();
         opt.step(0.01);

@@ -25,7 +25,10 @@ impl Scores {
         self.indices
             .iter()
             .zip(&self.spoof)
-            .map(|(&i, &spoof)| ScoredSample { class: store.samples()[i].class, spoof })
+            .map(|(&i, &spoof)| ScoredSample {
+                class: store.samples()[i].class,
+                spoof,
+            })
             .collect()
     }
 
@@ -35,7 +38,11 @@ impl Scores {
             return f64::NAN;
         }
         let logits = Tensor::from_slice(&self.logits);
-        let labels: Vec<f32> = self.indices.iter().map(|&i| store.samples()[i].class.label()).collect();
+        let labels: Vec<f32> = self
+            .indices
+            .iter()
+            .map(|&i| store.samples()[i].class.label())
+            .collect();
         let loss = logits.binary_cross_entropy_with_logits::<Tensor>(
             &Tensor::from_slice(&labels),
             None,
@@ -57,7 +64,11 @@ pub fn score(
     device: Device,
 ) -> Result<Scores> {
     let (batches, producer) = stream(store.clone(), indices.to_vec(), batch_size, None, 2, pool);
-    let mut out = Scores { indices: Vec::new(), logits: Vec::new(), spoof: Vec::new() };
+    let mut out = Scores {
+        indices: Vec::new(),
+        logits: Vec::new(),
+        spoof: Vec::new(),
+    };
     for batch in batches {
         let batch = batch?;
         let input = to_input(&batch.pixels, batch.len(), store.size(), norm, device);

@@ -39,7 +39,11 @@ pub fn split(samples: &[Sample], rule: &SplitRule) -> Result<Split> {
     let mut per_subject: BTreeMap<&str, BTreeMap<AttackClass, usize>> = BTreeMap::new();
     let mut totals: BTreeMap<AttackClass, usize> = BTreeMap::new();
     for s in samples {
-        *per_subject.entry(&s.subject).or_default().entry(s.class).or_default() += 1;
+        *per_subject
+            .entry(&s.subject)
+            .or_default()
+            .entry(s.class)
+            .or_default() += 1;
         *totals.entry(s.class).or_default() += 1;
     }
     let val_subjects: BTreeSet<String> = match rule {
@@ -47,7 +51,10 @@ pub fn split(samples: &[Sample], rule: &SplitRule) -> Result<Split> {
             for name in chosen {
                 if !per_subject.contains_key(name.as_str()) {
                     let known: Vec<&str> = per_subject.keys().copied().collect();
-                    bail!("--val-subjects names {name:?}, which no sample has (subjects: {})", known.join(", "));
+                    bail!(
+                        "--val-subjects names {name:?}, which no sample has (subjects: {})",
+                        known.join(", ")
+                    );
                 }
             }
             chosen.clone()
@@ -67,14 +74,22 @@ pub fn split(samples: &[Sample], rule: &SplitRule) -> Result<Split> {
             greedy_subjects(&per_subject, &totals, *fraction, *seed)
         }
     };
-    let train_subjects: BTreeSet<String> =
-        per_subject.keys().map(|s| (*s).to_owned()).filter(|s| !val_subjects.contains(s)).collect();
+    let train_subjects: BTreeSet<String> = per_subject
+        .keys()
+        .map(|s| (*s).to_owned())
+        .filter(|s| !val_subjects.contains(s))
+        .collect();
     if train_subjects.is_empty() {
         bail!("the split leaves no subject for training");
     }
     let (val, train): (Vec<usize>, Vec<usize>) =
         (0..samples.len()).partition(|&i| val_subjects.contains(&samples[i].subject));
-    Ok(Split { train, val, train_subjects, val_subjects })
+    Ok(Split {
+        train,
+        val,
+        train_subjects,
+        val_subjects,
+    })
 }
 
 fn greedy_subjects(
@@ -127,20 +142,41 @@ pub fn describe(samples: &[Sample], split: &Split) -> String {
     for (c, (t, v)) in &rows {
         out += &format!("{:<10} {:>7} {:>7}\n", c.folder(), t, v);
     }
-    out += &format!("{:<10} {:>7} {:>7}\n", "samples", split.train.len(), split.val.len());
-    out += &format!("{:<10} {:>7} {:>7}\n", "subjects", split.train_subjects.len(), split.val_subjects.len());
+    out += &format!(
+        "{:<10} {:>7} {:>7}\n",
+        "samples",
+        split.train.len(),
+        split.val.len()
+    );
+    out += &format!(
+        "{:<10} {:>7} {:>7}\n",
+        "subjects",
+        split.train_subjects.len(),
+        split.val_subjects.len()
+    );
     out += &format!(
         "validation subjects: {}",
-        split.val_subjects.iter().cloned().collect::<Vec<_>>().join(", ")
+        split
+            .val_subjects
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     out
 }
 
 /// Parses `--val-subjects a,b,c`.
 pub fn parse_subjects(list: &str) -> Result<BTreeSet<String>> {
-    let set: BTreeSet<String> =
-        list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
-    (!set.is_empty()).then_some(set).context("--val-subjects needs at least one subject name")
+    let set: BTreeSet<String> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    (!set.is_empty())
+        .then_some(set)
+        .context("--val-subjects needs at least one subject name")
 }
 
 #[cfg(test)]
@@ -151,7 +187,10 @@ mod tests {
     fn samples() -> Vec<Sample> {
         let mut v = Vec::new();
         for subject in 0..9 {
-            for (class, n) in [(AttackClass::Real, 4 + subject % 3), (AttackClass::Printed, 3 + subject % 2)] {
+            for (class, n) in [
+                (AttackClass::Real, 4 + subject % 3),
+                (AttackClass::Printed, 3 + subject % 2),
+            ] {
                 for k in 0..n {
                     v.push(Sample {
                         path: PathBuf::from(format!("{class}/{subject}_{k}")),
@@ -169,8 +208,20 @@ mod tests {
     fn no_subject_is_on_both_sides_and_the_split_is_seeded() -> Result<()> {
         let s = samples();
         for seed in 0..20 {
-            let a = split(&s, &SplitRule::Fraction { fraction: 0.3, seed })?;
-            let b = split(&s, &SplitRule::Fraction { fraction: 0.3, seed })?;
+            let a = split(
+                &s,
+                &SplitRule::Fraction {
+                    fraction: 0.3,
+                    seed,
+                },
+            )?;
+            let b = split(
+                &s,
+                &SplitRule::Fraction {
+                    fraction: 0.3,
+                    seed,
+                },
+            )?;
             assert_eq!(a.val, b.val);
             assert!(a.train_subjects.is_disjoint(&a.val_subjects));
             assert!(!a.val.is_empty() && !a.train.is_empty());
@@ -185,11 +236,24 @@ mod tests {
             for class in [AttackClass::Real, AttackClass::Printed] {
                 let total = s.iter().filter(|x| x.class == class).count() as f64;
                 let val = a.val.iter().filter(|&&i| s[i].class == class).count() as f64;
-                assert!((val / total - 0.3).abs() < 0.2, "seed {seed} {class}: {}", val / total);
+                assert!(
+                    (val / total - 0.3).abs() < 0.2,
+                    "seed {seed} {class}: {}",
+                    val / total
+                );
             }
         }
         let seeds: BTreeSet<Vec<usize>> = (0..20)
-            .map(|seed| split(&s, &SplitRule::Fraction { fraction: 0.3, seed }).map(|x| x.val))
+            .map(|seed| {
+                split(
+                    &s,
+                    &SplitRule::Fraction {
+                        fraction: 0.3,
+                        seed,
+                    },
+                )
+                .map(|x| x.val)
+            })
             .collect::<Result<_>>()?;
         assert!(seeds.len() > 1, "the seed must change the split");
         Ok(())
@@ -205,7 +269,14 @@ mod tests {
         let err = split(&s, &SplitRule::Subjects(parse_subjects("nobody")?)).err();
         assert!(format!("{err:?}").contains("nobody"));
         let one: Vec<Sample> = s.into_iter().filter(|x| x.subject == "s0").collect();
-        let err = split(&one, &SplitRule::Fraction { fraction: 0.3, seed: 1 }).err();
+        let err = split(
+            &one,
+            &SplitRule::Fraction {
+                fraction: 0.3,
+                seed: 1,
+            },
+        )
+        .err();
         assert!(format!("{err:?}").contains("1 subject"));
         Ok(())
     }

@@ -131,7 +131,8 @@ pub enum Outcome {
 pub fn interrupt_flag() -> Result<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));
     let f = flag.clone();
-    ctrlc::set_handler(move || f.store(true, Ordering::SeqCst)).context("cannot install the Ctrl+C handler")?;
+    ctrlc::set_handler(move || f.store(true, Ordering::SeqCst))
+        .context("cannot install the Ctrl+C handler")?;
     Ok(flag)
 }
 
@@ -156,10 +157,15 @@ pub fn last_path(out: &Path) -> PathBuf {
 }
 
 /// Trains. `config` is ignored on resume except for `epochs` (the checkpoint's own is used).
-pub fn run(mut config: TrainConfig, opts: &RunOptions, interrupted: &AtomicBool) -> Result<Outcome> {
+pub fn run(
+    mut config: TrainConfig,
+    opts: &RunOptions,
+    interrupted: &AtomicBool,
+) -> Result<Outcome> {
     let resumed = if opts.resume {
         let path = last_path(&opts.out);
-        let ckpt = checkpoint::load(&path).with_context(|| format!("--resume: cannot resume from {}", path.display()))?;
+        let ckpt = checkpoint::load(&path)
+            .with_context(|| format!("--resume: cannot resume from {}", path.display()))?;
         let epochs = config.epochs;
         config = ckpt.meta.config.clone();
         config.epochs = epochs;
@@ -168,30 +174,48 @@ pub fn run(mut config: TrainConfig, opts: &RunOptions, interrupted: &AtomicBool)
         None
     };
     if config.input_size < MIN_INPUT_SIZE {
-        bail!("--input-size {} is too small: the ResNet-18 encoder needs at least {MIN_INPUT_SIZE}", config.input_size);
+        bail!(
+            "--input-size {} is too small: the ResNet-18 encoder needs at least {MIN_INPUT_SIZE}",
+            config.input_size
+        );
     }
     if config.batch_size == 0 || config.val_batch_size == 0 {
         bail!("--batch-size and --val-batch-size must be at least 1");
     }
     if config.precision != Precision::Fp32 && opts.device == Device::Cpu {
-        bail!("--precision {:?} needs a CUDA device; use fp32 on the CPU", config.precision);
+        bail!(
+            "--precision {:?} needs a CUDA device; use fp32 on the CPU",
+            config.precision
+        );
     }
 
     let rule = SubjectRule::new(&config.subject_pattern)?;
     let samples = scan(&opts.data, &rule)?;
     let split_rule = match &config.val_subjects {
         Some(names) => SplitRule::Subjects(names.iter().cloned().collect()),
-        None => SplitRule::Fraction { fraction: config.val_fraction, seed: config.seed },
+        None => SplitRule::Fraction {
+            fraction: config.val_fraction,
+            seed: config.seed,
+        },
     };
     let split: Split = split(&samples, &split_rule)?;
-    println!("data {}: {} samples\n{}", opts.data.display(), samples.len(), describe(&samples, &split));
+    println!(
+        "data {}: {} samples\n{}",
+        opts.data.display(),
+        samples.len(),
+        describe(&samples, &split)
+    );
 
     let pool = worker_pool(opts.workers)?;
     let store = Arc::new(FrameStore::new(samples, config.input_size, opts.cache));
     check_all(&store, &pool)?;
 
-    std::fs::create_dir_all(&opts.out).with_context(|| format!("cannot create run folder {}", opts.out.display()))?;
-    std::fs::write(opts.out.join("split.json"), serde_json::to_vec_pretty(&split)?)?;
+    std::fs::create_dir_all(&opts.out)
+        .with_context(|| format!("cannot create run folder {}", opts.out.display()))?;
+    std::fs::write(
+        opts.out.join("split.json"),
+        serde_json::to_vec_pretty(&split)?,
+    )?;
 
     tch::manual_seed(config.seed as i64);
     let mut model = SpoofModel::new(opts.device);
@@ -206,7 +230,10 @@ pub fn run(mut config: TrainConfig, opts: &RunOptions, interrupted: &AtomicBool)
             skip_steps = ckpt.meta.step_in_epoch;
             last_report = ckpt.meta.validation.clone();
             keep_records_up_to(&opts.out, epoch_done)?;
-            println!("resumed from {} at epoch {epoch_done}, step {skip_steps}", path.display());
+            println!(
+                "resumed from {} at epoch {epoch_done}, step {skip_steps}",
+                path.display()
+            );
         }
         None => {
             if let Some(w) = &opts.init_weights {
@@ -219,7 +246,12 @@ pub fn run(mut config: TrainConfig, opts: &RunOptions, interrupted: &AtomicBool)
     let steps_per_epoch = split.train.len().div_ceil(config.batch_size);
     let total_steps = steps_per_epoch * config.epochs;
     let mut steps_this_run = 0usize;
-    let save = |epoch: usize, step_in_epoch: usize, report: Option<Report>, optim: &Optimizer, paths: &[PathBuf]| -> Result<()> {
+    let save = |epoch: usize,
+                step_in_epoch: usize,
+                report: Option<Report>,
+                optim: &Optimizer,
+                paths: &[PathBuf]|
+     -> Result<()> {
         let meta = Meta {
             format: FORMAT.to_owned(),
             arch: ARCH.to_owned(),
@@ -242,37 +274,70 @@ pub fn run(mut config: TrainConfig, opts: &RunOptions, interrupted: &AtomicBool)
         let started = Instant::now();
         let order = epoch_order(&split.train, config.seed, epoch);
         let skip = skip_steps * config.batch_size;
-        let flip = config.flip.then_some(Flip { seed: config.seed, epoch });
-        let (batches, producer) =
-            stream(store.clone(), order[skip.min(order.len())..].to_vec(), config.batch_size, flip, opts.prefetch, pool.clone());
+        let flip = config.flip.then_some(Flip {
+            seed: config.seed,
+            epoch,
+        });
+        let (batches, producer) = stream(
+            store.clone(),
+            order[skip.min(order.len())..].to_vec(),
+            config.batch_size,
+            flip,
+            opts.prefetch,
+            pool.clone(),
+        );
         let bar = ProgressBar::new(steps_per_epoch as u64).with_position(skip_steps as u64);
         bar.set_style(
-            ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar.set_prefix(format!("{epoch}/{}", config.epochs));
         let mut recent: VecDeque<f64> = VecDeque::with_capacity(10);
         let (mut loss_sum, mut loss_n) = (0.0, 0usize);
         let mut step_in_epoch = skip_steps;
-        let mut lr = lr_at(&config, (epoch - 1) * steps_per_epoch + step_in_epoch, total_steps);
+        let mut lr = lr_at(
+            &config,
+            (epoch - 1) * steps_per_epoch + step_in_epoch,
+            total_steps,
+        );
         for batch in batches {
             let batch = batch?;
-            lr = lr_at(&config, (epoch - 1) * steps_per_epoch + step_in_epoch, total_steps);
-            let input = to_input(&batch.pixels, batch.len(), config.input_size, &config.normalization, opts.device);
+            lr = lr_at(
+                &config,
+                (epoch - 1) * steps_per_epoch + step_in_epoch,
+                total_steps,
+            );
+            let input = to_input(
+                &batch.pixels,
+                batch.len(),
+                config.input_size,
+                &config.normalization,
+                opts.device,
+            );
             let labels = Tensor::from_slice(&batch.labels).to_device(opts.device);
             let loss = tch::autocast(config.precision == Precision::Fp16, || {
                 model
                     .forward_t(&input, true)
                     .to_kind(Kind::Float)
                     .flatten(0, -1)
-                    .binary_cross_entropy_with_logits::<Tensor>(&labels, None, None, tch::Reduction::Mean)
+                    .binary_cross_entropy_with_logits::<Tensor>(
+                        &labels,
+                        None,
+                        None,
+                        tch::Reduction::Mean,
+                    )
             });
             optim.zero_grad();
             loss.backward();
             optim.step(lr);
             let value = f64::try_from(&loss)?;
             if !value.is_finite() {
-                bail!("training diverged at epoch {epoch}, step {}: loss is {value}; lower --lr", step_in_epoch + 1);
+                bail!(
+                    "training diverged at epoch {epoch}, step {}: loss is {value}; lower --lr",
+                    step_in_epoch + 1
+                );
             }
             step_in_epoch += 1;
             steps_this_run += 1;
@@ -282,15 +347,27 @@ pub fn run(mut config: TrainConfig, opts: &RunOptions, interrupted: &AtomicBool)
                 recent.pop_front();
             }
             recent.push_back(value);
-            bar.set_message(format!("loss {:.4}", recent.iter().sum::<f64>() / recent.len() as f64));
+            bar.set_message(format!(
+                "loss {:.4}",
+                recent.iter().sum::<f64>() / recent.len() as f64
+            ));
             bar.inc(1);
             let stop_now = opts.stop_after_steps.is_some_and(|n| steps_this_run >= n);
             if interrupted.load(Ordering::SeqCst) || stop_now {
                 bar.abandon();
                 drop(producer);
                 // Resuming skips the steps done; with all of them done it goes straight to validation.
-                save(epoch - 1, step_in_epoch, last_report.clone(), &optim, &[last_path(&opts.out)])?;
-                println!("stopped at epoch {epoch}, step {step_in_epoch}: saved {}", last_path(&opts.out).display());
+                save(
+                    epoch - 1,
+                    step_in_epoch,
+                    last_report.clone(),
+                    &optim,
+                    &[last_path(&opts.out)],
+                )?;
+                println!(
+                    "stopped at epoch {epoch}, step {step_in_epoch}: saved {}",
+                    last_path(&opts.out).display()
+                );
                 return Ok(Outcome::Interrupted);
             }
         }
@@ -298,18 +375,36 @@ pub fn run(mut config: TrainConfig, opts: &RunOptions, interrupted: &AtomicBool)
         let _ = producer.join();
         skip_steps = 0;
 
-        let scores = scoring::score(&model, &store, &split.val, config.val_batch_size, &config.normalization, pool.clone(), opts.device)?;
+        let scores = scoring::score(
+            &model,
+            &store,
+            &split.val,
+            config.val_batch_size,
+            &config.normalization,
+            pool.clone(),
+            opts.device,
+        )?;
         let report = evaluate(&scores.scored(&store), config.threshold);
         let record = EpochRecord {
             epoch,
-            train_loss: if loss_n > 0 { loss_sum / loss_n as f64 } else { f64::NAN },
+            train_loss: if loss_n > 0 {
+                loss_sum / loss_n as f64
+            } else {
+                f64::NAN
+            },
             val_loss: scores.loss(&store),
             lr,
             seconds: started.elapsed().as_secs_f64(),
             validation: report.clone(),
         };
         print_epoch(&record);
-        save(epoch, 0, Some(report.clone()), &optim, &[epoch_path(&opts.out, epoch), last_path(&opts.out)])?;
+        save(
+            epoch,
+            0,
+            Some(report.clone()),
+            &optim,
+            &[epoch_path(&opts.out, epoch), last_path(&opts.out)],
+        )?;
         append_record(&opts.out, &record)?;
         last_report = Some(report);
     }
@@ -324,7 +419,12 @@ fn check_all(store: &Arc<FrameStore>, pool: &rayon::ThreadPool) -> Result<()> {
         store.warm(pool, &bar)?;
     } else {
         use rayon::prelude::*;
-        pool.install(|| store.samples().par_iter().try_for_each(|s| crate::dataset::check_frames(s).map(|_| ())))?;
+        pool.install(|| {
+            store
+                .samples()
+                .par_iter()
+                .try_for_each(|s| crate::dataset::check_frames(s).map(|_| ()))
+        })?;
     }
     bar.finish_and_clear();
     Ok(())
@@ -340,14 +440,25 @@ fn print_epoch(r: &EpochRecord) {
     let f = |x: Option<f64>| x.map_or("n/a".to_owned(), |x| format!("{x:.4}"));
     println!(
         "epoch {}: train loss {:.4}, val loss {:.4}, {:.1}s | acc {} f1-macro {} f2-weighted {} f1-weighted {}",
-        r.epoch, r.train_loss, r.val_loss, r.seconds, f(v.accuracy), f(v.f1_macro), f(v.f2_weighted), f(v.f1_weighted)
+        r.epoch,
+        r.train_loss,
+        r.val_loss,
+        r.seconds,
+        f(v.accuracy),
+        f(v.f1_macro),
+        f(v.f2_weighted),
+        f(v.f1_weighted)
     );
     println!("{}", report_lines(v));
 }
 
 /// The ISO metrics and the confusion matrix as text.
 pub fn report_lines(v: &Report) -> String {
-    let per_class: Vec<String> = v.apcer.iter().map(|(c, a)| format!("APCER {c} {:.2}%", 100.0 * a)).collect();
+    let per_class: Vec<String> = v
+        .apcer
+        .iter()
+        .map(|(c, a)| format!("APCER {c} {:.2}%", 100.0 * a))
+        .collect();
     format!(
         "  {} | APCER max {} BPCER {} ACER {} | EER {} AUC {} (threshold {})\n{}",
         per_class.join(", "),
@@ -368,13 +479,16 @@ fn append_record(out: &Path, record: &EpochRecord) -> Result<()> {
         .append(true)
         .open(&path)
         .with_context(|| format!("cannot open {}", path.display()))?;
-    writeln!(f, "{}", serde_json::to_string(record)?).with_context(|| format!("cannot write {}", path.display()))
+    writeln!(f, "{}", serde_json::to_string(record)?)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// On resume, drops records of epochs after the checkpoint (written before a crash).
 fn keep_records_up_to(out: &Path, epoch: usize) -> Result<()> {
     let path = out.join("metrics.jsonl");
-    let Ok(text) = std::fs::read_to_string(&path) else { return Ok(()) };
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(());
+    };
     let kept: String = text
         .lines()
         .filter(|l| serde_json::from_str::<EpochRecord>(l).is_ok_and(|r| r.epoch <= epoch))
@@ -392,7 +506,11 @@ impl Default for TrainConfig {
             val_batch_size: 32,
             lr: 1e-3,
             schedule: Schedule::Constant,
-            optimizer: OptimizerConfig { kind: OptimizerKind::Sgd, weight_decay: 1e-7, momentum: 0.0 },
+            optimizer: OptimizerConfig {
+                kind: OptimizerKind::Sgd,
+                weight_decay: 1e-7,
+                momentum: 0.0,
+            },
             input_size: liveness_core::DEFAULT_INPUT_SIZE,
             flip: true,
             seed: 0,
