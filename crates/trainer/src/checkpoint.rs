@@ -49,6 +49,7 @@ pub struct Meta {
 }
 
 /// A loaded checkpoint (tensors on the CPU).
+#[derive(Debug)]
 pub struct Checkpoint {
     /// Its metadata.
     pub meta: Meta,

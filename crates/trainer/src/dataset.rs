@@ -131,7 +131,7 @@ fn list_dir(path: &Path) -> Result<Vec<PathBuf>, DataError> {
         }
         entries.push(entry.path());
     }
-    entries.sort_by(|a, b| natural_key(a).cmp(&natural_key(b)));
+    entries.sort_by_cached_key(|p| natural_key(p));
     Ok(entries)
 }
 
@@ -286,7 +286,7 @@ mod tests {
             PathBuf::from("f2.png"),
             PathBuf::from("f1.png"),
         ];
-        v.sort_by(|a, b| natural_key(a).cmp(&natural_key(b)));
+        v.sort_by_cached_key(|p| natural_key(p));
         assert_eq!(
             v,
             vec![

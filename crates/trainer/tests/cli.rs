@@ -182,8 +182,7 @@ fn init_weights_load_a_torchvision_state_dict() {
         "{:#}",
         model
             .load_torchvision_encoder(&path)
-            .err()
-            .expect("must fail")
+            .expect_err("must fail")
     );
     assert!(err.contains("layer3.1.bn2.running_var"), "{err}");
 }

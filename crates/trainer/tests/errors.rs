@@ -125,8 +125,7 @@ fn a_checkpoint_of_another_architecture_is_refused() {
         "{:#}",
         wrong
             .apply_to(&model, Path::new("x.safetensors"))
-            .err()
-            .expect("must fail")
+            .expect_err("must fail")
     );
     assert!(err.contains("fc.weight") && err.contains("shape"), "{err}");
     wrong.meta.arch = "mobilenet".into();
@@ -134,8 +133,7 @@ fn a_checkpoint_of_another_architecture_is_refused() {
         "{:#}",
         wrong
             .apply_to(&model, Path::new("x.safetensors"))
-            .err()
-            .expect("must fail")
+            .expect_err("must fail")
     );
     assert!(err.contains("mobilenet"), "{err}");
 }

@@ -174,7 +174,7 @@ fn a_damaged_checkpoint_is_never_loaded() {
     for cut in [0, 7, good.len() / 3, good.len() - 1] {
         let p = tmp.path().join(format!("cut{cut}.safetensors"));
         std::fs::write(&p, &good[..cut]).expect("write");
-        let err = checkpoint::load(&p).err().expect("must fail");
+        let err = checkpoint::load(&p).expect_err("must fail");
         assert!(
             format!("{err:#}").contains(&p.display().to_string()),
             "{err:#}"
@@ -185,7 +185,7 @@ fn a_damaged_checkpoint_is_never_loaded() {
     flipped[at] ^= 0x40;
     let p = tmp.path().join("flipped.safetensors");
     std::fs::write(&p, &flipped).expect("write");
-    let err = format!("{:#}", checkpoint::load(&p).err().expect("must fail"));
+    let err = format!("{:#}", checkpoint::load(&p).expect_err("must fail"));
     assert!(err.contains("checksum"), "{err}");
 
     // An atomic write that died before its rename leaves only a temp file: `last` stays valid.
