@@ -122,7 +122,6 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult> {
                 [n as i64, FRAMES as i64, 3, s, s],
                 (Kind::Float, opts.device),
             );
-            let t0 = Instant::now();
             for k in 0..total {
                 if k == opts.warmup {
                     times.clear();
@@ -130,7 +129,6 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult> {
                 times.push(step(&input)?);
             }
             wall = times.iter().sum::<f64>();
-            let _ = t0;
         }
         Some(dir) => {
             mode = "loader";

@@ -34,6 +34,9 @@ pub struct Meta {
     pub epoch: usize,
     /// Steps done in the epoch after `epoch` (non-zero when interrupted mid-epoch).
     pub step_in_epoch: usize,
+    /// Training-loss sum and step count of that part-done epoch.
+    #[serde(default)]
+    pub epoch_loss: (f64, usize),
     /// Optimiser updates so far.
     pub optimizer_step: i64,
     /// Input side in pixels.

@@ -10,4 +10,5 @@ pub mod model;
 pub mod optim;
 pub mod scoring;
 pub mod split;
+pub mod synthetic;
 pub mod train;

@@ -40,6 +40,27 @@ enum Command {
     Score(EvalArgs),
     /// Training-step throughput (frames/s), synthetic or through the data loader; one JSON line.
     Bench(BenchArgs),
+    /// Write a small generated dataset (live vs textured "attack" frames) for smoke runs.
+    Synth(SynthArgs),
+}
+
+#[derive(Args)]
+struct SynthArgs {
+    /// Folder to create.
+    #[arg(long)]
+    out: PathBuf,
+    /// Number of subjects.
+    #[arg(long, default_value_t = 6)]
+    subjects: u32,
+    /// Samples per class and subject.
+    #[arg(long, default_value_t = 4)]
+    per_class: u32,
+    /// Frame width.
+    #[arg(long, default_value_t = 80)]
+    width: u32,
+    /// Frame height.
+    #[arg(long, default_value_t = 64)]
+    height: u32,
 }
 
 #[derive(Args)]
@@ -283,6 +304,21 @@ fn run() -> Result<ExitCode> {
         Command::Train(a) => train(a),
         Command::Eval(a) => eval_or_score(a, false),
         Command::Score(a) => eval_or_score(a, true),
+        Command::Synth(a) => {
+            liveness_trainer::synthetic::write_dataset(
+                &a.out,
+                a.subjects,
+                a.per_class,
+                a.width,
+                a.height,
+            )?;
+            println!(
+                "wrote {} samples to {}",
+                2 * a.subjects * a.per_class,
+                a.out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench(a) => {
             let result = bench::run(&bench::BenchOptions {
                 batch_size: a.batch_size,

@@ -106,10 +106,10 @@ pub struct RunOptions {
 pub struct EpochRecord {
     /// Epoch number (1-based).
     pub epoch: usize,
-    /// Mean training loss of the epoch.
-    pub train_loss: f64,
+    /// Mean training loss of the epoch (`None` if it had no step).
+    pub train_loss: Option<f64>,
     /// Mean validation loss.
-    pub val_loss: f64,
+    pub val_loss: Option<f64>,
     /// Learning rate at the end of the epoch.
     pub lr: f64,
     /// Wall time of the epoch (training and validation), seconds.
@@ -221,6 +221,8 @@ pub fn run(
     let mut model = SpoofModel::new(opts.device);
     let mut optim = Optimizer::new(config.optimizer, model.vs.variables());
     let (mut epoch_done, mut skip_steps, mut last_report) = (0, 0, None);
+    // Loss sum and step count of an epoch interrupted part-way, so its record stays whole.
+    let mut partial_loss: Option<(f64, usize)> = None;
     match &resumed {
         Some(ckpt) => {
             let path = last_path(&opts.out);
@@ -229,6 +231,7 @@ pub fn run(
             epoch_done = ckpt.meta.epoch;
             skip_steps = ckpt.meta.step_in_epoch;
             last_report = ckpt.meta.validation.clone();
+            partial_loss = Some(ckpt.meta.epoch_loss);
             keep_records_up_to(&opts.out, epoch_done)?;
             println!(
                 "resumed from {} at epoch {epoch_done}, step {skip_steps}",
@@ -248,6 +251,7 @@ pub fn run(
     let mut steps_this_run = 0usize;
     let save = |epoch: usize,
                 step_in_epoch: usize,
+                epoch_loss: (f64, usize),
                 report: Option<Report>,
                 optim: &Optimizer,
                 paths: &[PathBuf]|
@@ -257,6 +261,7 @@ pub fn run(
             arch: ARCH.to_owned(),
             epoch,
             step_in_epoch,
+            epoch_loss,
             optimizer_step: optim.step,
             input_size: config.input_size,
             normalization: config.normalization,
@@ -271,6 +276,14 @@ pub fn run(
     };
 
     for epoch in epoch_done + 1..=config.epochs {
+        // Ctrl+C while reading frames or validating: the last checkpoint is already current.
+        if interrupted.load(Ordering::SeqCst) {
+            println!(
+                "stopped before epoch {epoch}; {} is current",
+                last_path(&opts.out).display()
+            );
+            return Ok(Outcome::Interrupted);
+        }
         let started = Instant::now();
         let order = epoch_order(&split.train, config.seed, epoch);
         let skip = skip_steps * config.batch_size;
@@ -295,7 +308,7 @@ pub fn run(
         );
         bar.set_prefix(format!("{epoch}/{}", config.epochs));
         let mut recent: VecDeque<f64> = VecDeque::with_capacity(10);
-        let (mut loss_sum, mut loss_n) = (0.0, 0usize);
+        let (mut loss_sum, mut loss_n) = partial_loss.take().unwrap_or((0.0, 0));
         let mut step_in_epoch = skip_steps;
         let mut lr = lr_at(
             &config,
@@ -360,6 +373,7 @@ pub fn run(
                 save(
                     epoch - 1,
                     step_in_epoch,
+                    (loss_sum, loss_n),
                     last_report.clone(),
                     &optim,
                     &[last_path(&opts.out)],
@@ -387,12 +401,8 @@ pub fn run(
         let report = evaluate(&scores.scored(&store), config.threshold);
         let record = EpochRecord {
             epoch,
-            train_loss: if loss_n > 0 {
-                loss_sum / loss_n as f64
-            } else {
-                f64::NAN
-            },
-            val_loss: scores.loss(&store),
+            train_loss: (loss_n > 0).then(|| loss_sum / loss_n as f64),
+            val_loss: Some(scores.loss(&store)).filter(|l| l.is_finite()),
             lr,
             seconds: started.elapsed().as_secs_f64(),
             validation: report.clone(),
@@ -401,6 +411,7 @@ pub fn run(
         save(
             epoch,
             0,
+            (0.0, 0),
             Some(report.clone()),
             &optim,
             &[epoch_path(&opts.out, epoch), last_path(&opts.out)],
@@ -439,10 +450,10 @@ fn print_epoch(r: &EpochRecord) {
     let v = &r.validation;
     let f = |x: Option<f64>| x.map_or("n/a".to_owned(), |x| format!("{x:.4}"));
     println!(
-        "epoch {}: train loss {:.4}, val loss {:.4}, {:.1}s | acc {} f1-macro {} f2-weighted {} f1-weighted {}",
+        "epoch {}: train loss {}, val loss {}, {:.1}s | acc {} f1-macro {} f2-weighted {} f1-weighted {}",
         r.epoch,
-        r.train_loss,
-        r.val_loss,
+        f(r.train_loss),
+        f(r.val_loss),
         r.seconds,
         f(v.accuracy),
         f(v.f1_macro),
