@@ -5,6 +5,8 @@
 //!   the ImageNet normalisation.
 //! - [`preprocess`]: a decoded RGB/RGBA frame → centre square crop → `size × size` → normalised
 //!   CHW `f32`. The trainer and the browser call this same code, so they cannot drift apart.
+//! - [`onnx`]: the ONNX writer (prost types of `onnx.proto`, a graph builder, and the seed model
+//!   in the dialect wonnx runs); [`manifest`]: the JSON that travels next to an exported model.
 //! - [`metrics`]: ISO/IEC 30107-3 presentation-attack metrics (APCER per attack class, BPCER,
 //!   ACER), EER, ROC AUC and the recipe's classification scores, over a whole set of scores.
 //!
@@ -19,7 +21,9 @@
 
 pub mod contract;
 mod error;
+pub mod manifest;
 pub mod metrics;
+pub mod onnx;
 pub mod preprocess;
 
 pub use contract::{AttackClass, DEFAULT_INPUT_SIZE, FRAMES, Normalization};

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use liveness_core::{Normalization, Report};
+use liveness_core::{AttackClass, Normalization, Report};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -45,6 +45,9 @@ pub struct Meta {
     pub normalization: Normalization,
     /// The run's training configuration.
     pub config: TrainConfig,
+    /// Classes present in the training data.
+    #[serde(default)]
+    pub classes: Vec<AttackClass>,
     /// Validation metrics after the last completed epoch, if any.
     pub validation: Option<Report>,
     /// Tool that wrote it.

@@ -5,8 +5,10 @@
 pub mod bench;
 pub mod checkpoint;
 pub mod dataset;
+pub mod export;
 pub mod loader;
 pub mod model;
+pub mod onnx_runtime;
 pub mod optim;
 pub mod scoring;
 pub mod split;

@@ -40,8 +40,50 @@ enum Command {
     Score(EvalArgs),
     /// Training-step throughput (frames/s), synthetic or through the data loader; one JSON line.
     Bench(BenchArgs),
+    /// Write NAME.onnx (wonnx's dialect) and its manifest NAME.json from a checkpoint.
+    Export(ExportArgs),
+    /// Like `score`, but with an exported ONNX model on the CPU (tract) and the browser's preprocessing.
+    ScoreOnnx(ScoreOnnxArgs),
     /// Write a small generated dataset (live vs textured "attack" frames) for smoke runs.
     Synth(SynthArgs),
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// Checkpoint file.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Output model path (NAME.onnx); the manifest is written as NAME.json next to it.
+    #[arg(long)]
+    out: PathBuf,
+    /// Input side in pixels (default: the checkpoint's training size).
+    #[arg(long)]
+    size: Option<u32>,
+    /// Samples per run (static shape; wonnx limits it at large sizes).
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    /// Decision threshold on p_spoof stored in the manifest (default: the checkpoint's).
+    #[arg(long)]
+    threshold: Option<f32>,
+    /// Name of the training data, recorded in the manifest.
+    #[arg(long)]
+    data_name: String,
+    /// Terms of use of the training data, recorded in the manifest (e.g. "research use only").
+    #[arg(long)]
+    data_terms: String,
+}
+
+#[derive(Args)]
+struct ScoreOnnxArgs {
+    /// Exported model (NAME.onnx).
+    #[arg(long)]
+    model: PathBuf,
+    /// Its manifest (default: NAME.json next to the model).
+    #[arg(long)]
+    manifest: Option<PathBuf>,
+    /// Dataset folder.
+    #[arg(long)]
+    data: PathBuf,
 }
 
 #[derive(Args)]
@@ -304,6 +346,47 @@ fn run() -> Result<ExitCode> {
         Command::Train(a) => train(a),
         Command::Eval(a) => eval_or_score(a, false),
         Command::Score(a) => eval_or_score(a, true),
+        Command::Export(a) => {
+            let done =
+                liveness_trainer::export::export(&liveness_trainer::export::ExportOptions {
+                    checkpoint: a.checkpoint,
+                    out: a.out.clone(),
+                    size: a.size,
+                    batch: a.batch,
+                    threshold: a.threshold,
+                    data_name: a.data_name,
+                    data_terms: a.data_terms,
+                })?;
+            let m = &done.manifest;
+            println!(
+                "wrote {} ({} bytes, input [{}, 5, 3, {}, {}], sha256 {}) and {} in {:.2}s",
+                a.out.display(),
+                done.bytes,
+                m.input.batch,
+                m.input.size,
+                m.input.size,
+                m.sha256,
+                done.manifest_path.display(),
+                done.seconds
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ScoreOnnx(a) => {
+            let model =
+                liveness_trainer::onnx_runtime::OnnxModel::load(&a.model, a.manifest.as_deref())?;
+            let samples = scan(&a.data, &SubjectRule::default())?;
+            let logits = model.score_samples(&samples)?;
+            for (s, logit) in samples.iter().zip(logits) {
+                let spoof = 1.0 / (1.0 + (-logit).exp());
+                let line = ScoreLine {
+                    path: s.path.display().to_string(),
+                    class: s.class.folder(),
+                    spoof,
+                };
+                println!("{}", serde_json::to_string(&line)?);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Synth(a) => {
             liveness_trainer::synthetic::write_dataset(
                 &a.out,

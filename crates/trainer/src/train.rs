@@ -1,7 +1,7 @@
 //! The training loop: epochs of shuffled batches, validation over the whole validation set after
 //! each, `metrics.jsonl`, per-epoch and `last` checkpoints, resume, and a clean stop on Ctrl+C.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
-use liveness_core::{Normalization, Report, evaluate};
+use liveness_core::{AttackClass, Normalization, Report, evaluate};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
@@ -246,6 +246,13 @@ pub fn run(
         }
     }
 
+    let classes: Vec<AttackClass> = split
+        .train
+        .iter()
+        .map(|&i| store.samples()[i].class)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let steps_per_epoch = split.train.len().div_ceil(config.batch_size);
     let total_steps = steps_per_epoch * config.epochs;
     let mut steps_this_run = 0usize;
@@ -266,6 +273,7 @@ pub fn run(
             input_size: config.input_size,
             normalization: config.normalization,
             config: config.clone(),
+            classes: classes.clone(),
             validation: report,
             written_by: concat!("liveness-trainer ", env!("CARGO_PKG_VERSION")).to_owned(),
         };
