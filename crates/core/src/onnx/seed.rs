@@ -78,74 +78,57 @@ fn fold(
     ))
 }
 
-/// conv → folded BN, padding `pad` on every side.
-fn conv_bn(
-    g: &mut GraphBuilder,
-    w: &Weights,
-    x: &Value,
-    prefix: &str,
-    conv: &str,
-    bn: &str,
-    shape: [usize; 4],
-    stride: i64,
-    pad: i64,
-) -> Result<Value, ExportError> {
-    let (weight, bias) = fold(
-        w,
-        &format!("{prefix}{conv}"),
-        &format!("{prefix}{bn}"),
-        shape,
-    )?;
-    Ok(g.conv(
-        x,
-        &format!("{prefix}{conv}"),
-        &weight,
-        &bias,
-        [stride, stride],
-        [pad; 4],
-    ))
+/// The graph under construction and the weights it reads.
+struct Exporter<'a> {
+    g: GraphBuilder,
+    w: &'a Weights,
 }
 
-/// A torchvision BasicBlock.
-fn basic_block(
-    g: &mut GraphBuilder,
-    w: &Weights,
-    x: &Value,
-    prefix: &str,
-    c_in: usize,
-    c_out: usize,
-    stride: i64,
-) -> Result<Value, ExportError> {
-    let y = conv_bn(
-        g,
-        w,
-        x,
-        prefix,
-        "conv1",
-        "bn1",
-        [c_out, c_in, 3, 3],
-        stride,
-        1,
-    )?;
-    let y = g.relu(&y);
-    let y = conv_bn(g, w, &y, prefix, "conv2", "bn2", [c_out, c_out, 3, 3], 1, 1)?;
-    let shortcut = if stride != 1 || c_in != c_out {
-        conv_bn(
-            g,
-            w,
-            x,
-            prefix,
-            "downsample.0",
-            "downsample.1",
-            [c_out, c_in, 1, 1],
-            stride,
-            0,
-        )?
-    } else {
-        x.clone()
-    };
-    let sum = g.add(&y, &shortcut);
-    Ok(g.relu(&sum))
+impl Exporter<'_> {
+    /// `{prefix}{conv}` with `{prefix}{bn}` folded in, padding `pad` on every side.
+    fn conv_bn(
+        &mut self,
+        x: &Value,
+        prefix: &str,
+        (conv, bn): (&str, &str),
+        shape: [usize; 4],
+        stride: i64,
+        pad: i64,
+    ) -> Result<Value, ExportError> {
+        let conv = format!("{prefix}{conv}");
+        let (weight, bias) = fold(self.w, &conv, &format!("{prefix}{bn}"), shape)?;
+        Ok(self
+            .g
+            .conv(x, &conv, &weight, &bias, [stride, stride], [pad; 4]))
+    }
+
+    /// A torchvision BasicBlock.
+    fn basic_block(
+        &mut self,
+        x: &Value,
+        prefix: &str,
+        c_in: usize,
+        c_out: usize,
+        stride: i64,
+    ) -> Result<Value, ExportError> {
+        let y = self.conv_bn(x, prefix, ("conv1", "bn1"), [c_out, c_in, 3, 3], stride, 1)?;
+        let y = self.g.relu(&y);
+        let y = self.conv_bn(&y, prefix, ("conv2", "bn2"), [c_out, c_out, 3, 3], 1, 1)?;
+        let shortcut = if stride != 1 || c_in != c_out {
+            self.conv_bn(
+                x,
+                prefix,
+                ("downsample.0", "downsample.1"),
+                [c_out, c_in, 1, 1],
+                stride,
+                0,
+            )?
+        } else {
+            x.clone()
+        };
+        let sum = self.g.add(&y, &shortcut);
+        Ok(self.g.relu(&sum))
+    }
 }
 
 /// Builds the graph for `batch` samples of `size × size` frames from a checkpoint's weights
@@ -160,50 +143,28 @@ pub fn export(w: &Weights, size: u32, batch: usize) -> Result<ModelProto, Export
         return Err(ExportError::Unsupported("batch must be at least 1".into()));
     }
     let (n, f, s) = (batch as i64, FRAMES as i64, i64::from(size));
-    let mut g = GraphBuilder::default();
+    let mut e = Exporter {
+        g: GraphBuilder::default(),
+        w,
+    };
     let input = Value {
         name: INPUT.to_owned(),
         shape: vec![n, f, 3, s, s],
     };
-    let x = g.reshape(&input, &[n * f, 3, s, s]);
-    let x = conv_bn(
-        &mut g,
-        w,
-        &x,
-        "encoder.",
-        "conv1",
-        "bn1",
-        [64, 3, 7, 7],
-        2,
-        3,
-    )?;
-    let x = g.relu(&x);
-    let mut x = g.max_pool(&x, 3, 2, 1);
+    let x = e.g.reshape(&input, &[n * f, 3, s, s]);
+    let x = e.conv_bn(&x, "encoder.", ("conv1", "bn1"), [64, 3, 7, 7], 2, 3)?;
+    let x = e.g.relu(&x);
+    let mut x = e.g.max_pool(&x, 3, 2, 1);
     for (layer, c_in, c_out, stride) in [
         (1, 64, 64, 1),
         (2, 64, 128, 2),
         (3, 128, 256, 2),
         (4, 256, 512, 2),
     ] {
-        x = basic_block(
-            &mut g,
-            w,
-            &x,
-            &format!("encoder.layer{layer}.0."),
-            c_in,
-            c_out,
-            stride,
-        )?;
-        x = basic_block(
-            &mut g,
-            w,
-            &x,
-            &format!("encoder.layer{layer}.1."),
-            c_out,
-            c_out,
-            1,
-        )?;
+        x = e.basic_block(&x, &format!("encoder.layer{layer}.0."), c_in, c_out, stride)?;
+        x = e.basic_block(&x, &format!("encoder.layer{layer}.1."), c_out, c_out, 1)?;
     }
+    let mut g = e.g;
     let x = g.global_average_pool(&x);
     let x = g.reshape(&x, &[n, f, 1, FEATURES]);
     // Conv1d(5→1, k3, s2, p1) over the 512 features, as a 2-D conv with a [1, 3] kernel.
