@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a Debian machine, idempotently:
-#   - Debian packages (compiler, Python venv);
+#   - Debian packages (compiler, Python venv, Mesa's software Vulkan driver for native wonnx);
 #   - libtorch 2.11 from PyPI's torch==2.11.0 wheel into .venv (linked as .libtorch for cargo);
 #   - the wasm32 target for the shared core.
 # Needs a Rust toolchain installed with rustup (cargo on PATH).
@@ -14,18 +14,17 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # Debian packages, only those missing (apt-get update is slow).
 need=()
-for pkg in build-essential pkg-config python3 python3-venv python3-pip ca-certificates; do
+for pkg in mesa-vulkan-drivers libvulkan1 ca-certificates; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
-# Where python3 is not Debian's (e.g. pyenv), its own venv module serves.
+command -v cc >/dev/null || need+=(build-essential)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+# Any python3 with a working venv module will do (Debian's, or e.g. pyenv's).
+python3 -m venv --help >/dev/null 2>&1 || need+=(python3 python3-venv python3-pip)
 if [ "${#need[@]}" -gt 0 ]; then
-  if python3 -m venv --help >/dev/null 2>&1 && command -v cc >/dev/null; then
-    log "using the system's python3 and cc (not installing: ${need[*]})"
-  else
-    log "apt-get install ${need[*]}"
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
-  fi
+  log "apt-get install ${need[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
 
 if ! command -v cargo >/dev/null; then

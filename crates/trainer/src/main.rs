@@ -11,6 +11,7 @@ use liveness_trainer::checkpoint::load_model;
 use liveness_trainer::dataset::{SubjectRule, scan};
 use liveness_trainer::loader::{FrameStore, worker_pool};
 use liveness_trainer::model::parse_device;
+use liveness_trainer::onnx_runtime::Engine;
 use liveness_trainer::optim::{OptimizerConfig, OptimizerKind};
 use liveness_trainer::split::parse_subjects;
 use liveness_trainer::train::{
@@ -84,6 +85,9 @@ struct ScoreOnnxArgs {
     /// Dataset folder.
     #[arg(long)]
     data: PathBuf,
+    /// Runtime: tract (CPU) or wonnx (GPU through wgpu/Vulkan, the browser's runtime).
+    #[arg(long, value_enum, default_value_t = Engine::Tract)]
+    engine: Engine,
 }
 
 #[derive(Args)]
@@ -372,8 +376,11 @@ fn run() -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::ScoreOnnx(a) => {
-            let model =
-                liveness_trainer::onnx_runtime::OnnxModel::load(&a.model, a.manifest.as_deref())?;
+            let model = liveness_trainer::onnx_runtime::OnnxModel::load(
+                &a.model,
+                a.manifest.as_deref(),
+                a.engine,
+            )?;
             let samples = scan(&a.data, &SubjectRule::default())?;
             let logits = model.score_samples(&samples)?;
             for (s, logit) in samples.iter().zip(logits) {

@@ -8,7 +8,7 @@ use common::{make_dataset, small_train_args, trainer};
 use liveness_core::manifest::Manifest;
 use liveness_trainer::checkpoint::{self, FORMAT, Meta};
 use liveness_trainer::model::{ARCH, SpoofModel};
-use liveness_trainer::onnx_runtime::OnnxModel;
+use liveness_trainer::onnx_runtime::{Engine, OnnxModel};
 use liveness_trainer::train::TrainConfig;
 use tch::{Device, Kind, Tensor};
 
@@ -76,9 +76,9 @@ fn export(ckpt: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
         .expect("run export")
 }
 
-/// Max |tch logit - tract logit| on one random input of the model's batch.
-fn max_logit_diff(model: &SpoofModel, onnx: &Path) -> (f64, f64) {
-    let runtime = OnnxModel::load(onnx, None).expect("load onnx");
+/// Max |tch logit - runtime logit| on one random input of the model's batch, and max |logit|.
+fn max_logit_diff(model: &SpoofModel, onnx: &Path, engine: Engine) -> (f64, f64) {
+    let runtime = OnnxModel::load(onnx, None, engine).expect("load onnx");
     let shape: Vec<i64> = runtime
         .manifest
         .input
@@ -115,7 +115,7 @@ fn tch_and_tract_agree_on_random_weights_with_odd_batchnorm() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let (diff, scale) = max_logit_diff(&model, &onnx);
+    let (diff, scale) = max_logit_diff(&model, &onnx, Engine::Tract);
     eprintln!(
         "random weights, odd BatchNorm: max |logit tch - tract| = {diff:.3e} (max |logit| {scale:.3})"
     );
@@ -151,7 +151,7 @@ fn trained_model_scores_the_same_through_tch_and_onnx() {
 
     // Same input tensor through both runtimes.
     let (model, _) = checkpoint::load_model(&ckpt, Device::Cpu).expect("load");
-    let (diff, _) = max_logit_diff(&model, &onnx);
+    let (diff, _) = max_logit_diff(&model, &onnx, Engine::Tract);
     eprintln!("trained weights: max |logit tch - tract| = {diff:.3e}");
     assert!(diff <= 1e-4, "max |Δlogit| {diff}");
 
@@ -214,12 +214,12 @@ fn a_changed_byte_in_the_model_is_refused() {
         serde_json::from_slice(&std::fs::read(onnx.with_extension("json")).expect("read"))
             .expect("manifest");
     assert_eq!(manifest.sha256, liveness_core::manifest::sha256_hex(&bytes));
-    assert!(OnnxModel::load(&onnx, None).is_ok());
+    assert!(OnnxModel::load(&onnx, None, Engine::Tract).is_ok());
     let mut changed = bytes;
     let at = changed.len() / 2;
     changed[at] ^= 0x01;
     std::fs::write(&onnx, &changed).expect("write");
-    let Err(e) = OnnxModel::load(&onnx, None) else {
+    let Err(e) = OnnxModel::load(&onnx, None, Engine::Tract) else {
         panic!("a changed byte must be refused")
     };
     let err = format!("{e:#}");
@@ -270,6 +270,69 @@ fn export_refuses_what_it_cannot_write_or_wonnx_cannot_run() {
     let err = stderr(export(&other, &tmp.path().join("o.onnx"), &[]));
     assert!(
         err.contains("mobilenet-v3") && err.contains(&other.display().to_string()),
+        "{err}"
+    );
+}
+
+/// wonnx is what the browser runs: natively (wgpu on Vulkan, lavapipe without a GPU) it must give
+/// the same logits as tch, on weights with odd BatchNorm and on trained weights.
+#[test]
+fn tch_and_wonnx_agree() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let odd = model_with_odd_batchnorm(8);
+    let ckpt = tmp.path().join("odd.safetensors");
+    save_checkpoint(&odd, &ckpt, 32, ARCH);
+    let onnx = tmp.path().join("odd.onnx");
+    assert!(export(&ckpt, &onnx, &["--batch", "2"]).status.success());
+    let (diff, scale) = max_logit_diff(&odd, &onnx, Engine::Wonnx);
+    eprintln!(
+        "wonnx, odd BatchNorm: max |logit tch - wonnx| = {diff:.3e} (max |logit| {scale:.3})"
+    );
+    assert!(diff <= 1e-4, "max |Δlogit| {diff}");
+
+    let data = make_dataset(&tmp.path().join("data"), 2, 2);
+    let run = tmp.path().join("run");
+    trainer()
+        .args(small_train_args(&data, &run, 4))
+        .args(["--epochs", "1"])
+        .assert()
+        .success();
+    let trained = tmp.path().join("trained.onnx");
+    assert!(
+        export(&run.join("last.safetensors"), &trained, &[])
+            .status
+            .success()
+    );
+    let (model, _) =
+        checkpoint::load_model(&run.join("last.safetensors"), Device::Cpu).expect("load");
+    let (diff, _) = max_logit_diff(&model, &trained, Engine::Wonnx);
+    eprintln!("wonnx, trained: max |logit tch - wonnx| = {diff:.3e}");
+    assert!(diff <= 1e-4, "max |Δlogit| {diff}");
+}
+
+/// wonnx panics when it finds no GPU adapter; the CLI must turn that into a plain error.
+#[test]
+fn wonnx_without_an_adapter_is_an_error_not_a_panic() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let model = model_with_odd_batchnorm(5);
+    let ckpt = tmp.path().join("m.safetensors");
+    save_checkpoint(&model, &ckpt, 32, ARCH);
+    let onnx = tmp.path().join("m.onnx");
+    assert!(export(&ckpt, &onnx, &[]).status.success());
+    let data = make_dataset(&tmp.path().join("data"), 1, 1);
+    // A backend that does not exist on Linux: wgpu finds no adapter.
+    let output = trainer()
+        .env("WGPU_BACKEND", "dx12")
+        .args(["score-onnx", "--engine", "wonnx", "--model"])
+        .arg(&onnx)
+        .arg("--data")
+        .arg(&data)
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("error:") && err.contains("wonnx failed") && err.contains("m.onnx"),
         "{err}"
     );
 }
