@@ -2,6 +2,7 @@
 //! subject-grouped split, the parallel loader, the recipe's model, resumable training with
 //! atomic checkpoints, evaluation, scoring and a throughput benchmark. `main.rs` is the CLI.
 
+pub mod augment;
 pub mod bench;
 pub mod checkpoint;
 pub mod dataset;

@@ -172,6 +172,13 @@ struct TrainArgs {
     /// Validation subjects by name, comma-separated (overrides --val-fraction).
     #[arg(long)]
     val_subjects: Option<String>,
+    /// Train only on samples whose folder name matches this regular expression.
+    #[arg(long)]
+    train_only: Option<String>,
+    /// Validate only on samples whose folder name matches this regular expression
+    /// (e.g. --train-only '_01_[0-9]+$' --val-only '_02_[0-9]+$' for a cross-session check).
+    #[arg(long)]
+    val_only: Option<String>,
     /// Regular expression taking the subject from a sample name (first group, else whole match).
     #[arg(long, default_value = SubjectRule::DEFAULT)]
     subject_pattern: String,
@@ -187,6 +194,8 @@ struct TrainArgs {
     /// Batches prepared ahead of the device.
     #[arg(long, default_value_t = 4)]
     prefetch: usize,
+    #[command(flatten)]
+    augment: liveness_trainer::augment::Augment,
     /// Stop (saving last) after this many steps, as Ctrl+C would.
     #[arg(long)]
     stop_after_steps: Option<usize>,
@@ -268,10 +277,13 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
             .map(parse_subjects)
             .transpose()?
             .map(|s| s.into_iter().collect()),
+        train_only: a.train_only,
+        val_only: a.val_only,
         subject_pattern: a.subject_pattern,
         threshold: a.threshold,
         precision: a.precision,
         normalization: liveness_core::Normalization::IMAGENET,
+        augment: a.augment,
     };
     let opts = RunOptions {
         data: a.data,

@@ -112,6 +112,29 @@ impl SpoofModel {
     }
 }
 
+/// `[N, 5, S, S, 3]` `u8` pixels → `[N, 5, 3, S, S]` `f32` in `[0, 1]` on `device`.
+pub fn to_unit(pixels: &[u8], n: usize, size: u32, device: Device) -> Tensor {
+    let s = i64::from(size);
+    Tensor::from_slice(pixels)
+        .to_device(device)
+        .view([n as i64, FRAMES as i64, s, s, 3])
+        .permute([0, 1, 4, 2, 3])
+        .to_kind(Kind::Float)
+        .divide_scalar(255.0)
+}
+
+/// `(x - mean) / std` per channel of `[N, 5, 3, S, S]`.
+pub fn normalize(unit: &Tensor, norm: &Normalization) -> Tensor {
+    let device = unit.device();
+    let mean = Tensor::from_slice(&norm.mean)
+        .to_device(device)
+        .view([1, 1, 3, 1, 1]);
+    let std = Tensor::from_slice(&norm.std)
+        .to_device(device)
+        .view([1, 1, 3, 1, 1]);
+    unit.g_sub(&mean).divide(&std)
+}
+
 /// `[N, 5, S, S, 3]` `u8` pixels → `[N, 5, 3, S, S]` normalised `f32` on `device`: the same
 /// arithmetic as `liveness_core::normalize_into`, done on the device.
 pub fn to_input(
@@ -121,21 +144,7 @@ pub fn to_input(
     norm: &Normalization,
     device: Device,
 ) -> Tensor {
-    let s = i64::from(size);
-    let mean = Tensor::from_slice(&norm.mean)
-        .to_device(device)
-        .view([1, 1, 3, 1, 1]);
-    let std = Tensor::from_slice(&norm.std)
-        .to_device(device)
-        .view([1, 1, 3, 1, 1]);
-    Tensor::from_slice(pixels)
-        .to_device(device)
-        .view([n as i64, FRAMES as i64, s, s, 3])
-        .permute([0, 1, 4, 2, 3])
-        .to_kind(Kind::Float)
-        .divide_scalar(255.0)
-        .g_sub(&mean)
-        .divide(&std)
+    normalize(&to_unit(pixels, n, size, device), norm)
 }
 
 /// `--device auto|cpu|cuda|cuda:N`.

@@ -129,6 +129,31 @@ fn greedy_subjects(
     chosen
 }
 
+/// Keeps only the samples whose folder name matches `pattern` on one side of a split (e.g. one
+/// recording session: train on session 1, validate on session 2 of other people). `flag` names
+/// the option in errors.
+pub fn keep_matching(
+    samples: &[Sample],
+    side: &mut Vec<usize>,
+    pattern: &str,
+    flag: &str,
+) -> Result<()> {
+    let re = regex::Regex::new(pattern)
+        .with_context(|| format!("{flag} {pattern:?} is not a valid regular expression"))?;
+    side.retain(|&i| {
+        let name = samples[i]
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        re.is_match(&name)
+    });
+    if side.is_empty() {
+        bail!("{flag} {pattern:?} leaves no sample on its side of the split");
+    }
+    Ok(())
+}
+
 /// A table of the split's counts, per class and side.
 pub fn describe(samples: &[Sample], split: &Split) -> String {
     let mut rows: BTreeMap<AttackClass, (usize, usize)> = BTreeMap::new();
@@ -256,6 +281,22 @@ mod tests {
             })
             .collect::<Result<_>>()?;
         assert!(seeds.len() > 1, "the seed must change the split");
+        Ok(())
+    }
+
+    #[test]
+    fn sides_can_be_narrowed_by_name() -> Result<()> {
+        let s = samples();
+        let mut sp = split(&s, &SplitRule::Subjects(parse_subjects("s1")?))?;
+        keep_matching(&s, &mut sp.val, "_0$", "--val-only")?;
+        assert_eq!(sp.val.len(), 2);
+        assert!(
+            sp.val
+                .iter()
+                .all(|&i| s[i].path.to_string_lossy().ends_with("_0"))
+        );
+        let err = keep_matching(&s, &mut sp.train, "^nothing$", "--train-only").expect_err("empty");
+        assert!(err.to_string().contains("--train-only"));
         Ok(())
     }
 

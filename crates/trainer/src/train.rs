@@ -15,13 +15,14 @@ use liveness_core::{AttackClass, Normalization, Report, evaluate};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
+use crate::augment::{Augment, seed_step};
 use crate::checkpoint::{self, FORMAT, Meta};
 use crate::dataset::{SubjectRule, scan};
 use crate::loader::{Flip, FrameStore, epoch_order, stream, worker_pool};
-use crate::model::{ARCH, MIN_INPUT_SIZE, SpoofModel, to_input};
+use crate::model::{ARCH, MIN_INPUT_SIZE, SpoofModel, normalize, to_unit};
 use crate::optim::{Optimizer, OptimizerConfig, OptimizerKind};
 use crate::scoring;
-use crate::split::{Split, SplitRule, describe, split};
+use crate::split::{Split, SplitRule, describe, keep_matching, split};
 
 /// Learning-rate schedule over the whole run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
@@ -68,6 +69,12 @@ pub struct TrainConfig {
     pub val_fraction: f64,
     /// Validation subjects given by name (overrides the fraction).
     pub val_subjects: Option<Vec<String>>,
+    /// Only training samples whose name matches this (e.g. one recording session).
+    #[serde(default)]
+    pub train_only: Option<String>,
+    /// Only validation samples whose name matches this.
+    #[serde(default)]
+    pub val_only: Option<String>,
     /// Regular expression that takes the subject from a sample name.
     pub subject_pattern: String,
     /// Decision threshold on `p_spoof` for the validation metrics.
@@ -76,6 +83,9 @@ pub struct TrainConfig {
     pub precision: Precision,
     /// Pixel normalisation.
     pub normalization: Normalization,
+    /// Training-time augmentation beyond the flip.
+    #[serde(default)]
+    pub augment: Augment,
 }
 
 /// How to run (does not change the result).
@@ -198,7 +208,13 @@ pub fn run(
             seed: config.seed,
         },
     };
-    let split: Split = split(&samples, &split_rule)?;
+    let mut split: Split = split(&samples, &split_rule)?;
+    if let Some(p) = &config.train_only {
+        keep_matching(&samples, &mut split.train, p, "--train-only")?;
+    }
+    if let Some(p) = &config.val_only {
+        keep_matching(&samples, &mut split.val, p, "--val-only")?;
+    }
     println!(
         "data {}: {} samples\n{}",
         opts.data.display(),
@@ -330,13 +346,12 @@ pub fn run(
                 (epoch - 1) * steps_per_epoch + step_in_epoch,
                 total_steps,
             );
-            let input = to_input(
-                &batch.pixels,
-                batch.len(),
-                config.input_size,
-                &config.normalization,
-                opts.device,
-            );
+            let mut unit = to_unit(&batch.pixels, batch.len(), config.input_size, opts.device);
+            if config.augment.is_on() {
+                seed_step(config.seed, epoch, step_in_epoch);
+                unit = config.augment.apply(&unit);
+            }
+            let input = normalize(&unit, &config.normalization);
             let labels = Tensor::from_slice(&batch.labels).to_device(opts.device);
             let loss = tch::autocast(config.precision == Precision::Fp16, || {
                 model
@@ -535,10 +550,13 @@ impl Default for TrainConfig {
             seed: 0,
             val_fraction: 0.3,
             val_subjects: None,
+            train_only: None,
+            val_only: None,
             subject_pattern: SubjectRule::DEFAULT.to_owned(),
             threshold: 0.5,
             precision: Precision::Fp32,
             normalization: Normalization::IMAGENET,
+            augment: Augment::default(),
         }
     }
 }
