@@ -34,7 +34,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train on DATA/{real,replay,printed,2dmask}/<sample>/<5 frames>, validating on held-out subjects.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Metrics of a checkpoint on a data folder.
     Eval(EvalArgs),
     /// One JSON line per sample: {"path","class","spoof"}.
@@ -359,7 +359,7 @@ fn eval_or_score(a: EvalArgs, as_scores: bool) -> Result<ExitCode> {
 
 fn run() -> Result<ExitCode> {
     match Cli::parse().command {
-        Command::Train(a) => train(a),
+        Command::Train(a) => train(*a),
         Command::Eval(a) => eval_or_score(a, false),
         Command::Score(a) => eval_or_score(a, true),
         Command::Export(a) => {
