@@ -11,6 +11,8 @@ pub mod loader;
 pub mod model;
 pub mod onnx_runtime;
 pub mod optim;
+pub mod plots;
+pub mod report;
 pub mod scoring;
 pub mod split;
 pub mod synthetic;

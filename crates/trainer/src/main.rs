@@ -13,12 +13,12 @@ use liveness_trainer::loader::{FrameStore, worker_pool};
 use liveness_trainer::model::parse_device;
 use liveness_trainer::onnx_runtime::Engine;
 use liveness_trainer::optim::{OptimizerConfig, OptimizerKind};
+use liveness_trainer::scoring::ScoreLine;
 use liveness_trainer::split::parse_subjects;
 use liveness_trainer::train::{
     self, Outcome, Precision, RunOptions, Schedule, TrainConfig, report_lines,
 };
 use liveness_trainer::{bench, scoring};
-use serde::Serialize;
 
 #[derive(Parser)]
 #[command(
@@ -45,6 +45,9 @@ enum Command {
     Export(ExportArgs),
     /// Like `score`, but with an exported ONNX model on the CPU (tract) and the browser's preprocessing.
     ScoreOnnx(ScoreOnnxArgs),
+    /// Cross-validation summary of fold runs: threshold from pooled validation scores, per-fold
+    /// and mean ± std metrics, ROC and training-curve PNGs, report.json.
+    Report(ReportArgs),
     /// Write a small generated dataset (live vs textured "attack" frames) for smoke runs.
     Synth(SynthArgs),
 }
@@ -88,6 +91,19 @@ struct ScoreOnnxArgs {
     /// Runtime: tract (CPU) or wonnx (GPU through wgpu/Vulkan, the browser's runtime).
     #[arg(long, value_enum, default_value_t = Engine::Tract)]
     engine: Engine,
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// Run folders, one per fold (each with val_scores.jsonl and metrics.jsonl).
+    #[arg(long, num_args = 1.., required = true)]
+    runs: Vec<PathBuf>,
+    /// Folder for report.json and the plots.
+    #[arg(long)]
+    out: PathBuf,
+    /// Use this threshold instead of the pooled equal-error point.
+    #[arg(long)]
+    threshold: Option<f32>,
 }
 
 #[derive(Args)]
@@ -248,13 +264,6 @@ struct BenchArgs {
     common: Common,
 }
 
-#[derive(Serialize)]
-struct ScoreLine<'a> {
-    path: String,
-    class: &'a str,
-    spoof: f32,
-}
-
 fn train(a: TrainArgs) -> Result<ExitCode> {
     let config = TrainConfig {
         epochs: a.epochs,
@@ -330,12 +339,7 @@ fn eval_or_score(a: EvalArgs, as_scores: bool) -> Result<ExitCode> {
     if as_scores {
         for (&i, &spoof) in scores.indices.iter().zip(&scores.spoof) {
             let s = &store.samples()[i];
-            let line = ScoreLine {
-                path: s.path.display().to_string(),
-                class: s.class.folder(),
-                spoof,
-            };
-            println!("{}", serde_json::to_string(&line)?);
+            println!("{}", serde_json::to_string(&ScoreLine::new(s, spoof))?);
         }
     } else {
         let report = evaluate(
@@ -397,13 +401,13 @@ fn run() -> Result<ExitCode> {
             let logits = model.score_samples(&samples)?;
             for (s, logit) in samples.iter().zip(logits) {
                 let spoof = 1.0 / (1.0 + (-logit).exp());
-                let line = ScoreLine {
-                    path: s.path.display().to_string(),
-                    class: s.class.folder(),
-                    spoof,
-                };
-                println!("{}", serde_json::to_string(&line)?);
+                println!("{}", serde_json::to_string(&ScoreLine::new(s, spoof))?);
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report(a) => {
+            let r = liveness_trainer::report::cross_validate(&a.runs, a.threshold, &a.out)?;
+            println!("{}", liveness_trainer::report::markdown(&r));
             Ok(ExitCode::SUCCESS)
         }
         Command::Synth(a) => {

@@ -3,11 +3,35 @@
 use std::sync::Arc;
 
 use anyhow::Result;
-use liveness_core::{Normalization, ScoredSample};
+use liveness_core::{AttackClass, Normalization, ScoredSample};
+use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
+use crate::dataset::Sample;
 use crate::loader::{FrameStore, stream};
 use crate::model::{SpoofModel, to_input};
+
+/// One line of `score` / `score-onnx` output and of a run's `val_scores.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreLine {
+    /// The sample's folder.
+    pub path: String,
+    /// Its class.
+    pub class: AttackClass,
+    /// `p_spoof`.
+    pub spoof: f32,
+}
+
+impl ScoreLine {
+    /// The line of `sample` scored `spoof`.
+    pub fn new(sample: &Sample, spoof: f32) -> Self {
+        ScoreLine {
+            path: sample.path.display().to_string(),
+            class: sample.class,
+            spoof,
+        }
+    }
+}
 
 /// Scores of a set of samples, in the order asked for.
 pub struct Scores {
@@ -29,6 +53,15 @@ impl Scores {
                 class: store.samples()[i].class,
                 spoof,
             })
+            .collect()
+    }
+
+    /// One [`ScoreLine`] per sample.
+    pub fn lines(&self, store: &FrameStore) -> Vec<ScoreLine> {
+        self.indices
+            .iter()
+            .zip(&self.spoof)
+            .map(|(&i, &p)| ScoreLine::new(&store.samples()[i], p))
             .collect()
     }
 

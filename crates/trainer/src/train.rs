@@ -431,6 +431,13 @@ pub fn run(
             validation: report.clone(),
         };
         print_epoch(&record);
+        // The latest epoch's validation scores, for fold reports (overwritten each epoch).
+        let lines: String = scores
+            .lines(&store)
+            .iter()
+            .map(|l| serde_json::to_string(l).map(|j| j + "\n"))
+            .collect::<Result<_, _>>()?;
+        checkpoint::write_atomic(&opts.out.join("val_scores.jsonl"), lines.as_bytes())?;
         save(
             epoch,
             0,
@@ -440,6 +447,8 @@ pub fn run(
             &[epoch_path(&opts.out, epoch), last_path(&opts.out)],
         )?;
         append_record(&opts.out, &record)?;
+        let records = read_records(&opts.out)?;
+        crate::plots::training_curves(&records, "training", &opts.out.join("training.png"))?;
         last_report = Some(report);
     }
     Ok(Outcome::Finished)
@@ -515,6 +524,19 @@ fn append_record(out: &Path, record: &EpochRecord) -> Result<()> {
         .with_context(|| format!("cannot open {}", path.display()))?;
     writeln!(f, "{}", serde_json::to_string(record)?)
         .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The records of a run's `metrics.jsonl`.
+pub fn read_records(out: &Path) -> Result<Vec<EpochRecord>> {
+    let path = out.join("metrics.jsonl");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .map(|(k, l)| {
+            serde_json::from_str(l).with_context(|| format!("{} line {}", path.display(), k + 1))
+        })
+        .collect()
 }
 
 /// On resume, drops records of epochs after the checkpoint (written before a crash).

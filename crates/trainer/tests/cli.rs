@@ -208,3 +208,69 @@ fn the_cuda_backend_is_linked() {
         }
     }
 }
+
+#[test]
+fn report_summarises_folds_at_one_threshold_from_validation_scores() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = make_dataset(&tmp.path().join("data"), 3, 2);
+    let mut runs = Vec::new();
+    for subject in ["s0", "s1"] {
+        let out = tmp.path().join(subject);
+        trainer()
+            .args(small_train_args(&data, &out, 4))
+            .args(["--epochs", "2", "--val-subjects", subject])
+            .assert()
+            .success();
+        assert!(out.join("training.png").is_file());
+        runs.push(out);
+    }
+    let report_dir = tmp.path().join("report");
+    let output = trainer()
+        .arg("report")
+        .arg("--runs")
+        .args(&runs)
+        .arg("--out")
+        .arg(&report_dir)
+        .output()
+        .expect("run");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("mean ± std") && stdout.contains("ACER"),
+        "{stdout}"
+    );
+    for png in ["roc.png", "fold-1-training.png", "fold-2-training.png"] {
+        let bytes = std::fs::read(report_dir.join(png)).expect("png");
+        assert!(
+            image::load_from_memory(&bytes).is_ok(),
+            "{png} is not an image"
+        );
+    }
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report_dir.join("report.json")).expect("json"))
+            .expect("json");
+    let threshold = r["threshold"].as_f64().expect("threshold") as f32;
+    // Each fold's figures are its own validation scores' metrics at the pooled threshold.
+    for (k, run) in runs.iter().enumerate() {
+        let scored: Vec<liveness_core::ScoredSample> =
+            std::fs::read_to_string(run.join("val_scores.jsonl"))
+                .expect("scores")
+                .lines()
+                .map(|l| {
+                    serde_json::from_str::<liveness_trainer::scoring::ScoreLine>(l).expect("line")
+                })
+                .map(|l| liveness_core::ScoredSample {
+                    class: l.class,
+                    spoof: l.spoof,
+                })
+                .collect();
+        let want = liveness_core::evaluate(&scored, threshold);
+        let got: liveness_core::Report =
+            serde_json::from_value(r["folds"][k][1].clone()).expect("report");
+        assert_eq!(got, want);
+    }
+}
