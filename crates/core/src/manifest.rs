@@ -59,8 +59,12 @@ pub struct Manifest {
     pub threshold: f32,
     /// Training data and terms.
     pub data: DataSpec,
-    /// Metrics of the exported checkpoint on its validation set, at `threshold`.
+    /// Metrics of the exported checkpoint on its validation set, at `threshold` (absent when
+    /// the model trained on every person).
     pub validation: Option<Report>,
+    /// Cross-validation of the training recipe (folds of held-out people), when available.
+    #[serde(default)]
+    pub cross_validation: Option<serde_json::Value>,
     /// The training configuration (as the trainer recorded it).
     pub training: Option<serde_json::Value>,
     /// Tool and version that wrote the file.
@@ -154,6 +158,7 @@ mod tests {
                 classes: vec![AttackClass::Real],
             },
             validation: None,
+            cross_validation: None,
             training: None,
             tool: "test".into(),
         };

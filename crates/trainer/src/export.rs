@@ -29,6 +29,8 @@ pub struct ExportOptions {
     pub data_name: String,
     /// Training data's terms of use.
     pub data_terms: String,
+    /// `report.json` of the folds that measured this recipe.
+    pub cross_validation: Option<PathBuf>,
 }
 
 /// What was written.
@@ -112,7 +114,21 @@ pub fn export(opts: &ExportOptions) -> Result<Exported> {
             terms: opts.data_terms.clone(),
             classes: ckpt.meta.classes.clone(),
         },
-        validation: ckpt.meta.validation.clone(),
+        // A model trained on every person has no honest validation of its own.
+        validation: if ckpt.meta.config.train_on_all {
+            None
+        } else {
+            ckpt.meta.validation.clone()
+        },
+        cross_validation: match &opts.cross_validation {
+            Some(p) => Some(
+                serde_json::from_slice(
+                    &std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
+                )
+                .with_context(|| format!("{} is not a report.json", p.display()))?,
+            ),
+            None => None,
+        },
         training: Some(serde_json::to_value(&ckpt.meta.config)?),
         tool: concat!("liveness-trainer ", env!("CARGO_PKG_VERSION")).to_owned(),
     };

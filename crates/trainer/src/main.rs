@@ -75,6 +75,10 @@ struct ExportArgs {
     /// Terms of use of the training data, recorded in the manifest (e.g. "research use only").
     #[arg(long)]
     data_terms: String,
+    /// A `report` folder's report.json: its cross-validation figures go into the manifest
+    /// (needed for a model trained with --train-on-all, whose own validation saw its people).
+    #[arg(long)]
+    cross_validation: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -188,6 +192,9 @@ struct TrainArgs {
     /// Validation subjects by name, comma-separated (overrides --val-fraction).
     #[arg(long)]
     val_subjects: Option<String>,
+    /// Train on every sample, the validation subjects' too (a final model measured by folds).
+    #[arg(long)]
+    train_on_all: bool,
     /// Train only on samples whose folder name matches this regular expression.
     #[arg(long)]
     train_only: Option<String>,
@@ -287,6 +294,7 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
             .transpose()?
             .map(|s| s.into_iter().collect()),
         train_only: a.train_only,
+        train_on_all: a.train_on_all,
         val_only: a.val_only,
         subject_pattern: a.subject_pattern,
         threshold: a.threshold,
@@ -376,6 +384,7 @@ fn run() -> Result<ExitCode> {
                     threshold: a.threshold,
                     data_name: a.data_name,
                     data_terms: a.data_terms,
+                    cross_validation: a.cross_validation,
                 })?;
             let m = &done.manifest;
             println!(

@@ -75,6 +75,10 @@ pub struct TrainConfig {
     /// Only validation samples whose name matches this.
     #[serde(default)]
     pub val_only: Option<String>,
+    /// Train on every sample, validation subjects included (for a final model whose quality was
+    /// measured on folds); its "validation" is then only a sanity check on seen people.
+    #[serde(default)]
+    pub train_on_all: bool,
     /// Regular expression that takes the subject from a sample name.
     pub subject_pattern: String,
     /// Decision threshold on `p_spoof` for the validation metrics.
@@ -209,6 +213,12 @@ pub fn run(
         },
     };
     let mut split: Split = split(&samples, &split_rule)?;
+    if config.train_on_all {
+        split.train = (0..samples.len()).collect();
+        println!(
+            "--train-on-all: training on every sample; validation figures below are on people seen in training"
+        );
+    }
     if let Some(p) = &config.train_only {
         keep_matching(&samples, &mut split.train, p, "--train-only")?;
     }
@@ -573,6 +583,7 @@ impl Default for TrainConfig {
             val_fraction: 0.3,
             val_subjects: None,
             train_only: None,
+            train_on_all: false,
             val_only: None,
             subject_pattern: SubjectRule::DEFAULT.to_owned(),
             threshold: 0.5,
