@@ -67,6 +67,9 @@ pub struct Manifest {
     pub cross_validation: Option<serde_json::Value>,
     /// The training configuration (as the trainer recorded it).
     pub training: Option<serde_json::Value>,
+    /// The command that reproduces the model, when known.
+    #[serde(default)]
+    pub training_command: Option<String>,
     /// Tool and version that wrote the file.
     pub tool: String,
 }
@@ -160,6 +163,7 @@ mod tests {
             validation: None,
             cross_validation: None,
             training: None,
+            training_command: None,
             tool: "test".into(),
         };
         assert!(m.verify(&bytes).is_ok());

@@ -31,6 +31,8 @@ pub struct ExportOptions {
     pub data_terms: String,
     /// `report.json` of the folds that measured this recipe.
     pub cross_validation: Option<PathBuf>,
+    /// The command that reproduces the model, for the manifest.
+    pub training_command: Option<String>,
 }
 
 /// What was written.
@@ -130,6 +132,7 @@ pub fn export(opts: &ExportOptions) -> Result<Exported> {
             None => None,
         },
         training: Some(serde_json::to_value(&ckpt.meta.config)?),
+        training_command: opts.training_command.clone(),
         tool: concat!("liveness-trainer ", env!("CARGO_PKG_VERSION")).to_owned(),
     };
     write_atomic(&opts.out, &bytes)?;

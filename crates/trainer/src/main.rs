@@ -79,6 +79,9 @@ struct ExportArgs {
     /// (needed for a model trained with --train-on-all, whose own validation saw its people).
     #[arg(long)]
     cross_validation: Option<PathBuf>,
+    /// The command that reproduces the model, recorded in the manifest.
+    #[arg(long)]
+    training_command: Option<String>,
 }
 
 #[derive(Args)]
@@ -385,6 +388,7 @@ fn run() -> Result<ExitCode> {
                     data_name: a.data_name,
                     data_terms: a.data_terms,
                     cross_validation: a.cross_validation,
+                    training_command: a.training_command,
                 })?;
             let m = &done.manifest;
             println!(

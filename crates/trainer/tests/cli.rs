@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{make_dataset, small_train_args, trainer};
+use common::{make_dataset, success_stdout, train_small, trainer};
 use liveness_trainer::model::SpoofModel;
 use tch::{Device, Kind, Tensor};
 
@@ -11,11 +11,7 @@ fn eval_and_score_agree_with_each_other() {
     let tmp = tempfile::tempdir().expect("tmp");
     let data = make_dataset(&tmp.path().join("data"), 2, 2);
     let out = tmp.path().join("run");
-    trainer()
-        .args(small_train_args(&data, &out, 4))
-        .args(["--epochs", "1"])
-        .assert()
-        .success();
+    train_small(&data, &out, 1, &[]);
     let ckpt = out.join("e1.safetensors");
 
     let output = trainer()
@@ -108,12 +104,7 @@ fn bench_prints_one_json_line_for_each_mode() {
             .args(&extra)
             .output()
             .expect("run");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stdout = success_stdout(output);
         assert_eq!(stdout.lines().count(), 1, "{stdout}");
         let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("json");
         assert!(v["frames_per_s"].as_f64().expect("fps") > 0.0);
@@ -216,11 +207,7 @@ fn report_summarises_folds_at_one_threshold_from_validation_scores() {
     let mut runs = Vec::new();
     for subject in ["s0", "s1"] {
         let out = tmp.path().join(subject);
-        trainer()
-            .args(small_train_args(&data, &out, 4))
-            .args(["--epochs", "2", "--val-subjects", subject])
-            .assert()
-            .success();
+        train_small(&data, &out, 2, &["--val-subjects", subject]);
         assert!(out.join("training.png").is_file());
         runs.push(out);
     }
@@ -233,12 +220,7 @@ fn report_summarises_folds_at_one_threshold_from_validation_scores() {
         .arg(&report_dir)
         .output()
         .expect("run");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = success_stdout(output);
     assert!(
         stdout.contains("mean ± std") && stdout.contains("ACER"),
         "{stdout}"

@@ -4,7 +4,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{make_dataset, small_train_args, trainer};
+use common::{make_dataset, small_train_args, train_small, trainer};
 
 /// Runs `train` on `data` and returns stderr, asserting failure.
 fn train_fails(data: &Path, out: &Path) -> String {
@@ -109,11 +109,7 @@ fn a_checkpoint_of_another_architecture_is_refused() {
 
     // A real checkpoint with one tensor of the wrong shape.
     let out = tmp.path().join("run");
-    trainer()
-        .args(small_train_args(&data, &out, 4))
-        .args(["--epochs", "1"])
-        .assert()
-        .success();
+    train_small(&data, &out, 1, &[]);
     let ckpt = liveness_trainer::checkpoint::load(&out.join("last.safetensors")).expect("load");
     let model = liveness_trainer::model::SpoofModel::new(tch::Device::Cpu);
     let mut wrong = ckpt;

@@ -4,7 +4,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{make_dataset, small_train_args, trainer};
+use common::{make_dataset, train_small, trainer};
 use liveness_core::manifest::Manifest;
 use liveness_trainer::checkpoint::{self, FORMAT, Meta};
 use liveness_trainer::model::{ARCH, SpoofModel};
@@ -135,11 +135,7 @@ fn trained_model_scores_the_same_through_tch_and_onnx() {
     let tmp = tempfile::tempdir().expect("tmp");
     let data = make_dataset(&tmp.path().join("data"), 3, 2);
     let run = tmp.path().join("run");
-    trainer()
-        .args(small_train_args(&data, &run, 4))
-        .args(["--epochs", "2"])
-        .assert()
-        .success();
+    train_small(&data, &run, 2, &[]);
     let ckpt = run.join("last.safetensors");
     let onnx = tmp.path().join("trained.onnx");
     let output = export(&ckpt, &onnx, &[]);
@@ -292,11 +288,7 @@ fn tch_and_wonnx_agree() {
 
     let data = make_dataset(&tmp.path().join("data"), 2, 2);
     let run = tmp.path().join("run");
-    trainer()
-        .args(small_train_args(&data, &run, 4))
-        .args(["--epochs", "1"])
-        .assert()
-        .success();
+    train_small(&data, &run, 1, &[]);
     let trained = tmp.path().join("trained.onnx");
     assert!(
         export(&run.join("last.safetensors"), &trained, &[])
@@ -335,4 +327,28 @@ fn wonnx_without_an_adapter_is_an_error_not_a_panic() {
         err.contains("error:") && err.contains("wonnx failed") && err.contains("m.onnx"),
         "{err}"
     );
+}
+
+/// The model the widget loads: its manifest's hash matches, it says where its data came from and
+/// under which terms, and it runs on frames it has never seen.
+#[test]
+fn the_shipped_default_model_matches_its_manifest_and_runs() {
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
+    let model = OnnxModel::load(&models.join("default.onnx"), None, Engine::Tract)
+        .expect("default model loads and verifies");
+    let m = &model.manifest;
+    assert!(
+        m.data.terms.contains("research use only"),
+        "{}",
+        m.data.terms
+    );
+    assert!(m.data.name.contains("NUAA"));
+    assert!(m.cross_validation.is_some() && m.training_command.is_some());
+    assert!(m.threshold > 0.0 && m.threshold < 1.0);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = make_dataset(&tmp.path().join("data"), 1, 1);
+    let samples = liveness_trainer::dataset::scan(&data, &Default::default()).expect("scan");
+    let logits = model.score_samples(&samples).expect("run");
+    assert_eq!(logits.len(), 2);
+    assert!(logits.iter().all(|l| l.is_finite()));
 }

@@ -47,3 +47,23 @@ pub fn small_train_args(data: &Path, out: &Path, batch_size: usize) -> Vec<Strin
     .map(|s| s.to_string())
     .collect()
 }
+
+/// Trains the small setup for `epochs` epochs (plus `extra` flags), asserting success.
+pub fn train_small(data: &Path, out: &Path, epochs: usize, extra: &[&str]) {
+    trainer()
+        .args(small_train_args(data, out, 4))
+        .args(["--epochs", &epochs.to_string()])
+        .args(extra)
+        .assert()
+        .success();
+}
+
+/// The stdout of a run that must have succeeded (its stderr in the panic otherwise).
+pub fn success_stdout(output: std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
