@@ -13,7 +13,7 @@ use crate::dataset::{SubjectRule, scan};
 use crate::loader::{Flip, FrameStore, epoch_order, stream, worker_pool};
 use crate::model::{SpoofModel, to_input};
 use crate::optim::{Optimizer, OptimizerConfig, OptimizerKind};
-use crate::train::Precision;
+use crate::train::{Precision, train_step};
 
 /// What to measure.
 pub struct BenchOptions {
@@ -94,21 +94,8 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult> {
         .to_device(opts.device);
     let mut step = |input: &Tensor| -> Result<f64> {
         let t0 = Instant::now();
-        let loss = tch::autocast(opts.precision == Precision::Fp16, || {
-            model
-                .forward_t(input, true)
-                .to_kind(Kind::Float)
-                .flatten(0, -1)
-                .binary_cross_entropy_with_logits::<Tensor>(
-                    &labels.narrow(0, 0, input.size()[0]),
-                    None,
-                    None,
-                    tch::Reduction::Mean,
-                )
-        });
-        optim.zero_grad();
-        loss.backward();
-        optim.step(1e-3);
+        let labels = labels.narrow(0, 0, input.size()[0]);
+        let _loss = train_step(&model, &mut optim, input, &labels, opts.precision, 1e-3);
         sync(opts.device);
         Ok(t0.elapsed().as_secs_f64())
     };

@@ -348,9 +348,8 @@ fn eval_or_score(a: EvalArgs, as_scores: bool) -> Result<ExitCode> {
         device,
     )?;
     if as_scores {
-        for (&i, &spoof) in scores.indices.iter().zip(&scores.spoof) {
-            let s = &store.samples()[i];
-            println!("{}", serde_json::to_string(&ScoreLine::new(s, spoof))?);
+        for line in scores.lines(&store) {
+            println!("{}", serde_json::to_string(&line)?);
         }
     } else {
         let report = evaluate(

@@ -141,6 +141,29 @@ pub enum Outcome {
     Interrupted,
 }
 
+/// One optimisation step: forward in training mode (f16 autocast if asked), BCE-with-logits
+/// against `labels`, backward, update. Returns the loss.
+pub fn train_step(
+    model: &SpoofModel,
+    optim: &mut Optimizer,
+    input: &Tensor,
+    labels: &Tensor,
+    precision: Precision,
+    lr: f64,
+) -> Tensor {
+    let loss = tch::autocast(precision == Precision::Fp16, || {
+        model
+            .forward_t(input, true)
+            .to_kind(Kind::Float)
+            .flatten(0, -1)
+            .binary_cross_entropy_with_logits::<Tensor>(labels, None, None, tch::Reduction::Mean)
+    });
+    optim.zero_grad();
+    loss.backward();
+    optim.step(lr);
+    loss
+}
+
 /// The flag set by Ctrl+C.
 pub fn interrupt_flag() -> Result<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));
@@ -363,21 +386,7 @@ pub fn run(
             }
             let input = normalize(&unit, &config.normalization);
             let labels = Tensor::from_slice(&batch.labels).to_device(opts.device);
-            let loss = tch::autocast(config.precision == Precision::Fp16, || {
-                model
-                    .forward_t(&input, true)
-                    .to_kind(Kind::Float)
-                    .flatten(0, -1)
-                    .binary_cross_entropy_with_logits::<Tensor>(
-                        &labels,
-                        None,
-                        None,
-                        tch::Reduction::Mean,
-                    )
-            });
-            optim.zero_grad();
-            loss.backward();
-            optim.step(lr);
+            let loss = train_step(&model, &mut optim, &input, &labels, config.precision, lr);
             let value = f64::try_from(&loss)?;
             if !value.is_finite() {
                 bail!(
