@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 
 data=${1:-../shared/data/nuaa-train}
-out=${OUT:-runs/demo}
+out=${OUT:-runs/demo-$(date +%Y%m%d-%H%M%S)}
 cargo build --release -p liveness-trainer
 bin=target/release/liveness-trainer
 if [ ! -d "$data" ]; then

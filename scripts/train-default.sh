@@ -28,9 +28,12 @@ recipe=(--input-size "$size" --epochs "$epochs" --batch-size 32 --optimizer adam
 folds=()
 for val in 0001,0002,0003 0004,0005,0006 0007,0008,0009; do
   out="$runs/fold-${val%%,*}"
-  [ -f "$out/val_scores.jsonl" ] && [ "$(wc -l < "$out/metrics.jsonl")" -ge "$epochs" ] || \
+  if [ -f "$out/last.safetensors" ]; then   # continue (or skip) a fold done before
+    "$bin" train --data "$data" --out "$out" --epochs "$epochs" --device "$device" --resume
+  else
     "$bin" train --data "$data" --out "$out" "${recipe[@]}" --val-subjects "$val" \
       --train-only '_01_[0-9]+$' --val-only '_02_[0-9]+$'
+  fi
   folds+=("$out")
 done
 mkdir -p models/default-report
@@ -39,7 +42,11 @@ threshold=$(sed -n 's/^  "threshold": \([0-9.eE-]*\),$/\1/p' models/default-repo
 
 # The final model trains on every subject and session (--train-on-all); its printed "validation"
 # is only a sanity check on people it saw, so the manifest carries the fold report instead.
-"$bin" train --data "$data" --out "$runs/final" "${recipe[@]}" --val-subjects 0001,0002,0003 --train-on-all
+if [ -f "$runs/final/last.safetensors" ]; then
+  "$bin" train --data "$data" --out "$runs/final" --epochs "$epochs" --device "$device" --resume
+else
+  "$bin" train --data "$data" --out "$runs/final" "${recipe[@]}" --val-subjects 0001,0002,0003 --train-on-all
+fi
 cp "$runs/final/training.png" models/default-report/final-training.png
 "$bin" export --checkpoint "$runs/final/last.safetensors" --out models/default.onnx --threshold "$threshold" \
   --cross-validation models/default-report/report.json \

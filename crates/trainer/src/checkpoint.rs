@@ -123,6 +123,11 @@ pub fn save(
     model: &SpoofModel,
     optim: &[(String, Tensor)],
 ) -> Result<()> {
+    write_atomic(path, &encode(meta, model, optim)?)
+}
+
+/// The bytes of a checkpoint file (safetensors with metadata and checksum).
+pub fn encode(meta: &Meta, model: &SpoofModel, optim: &[(String, Tensor)]) -> Result<Vec<u8>> {
     let mut named: BTreeMap<String, (Vec<usize>, Vec<u8>)> = BTreeMap::new();
     for (name, t) in model.vs.variables() {
         named.insert(format!("model.{name}"), (shape(&t), to_bytes(&t)?));
@@ -140,8 +145,7 @@ pub fn save(
         .iter()
         .map(|(k, (s, d))| Ok((k.as_str(), TensorView::new(Dtype::F32, s.clone(), d)?)))
         .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
-    let bytes = safetensors::serialize(views, Some(info))?;
-    write_atomic(path, &bytes)
+    Ok(safetensors::serialize(views, Some(info))?)
 }
 
 /// Loads and verifies a checkpoint.

@@ -199,6 +199,13 @@ pub fn run(
     opts: &RunOptions,
     interrupted: &AtomicBool,
 ) -> Result<Outcome> {
+    // A fresh run must not overwrite another run's checkpoints and records.
+    if !opts.resume && last_path(&opts.out).exists() {
+        bail!(
+            "run folder {} already holds a run (last.safetensors): add --resume to continue it, or choose another --out",
+            opts.out.display()
+        );
+    }
     let resumed = if opts.resume {
         let path = last_path(&opts.out);
         let ckpt = checkpoint::load(&path)
@@ -326,10 +333,10 @@ pub fn run(
             validation: report,
             written_by: concat!("liveness-trainer ", env!("CARGO_PKG_VERSION")).to_owned(),
         };
-        for p in paths {
-            checkpoint::save(p, &meta, &model, &optim.state())?;
-        }
-        Ok(())
+        let bytes = checkpoint::encode(&meta, &model, &optim.state())?;
+        paths
+            .iter()
+            .try_for_each(|p| checkpoint::write_atomic(p, &bytes))
     };
 
     for epoch in epoch_done + 1..=config.epochs {

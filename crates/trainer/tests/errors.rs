@@ -158,3 +158,27 @@ fn bad_flags_are_named() {
         assert!(err.contains(needle), "{flags:?}: {err}");
     }
 }
+
+#[test]
+fn a_fresh_run_never_overwrites_another_run() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = make_dataset(&tmp.path().join("data"), 2, 2);
+    let out = tmp.path().join("run");
+    train_small(&data, &out, 1, &[]);
+    let before = std::fs::read(out.join("last.safetensors")).expect("read");
+    let output = trainer()
+        .args(small_train_args(&data, &out, 4))
+        .args(["--epochs", "2"])
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains("already holds a run") && err.contains("--resume"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(out.join("last.safetensors")).expect("read"),
+        before
+    );
+}
