@@ -140,7 +140,8 @@ struct Common {
     /// Data-loading threads (0 = one per core).
     #[arg(long, default_value_t = 0)]
     workers: usize,
-    /// Do not keep resized frames in memory (saves RAM on large folders).
+    /// Do not keep resized frames in memory (saves RAM on large folders; eval and score read
+    /// each sample once and never cache).
     #[arg(long)]
     no_cache: bool,
 }
@@ -332,11 +333,8 @@ fn eval_or_score(a: EvalArgs, as_scores: bool) -> Result<ExitCode> {
     let (model, meta) = load_model(&a.checkpoint, device)?;
     let samples = scan(&a.data, &SubjectRule::default())?;
     let pool = worker_pool(a.common.workers)?;
-    let store = Arc::new(FrameStore::new(
-        samples,
-        meta.input_size,
-        !a.common.no_cache,
-    ));
+    // One pass over the folder: a cache would only hold every frame in RAM for nothing.
+    let store = Arc::new(FrameStore::new(samples, meta.input_size, false));
     let all: Vec<usize> = (0..store.samples().len()).collect();
     let scores = scoring::score(
         &model,
