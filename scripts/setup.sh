@@ -36,7 +36,7 @@ fi
 if ! .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
   log "installing torch==$TORCH_VERSION into .venv (about 2.7 GB download)"
   python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check "torch==$TORCH_VERSION"
+  .venv/bin/pip install --quiet --disable-pip-version-check --no-cache-dir "torch==$TORCH_VERSION"
 fi
 torch_dir=$(.venv/bin/python -c "import os, torch; print(os.path.dirname(torch.__file__))" 2>/dev/null)
 ln -sfn "$torch_dir" .libtorch   # .cargo/config.toml points LIBTORCH here

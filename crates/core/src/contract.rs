@@ -90,6 +90,12 @@ impl std::fmt::Display for AttackClass {
     }
 }
 
+/// The decision rule shared by the metrics and the widget: a sample is classified as an attack
+/// when `p_spoof >= threshold`.
+pub fn classified_as_attack(p_spoof: f32, threshold: f32) -> bool {
+    p_spoof >= threshold
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

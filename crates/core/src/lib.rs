@@ -26,7 +26,7 @@ pub mod metrics;
 pub mod onnx;
 pub mod preprocess;
 
-pub use contract::{AttackClass, DEFAULT_INPUT_SIZE, FRAMES, Normalization};
+pub use contract::{AttackClass, DEFAULT_INPUT_SIZE, FRAMES, Normalization, classified_as_attack};
 pub use error::{Error, Result};
 pub use metrics::{Confusion, Report, ScoredSample, evaluate};
 pub use preprocess::{

@@ -118,7 +118,7 @@ pub fn evaluate(samples: &[ScoredSample], threshold: f32) -> Report {
     let mut c = Confusion::default();
     let mut per_class: BTreeMap<AttackClass, (usize, usize)> = BTreeMap::new(); // (accepted, total)
     for s in samples {
-        let says_attack = s.spoof >= threshold;
+        let says_attack = crate::classified_as_attack(s.spoof, threshold);
         match (s.class.is_attack(), says_attack) {
             (false, false) => c.live_as_live += 1,
             (false, true) => c.live_as_attack += 1,

@@ -1,0 +1,162 @@
+//! The one error type JavaScript sees: a plain `Error` whose `name` is `"LivenessError"` and whose
+//! `code` says what failed, so the widget can pick a message and the host page can branch on it.
+
+use wasm_bindgen::JsValue;
+
+/// What failed. The string forms are part of the JS API (see `web/liveness-check.d.ts`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// The browser has no WebGPU, or no adapter for it.
+    WebGpuUnavailable,
+    /// The model or its manifest could not be downloaded.
+    ModelFetch,
+    /// The model's bytes do not match the SHA-256 in its manifest.
+    ModelHash,
+    /// The manifest or the model is not one this widget can run.
+    ModelInvalid,
+    /// The frames handed to the model are not five frames of one valid size.
+    Frames,
+    /// The GPU device was lost or the runtime failed while running the model.
+    DeviceLost,
+    /// Running the model failed otherwise.
+    Inference,
+    /// The user or the browser refused camera access.
+    CameraDenied,
+    /// No camera is attached (or none matches the constraints).
+    CameraMissing,
+    /// The camera exists but another application holds it.
+    CameraInUse,
+    /// The camera failed otherwise (no `mediaDevices`, insecure page, playback error).
+    CameraFailed,
+}
+
+impl ErrorCode {
+    /// The `code` property of the JS error.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::WebGpuUnavailable => "webgpu-unavailable",
+            ErrorCode::ModelFetch => "model-fetch",
+            ErrorCode::ModelHash => "model-hash",
+            ErrorCode::ModelInvalid => "model-invalid",
+            ErrorCode::Frames => "frames",
+            ErrorCode::DeviceLost => "device-lost",
+            ErrorCode::Inference => "inference",
+            ErrorCode::CameraDenied => "camera-denied",
+            ErrorCode::CameraMissing => "camera-missing",
+            ErrorCode::CameraInUse => "camera-in-use",
+            ErrorCode::CameraFailed => "camera-failed",
+        }
+    }
+
+    /// The code for a `getUserMedia` rejection, from its `DOMException` name.
+    pub fn from_media_error(name: &str) -> Self {
+        match name {
+            "NotAllowedError" | "SecurityError" | "PermissionDeniedError" => {
+                ErrorCode::CameraDenied
+            }
+            "NotFoundError" | "OverconstrainedError" | "DevicesNotFoundError" => {
+                ErrorCode::CameraMissing
+            }
+            "NotReadableError" | "TrackStartError" | "AbortError" => ErrorCode::CameraInUse,
+            _ => ErrorCode::CameraFailed,
+        }
+    }
+}
+
+/// A failure with its [`ErrorCode`] and a message for developers (the widget shows its own
+/// translated text, keyed by the code).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct LivenessError {
+    /// What failed.
+    pub code: ErrorCode,
+    /// What exactly, naming the thing at fault.
+    pub message: String,
+}
+
+impl LivenessError {
+    /// An error with `code` and `message`.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        LivenessError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Short form for `Result<T, LivenessError>`.
+pub type Result<T> = std::result::Result<T, LivenessError>;
+
+impl From<LivenessError> for JsValue {
+    fn from(e: LivenessError) -> JsValue {
+        let error = js_sys::Error::new(&e.message);
+        error.set_name("LivenessError");
+        // Setting a property on a fresh Error object cannot fail.
+        let _ = js_sys::Reflect::set(&error, &"code".into(), &e.code.as_str().into());
+        error.into()
+    }
+}
+
+/// The message of a JS exception or rejection value, for wrapping it.
+pub fn js_message(value: &JsValue) -> String {
+    use wasm_bindgen::JsCast;
+    if let Some(error) = value.dyn_ref::<js_sys::Error>() {
+        return String::from(error.message());
+    }
+    value.as_string().unwrap_or_else(|| format!("{value:?}"))
+}
+
+/// The `name` of a JS exception (`DOMException`s and `Error`s alike), if it has one.
+pub fn js_error_name(value: &JsValue) -> Option<String> {
+    js_sys::Reflect::get(value, &"name".into())
+        .ok()
+        .and_then(|n| n.as_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_errors_map_to_the_states_the_widget_shows() {
+        assert_eq!(
+            ErrorCode::from_media_error("NotAllowedError"),
+            ErrorCode::CameraDenied
+        );
+        assert_eq!(
+            ErrorCode::from_media_error("NotFoundError"),
+            ErrorCode::CameraMissing
+        );
+        assert_eq!(
+            ErrorCode::from_media_error("NotReadableError"),
+            ErrorCode::CameraInUse
+        );
+        assert_eq!(
+            ErrorCode::from_media_error("TypeError"),
+            ErrorCode::CameraFailed
+        );
+    }
+
+    #[test]
+    fn codes_are_distinct_kebab_case() {
+        let codes = [
+            ErrorCode::WebGpuUnavailable,
+            ErrorCode::ModelFetch,
+            ErrorCode::ModelHash,
+            ErrorCode::ModelInvalid,
+            ErrorCode::Frames,
+            ErrorCode::DeviceLost,
+            ErrorCode::Inference,
+            ErrorCode::CameraDenied,
+            ErrorCode::CameraMissing,
+            ErrorCode::CameraInUse,
+            ErrorCode::CameraFailed,
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for c in codes {
+            let s = c.as_str();
+            assert!(seen.insert(s), "{s} twice");
+            assert!(s.chars().all(|ch| ch.is_ascii_lowercase() || ch == '-'));
+        }
+    }
+}

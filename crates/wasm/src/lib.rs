@@ -1,0 +1,337 @@
+//! The browser side of the liveness checker, for `web/liveness-check.js`:
+//!
+//! - [`Camera`]: camera capture (getUserMedia → video → canvas → five RGBA frames);
+//! - [`LivenessModel`]: a model and its manifest, fetched, verified against the manifest's
+//!   SHA-256, and run through wonnx on WebGPU after the trainer's own preprocessing
+//!   (`liveness_core::preprocess_sample`);
+//! - [`webgpu_available`]: the adapter check that must come before wonnx (without an adapter
+//!   wonnx panics and its promise never settles).
+//!
+//! Every failure reaches JavaScript as an `Error` named `LivenessError` with a `code`
+//! ([`error::ErrorCode`]). A panic (wonnx panics on wgpu errors, e.g. a lost device) cannot be
+//! caught on wasm32; the panic hook reports it to the listener set with [`set_fatal_listener`],
+//! and the widget then loads a fresh instance of this module.
+
+pub mod camera;
+pub mod error;
+pub mod model;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::{Array, Function, Promise, Reflect, Uint8Array};
+use liveness_core::Frame;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+pub use camera::Camera;
+use error::{ErrorCode, LivenessError, Result, js_message};
+use model::{Model, Timings, Verdict, model_input};
+
+thread_local! {
+    static FATAL_LISTENER: RefCell<Option<Function>> = const { RefCell::new(None) };
+}
+
+/// Installs the panic hook when the module is instantiated.
+#[wasm_bindgen(start)]
+pub fn start() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = info.to_string();
+        web_sys_console_error(&message);
+        let code = if message.contains("lost") {
+            ErrorCode::DeviceLost
+        } else {
+            ErrorCode::Inference
+        };
+        let error: JsValue =
+            LivenessError::new(code, format!("the runtime stopped: {message}")).into();
+        FATAL_LISTENER.with(|l| {
+            if let Ok(listener) = l.try_borrow()
+                && let Some(f) = listener.as_ref()
+            {
+                let _ = f.call1(&JsValue::NULL, &error);
+            }
+        });
+    }));
+}
+
+fn web_sys_console_error(message: &str) {
+    let console = Reflect::get(&js_sys::global(), &"console".into()).ok();
+    if let Some(error) = console
+        .as_ref()
+        .and_then(|c| Reflect::get(c, &"error".into()).ok())
+        .and_then(|f| f.dyn_into::<Function>().ok())
+    {
+        let _ = error.call1(console.as_ref().unwrap_or(&JsValue::NULL), &message.into());
+    }
+}
+
+/// Sets the function called with a `LivenessError` when the module hits an unrecoverable
+/// error (a panic). After it fires this module instance must not be used again.
+#[wasm_bindgen(js_name = setFatalListener)]
+pub fn set_fatal_listener(listener: Option<Function>) {
+    FATAL_LISTENER.with(|l| *l.borrow_mut() = listener);
+}
+
+fn now_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map(|p| p.now())
+        .unwrap_or_else(js_sys::Date::now)
+}
+
+async fn ensure_webgpu_inner() -> Result<String> {
+    let unavailable = |msg: &str| LivenessError::new(ErrorCode::WebGpuUnavailable, msg);
+    let navigator = Reflect::get(&js_sys::global(), &"navigator".into())
+        .map_err(|_| unavailable("no navigator"))?;
+    let gpu = Reflect::get(&navigator, &"gpu".into()).unwrap_or(JsValue::UNDEFINED);
+    if gpu.is_undefined() || gpu.is_null() {
+        return Err(unavailable(
+            "this browser has no WebGPU (navigator.gpu is missing)",
+        ));
+    }
+    let request = Reflect::get(&gpu, &"requestAdapter".into())
+        .ok()
+        .and_then(|f| f.dyn_into::<Function>().ok())
+        .ok_or_else(|| unavailable("navigator.gpu.requestAdapter is missing"))?;
+    let promise: Promise = request
+        .call0(&gpu)
+        .map_err(|e| unavailable(&js_message(&e)))?
+        .unchecked_into();
+    let adapter = JsFuture::from(promise)
+        .await
+        .map_err(|e| unavailable(&js_message(&e)))?;
+    if adapter.is_null() || adapter.is_undefined() {
+        return Err(unavailable(
+            "WebGPU is present but offers no adapter (GPU blocked or disabled)",
+        ));
+    }
+    let info = Reflect::get(&adapter, &"info".into()).unwrap_or(JsValue::UNDEFINED);
+    let field = |name: &str| {
+        Reflect::get(&info, &name.into())
+            .ok()
+            .and_then(|v| v.as_string())
+            .unwrap_or_default()
+    };
+    Ok(format!("{} {}", field("vendor"), field("architecture"))
+        .trim()
+        .to_owned())
+}
+
+/// Resolves to a short description of the WebGPU adapter, or rejects with a
+/// `webgpu-unavailable` `LivenessError`. Cheap: call it before asking for the camera.
+#[wasm_bindgen(js_name = webgpuAvailable)]
+pub async fn webgpu_available() -> std::result::Result<String, JsValue> {
+    Ok(ensure_webgpu_inner().await?)
+}
+
+/// The manifest's address for a model address: `NAME.onnx` → `NAME.json`.
+pub fn default_manifest_url(model_url: &str) -> String {
+    let (path, rest) = match model_url.find(['?', '#']) {
+        Some(i) => model_url.split_at(i),
+        None => (model_url, ""),
+    };
+    match path.strip_suffix(".onnx") {
+        Some(stem) => format!("{stem}.json{rest}"),
+        None => format!("{path}.json{rest}"),
+    }
+}
+
+async fn fetch_response(url: &str) -> Result<web_sys::Response> {
+    let failed = |msg: String| LivenessError::new(ErrorCode::ModelFetch, msg);
+    let global = js_sys::global();
+    let fetch = Reflect::get(&global, &"fetch".into())
+        .ok()
+        .and_then(|f| f.dyn_into::<Function>().ok())
+        .ok_or_else(|| failed("fetch is not available".into()))?;
+    let promise: Promise = fetch
+        .call1(&global, &url.into())
+        .map_err(|e| failed(format!("{url}: {}", js_message(&e))))?
+        .unchecked_into();
+    let response: web_sys::Response = JsFuture::from(promise)
+        .await
+        .map_err(|e| failed(format!("{url}: {}", js_message(&e))))?
+        .unchecked_into();
+    if !response.ok() {
+        return Err(failed(format!(
+            "{url}: HTTP {} {}",
+            response.status(),
+            response.status_text()
+        )));
+    }
+    Ok(response)
+}
+
+async fn fetch_text(url: &str) -> Result<String> {
+    let response = fetch_response(url).await?;
+    let text = response
+        .text()
+        .map_err(|e| LivenessError::new(ErrorCode::ModelFetch, js_message(&e)))?;
+    JsFuture::from(text)
+        .await
+        .ok()
+        .and_then(|t| t.as_string())
+        .ok_or_else(|| LivenessError::new(ErrorCode::ModelFetch, format!("{url}: unreadable body")))
+}
+
+async fn fetch_bytes(url: &str) -> Result<Vec<u8>> {
+    let response = fetch_response(url).await?;
+    let buffer = response
+        .array_buffer()
+        .map_err(|e| LivenessError::new(ErrorCode::ModelFetch, js_message(&e)))?;
+    let buffer = JsFuture::from(buffer).await.map_err(|e| {
+        LivenessError::new(
+            ErrorCode::ModelFetch,
+            format!("{url}: download broke off: {}", js_message(&e)),
+        )
+    })?;
+    Ok(Uint8Array::new(&buffer).to_vec())
+}
+
+/// A verified model on WebGPU. Create it with `LivenessModel.load(url)` or
+/// `LivenessModel.fromBytes(bytes, manifestJson)`.
+#[wasm_bindgen]
+pub struct LivenessModel {
+    inner: Rc<Model>,
+    load_ms: f64,
+}
+
+#[wasm_bindgen]
+impl LivenessModel {
+    /// Fetches `modelUrl` and its manifest (`manifestUrl`, by default `NAME.json` next to
+    /// `NAME.onnx`), verifies the SHA-256 and prepares the model on WebGPU.
+    pub async fn load(
+        model_url: String,
+        manifest_url: Option<String>,
+    ) -> std::result::Result<LivenessModel, JsValue> {
+        let started = now_ms();
+        ensure_webgpu_inner().await?;
+        let manifest_url = manifest_url.unwrap_or_else(|| default_manifest_url(&model_url));
+        let manifest = fetch_text(&manifest_url).await?;
+        let bytes = fetch_bytes(&model_url).await?;
+        let model = Model::load(&bytes, &manifest, &model_url).await?;
+        Ok(LivenessModel {
+            inner: Rc::new(model),
+            load_ms: now_ms() - started,
+        })
+    }
+
+    /// Like `load`, from bytes already at hand; `source` names the model in errors.
+    #[wasm_bindgen(js_name = fromBytes)]
+    pub async fn from_bytes(
+        bytes: Vec<u8>,
+        manifest_json: String,
+        source: Option<String>,
+    ) -> std::result::Result<LivenessModel, JsValue> {
+        let started = now_ms();
+        ensure_webgpu_inner().await?;
+        let source = source.unwrap_or_else(|| "model".to_owned());
+        let model = Model::load(&bytes, &manifest_json, &source).await?;
+        Ok(LivenessModel {
+            inner: Rc::new(model),
+            load_ms: now_ms() - started,
+        })
+    }
+
+    /// Decides on five frames (`ImageData`, or objects with RGBA `data`, `width`, `height`).
+    /// Resolves to `{ live, pSpoof, logit, threshold, timings: { preprocessMs, inferenceMs } }`.
+    pub fn check(&self, frames: Array) -> Promise {
+        let model = Rc::clone(&self.inner);
+        wasm_bindgen_futures::future_to_promise(async move {
+            let verdict = check_frames(&model, &frames).await?;
+            serialize(&verdict)
+        })
+    }
+
+    /// The model's manifest as a plain object (input size, threshold, data and terms, metrics).
+    #[wasm_bindgen(getter)]
+    pub fn manifest(&self) -> std::result::Result<JsValue, JsValue> {
+        serialize(&self.inner.manifest)
+    }
+
+    /// The decision threshold on `pSpoof`.
+    #[wasm_bindgen(getter)]
+    pub fn threshold(&self) -> f32 {
+        self.inner.manifest.threshold
+    }
+
+    /// How long loading took (download, hash, WebGPU set-up), in milliseconds.
+    #[wasm_bindgen(getter, js_name = loadMs)]
+    pub fn load_ms(&self) -> f64 {
+        self.load_ms
+    }
+}
+
+fn serialize<T: serde::Serialize>(value: &T) -> std::result::Result<JsValue, JsValue> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| LivenessError::new(ErrorCode::Inference, e.to_string()).into())
+}
+
+/// Copies the RGBA bytes and size out of each JS frame object.
+fn read_frames(frames: &Array) -> Result<Vec<(Vec<u8>, u32, u32)>> {
+    let bad =
+        |i: u32, what: &str| LivenessError::new(ErrorCode::Frames, format!("frame {i}: {what}"));
+    let mut out = Vec::with_capacity(frames.length() as usize);
+    for (i, frame) in frames.iter().enumerate() {
+        let i = i as u32;
+        let number = |name: &str| {
+            Reflect::get(&frame, &name.into())
+                .ok()
+                .and_then(|v| v.as_f64())
+                .filter(|v| v.fract() == 0.0 && *v >= 0.0 && *v <= f64::from(u32::MAX))
+                .map(|v| v as u32)
+                .ok_or_else(|| bad(i, &format!("no valid {name}")))
+        };
+        let (width, height) = (number("width")?, number("height")?);
+        let data = Reflect::get(&frame, &"data".into()).unwrap_or(JsValue::UNDEFINED);
+        if !data.is_instance_of::<js_sys::Uint8ClampedArray>()
+            && !data.is_instance_of::<Uint8Array>()
+        {
+            return Err(bad(
+                i,
+                "data must be a Uint8ClampedArray or Uint8Array of RGBA pixels",
+            ));
+        }
+        out.push((Uint8Array::new(&data).to_vec(), width, height));
+    }
+    Ok(out)
+}
+
+async fn check_frames(model: &Model, frames: &Array) -> Result<Verdict> {
+    let started = now_ms();
+    let owned = read_frames(frames)?;
+    let views: Vec<Frame<'_>> = owned
+        .iter()
+        .map(|(pixels, w, h)| Frame::rgba(pixels, *w, *h))
+        .collect();
+    let input = model_input(&model.manifest, &views)?;
+    let preprocessed = now_ms();
+    let (logit, p_spoof) = model.infer(&input).await?;
+    let timings = Timings {
+        preprocess_ms: preprocessed - started,
+        inference_ms: now_ms() - preprocessed,
+    };
+    Ok(Verdict::new(
+        logit,
+        p_spoof,
+        model.manifest.threshold,
+        timings,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_url_sits_next_to_the_model() {
+        assert_eq!(
+            default_manifest_url("/models/default.onnx"),
+            "/models/default.json"
+        );
+        assert_eq!(default_manifest_url("m.onnx?v=2"), "m.json?v=2");
+        assert_eq!(default_manifest_url("/model"), "/model.json");
+    }
+}
