@@ -1,25 +1,9 @@
 #!/usr/bin/env bash
-# Sets everything up and runs the main job.
-#
-# Until the browser widget and its demo signup page land (issue 4), the main job is the trainer's:
-# a short CPU training run on a dataset folder (default: ../shared/data/nuaa-train, research-use
-# data; generated frames when it is absent) at 64 px, then `eval` of its last checkpoint.
-# Pass another folder as the first argument.
+# The main job: builds the browser side and serves the demo signup page with models/default.onnx
+# on http://127.0.0.1:8080/demo/ (PORT=… to change it). Open it in a browser with WebGPU
+# (current Chrome or Edge); the camera works on localhost without https.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/setup.sh
-
-data=${1:-../shared/data/nuaa-train}
-out=${OUT:-runs/demo-$(date +%Y%m%d-%H%M%S)}
-cargo build --release -p liveness-trainer
-bin=target/release/liveness-trainer
-if [ ! -d "$data" ]; then
-  # No data here: still show the whole job, on generated frames (not a measure of quality).
-  echo "No dataset at $data (pass a folder laid out as DATA/{real,replay,printed,2dmask}/<sample>/<5 frames>);"
-  echo "using a generated dataset instead."
-  data="$out-data"
-  "$bin" synth --out "$data" --subjects 6 --per-class 4
-fi
-"$bin" train --data "$data" --out "$out" --input-size 64 --epochs 3 --batch-size 32 \
-  --optimizer adamw --lr 3e-4
-"$bin" eval --checkpoint "$out/last.safetensors" --data "$data"
+./scripts/setup.sh web
+./scripts/build-web.sh
+exec node web/serve.mjs --port "${PORT:-8080}" "$@"

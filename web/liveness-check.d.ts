@@ -86,6 +86,7 @@ export interface LivenessTexts {
   live: string;
   spoof: string;
   retry: string;
+  again: string;
   score: string;
   errors: Record<LivenessErrorCode, string>;
 }

@@ -29,6 +29,7 @@ export const DEFAULT_TEXTS = Object.freeze({
   live: 'Live person confirmed.',
   spoof: 'We could not confirm a live person. Face the camera in good light and try again.',
   retry: 'Try again',
+  again: 'Check again',
   score: 'Spoof probability {p} (threshold {t})',
   errors: Object.freeze({
     'camera-denied':
@@ -320,7 +321,7 @@ export class LivenessCheck extends HTMLElement {
         this.dataset.verdict = v.live ? 'live' : 'spoof';
         text = v.live ? t.live : t.spoof;
         score.textContent = t.score.replace('{p}', v.pSpoof.toFixed(4)).replace('{t}', v.threshold.toFixed(4));
-        label = t.retry;
+        label = t.again;
         break;
       }
       case 'error':
