@@ -122,7 +122,8 @@ export class LivenessCheck extends HTMLElement {
   #state = 'idle';
   #camera = null;
   #modelLoading = null;
-  #run = 0; // bumped on every start/stop, so that a stale async step gives up
+  #run = 0; // bumped on every start, stop and failure, so that a stale async step gives up
+  #refocus = false; // the button had keyboard focus when it was hidden
   #detail = null; // the verdict in `result`, { code, message } in `error`
   #ui;
 
@@ -210,7 +211,10 @@ export class LivenessCheck extends HTMLElement {
       if (run !== this.#run) return;
       const manifest = this.getAttribute('manifest');
       this.#modelLoading = modelFor(state, this.#model, manifest);
-      this.#modelLoading.catch(() => {}); // reported when awaited
+      // A model that cannot load is reported at once, not after the user has posed for nothing.
+      this.#modelLoading.catch((error) => {
+        if (run === this.#run && (this.#state === 'starting' || this.#state === 'preview')) this.#fail(error);
+      });
       const constraints = { facingMode: 'user', width: { ideal: 640 }, height: { ideal: 480 } };
       const camera = await guard(state.rt.Camera.open(this.#ui.video, constraints));
       if (run !== this.#run) {
@@ -281,6 +285,7 @@ export class LivenessCheck extends HTMLElement {
   }
 
   #fail(error) {
+    this.#run += 1; // whatever is still pending for this check gives up
     this.#releaseCamera();
     const code = errorCode(error);
     const message = error?.message ?? String(error);
@@ -335,8 +340,16 @@ export class LivenessCheck extends HTMLElement {
     if (state === 'error') this.dataset.error = this.#detail.code;
     else delete this.dataset.error;
     status.textContent = text;
-    button.hidden = label === null;
-    if (label !== null) button.textContent = label;
+    if (label === null) {
+      if (this.shadowRoot.activeElement === button) this.#refocus = true;
+      button.hidden = true;
+    } else {
+      button.textContent = label;
+      button.hidden = false;
+      // Keyboard users keep their place across the states in which the button is hidden.
+      if (this.#refocus) button.focus();
+      this.#refocus = false;
+    }
   }
 
   async #showModelNote() {

@@ -72,7 +72,8 @@ describe('the widget in Chromium', () => {
     assert.equal((await streamStates(page)).length, 1, 'one getUserMedia call');
     assert.deepEqual(await streamStates(page), [['live']]);
 
-    await clickWidgetButton(page); // Capture
+    // The button kept keyboard focus through 'starting': Enter again captures.
+    await page.keyboard.press('Enter');
     await waitForState(page, 'result', { timeout: 240_000 });
 
     const result = await page.evaluate(async () => {
@@ -145,14 +146,16 @@ describe('the widget in Chromium', () => {
           document.getElementById('liveness').addEventListener('error', (e) => resolve(e.detail), { once: true }),
         ),
     );
-    await page.evaluate(() => document.getElementById('liveness').setAttribute('auto-capture', '0'));
     await clickWidgetButton(page);
+    // Reported while the user is still in the preview, without a capture.
     const detail = await failure;
     console.log(`hash error: ${detail.message}`);
     assert.equal(detail.code, 'model-hash');
     assert.match(detail.message, /default\.onnx/);
     assert.equal(await page.locator('liveness-check').getAttribute('data-error'), 'model-hash');
-    assert.deepEqual(await streamStates(page), [['ended']], 'the camera was released');
+    // The camera, if it had opened by then, is released (a late one is stopped on arrival).
+    await page.waitForFunction(() => window.__streams.every((s) => s.getTracks().every((t) => t.readyState === 'ended')));
+    assert.ok((await streamStates(page)).length <= 1);
     await context.close();
   });
 
