@@ -159,6 +159,39 @@ describe('the widget in Chromium', () => {
     await context.close();
   });
 
+  test('the wasm API rejects bad input with typed errors that name the thing at fault', async () => {
+    const { context, page } = await demoPage();
+    const errors = await page.evaluate(async () => {
+      const rt = await import('/pkg/liveness_wasm.js');
+      await rt.default();
+      const caught = async (promise) => {
+        try {
+          await promise;
+          return null;
+        } catch (e) {
+          return { name: e.name, code: e.code, message: e.message };
+        }
+      };
+      const missing = await caught(rt.LivenessModel.load('/models/missing.onnx'));
+      const model = await rt.LivenessModel.load('/models/default.onnx');
+      const frame = (w, h) => new ImageData(w, h);
+      const four = await caught(model.check([1, 2, 3, 4].map(() => frame(64, 48))));
+      const mixed = await caught(model.check([frame(64, 48), frame(64, 48), frame(64, 48), frame(32, 48), frame(64, 48)]));
+      const notFrames = await caught(model.check([1, 2, 3, 4, 5]));
+      return { missing, four, mixed, notFrames };
+    });
+    assert.equal(errors.missing.name, 'LivenessError');
+    assert.equal(errors.missing.code, 'model-fetch');
+    assert.match(errors.missing.message, /missing\.(json|onnx).*404/);
+    assert.equal(errors.four.code, 'frames');
+    assert.match(errors.four.message, /5 frames, got 4/);
+    assert.equal(errors.mixed.code, 'frames');
+    assert.match(errors.mixed.message, /frame 3 is 32x48/);
+    assert.equal(errors.notFrames.code, 'frames');
+    assert.match(errors.notFrames.message, /frame 0/);
+    await context.close();
+  });
+
   test('removing the widget during the preview turns the camera off', async () => {
     const { context, page } = await demoPage();
     await clickWidgetButton(page);
