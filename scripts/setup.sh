@@ -77,10 +77,8 @@ if [ "$part" = all ]; then
   ln -sfn "$torch_dir" .libtorch # .cargo/config.toml points LIBTORCH here
   log "libtorch: $torch_dir"
 
-  # The browser tests' one npm package (playwright-core drives Debian's Chromium).
-  wanted=$(node -p "require('./tests/browser/package.json').devDependencies['playwright-core']")
-  have=$(node -p "require('./tests/browser/node_modules/playwright-core/package.json').version" 2>/dev/null || true)
-  if [ "$have" != "$wanted" ]; then
+  # The browser tests' npm packages: playwright-core (drives Debian's Chromium), typescript.
+  if ! (cd tests/browser && npm ls --silent >/dev/null 2>&1); then
     log "npm ci (tests/browser)"
     npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
   fi

@@ -17,6 +17,8 @@ step "cargo test"
 cargo test --workspace
 step "wasm build (web/pkg)"
 ./scripts/build-web.sh
+step "widget type declarations (tsc)"
+(cd tests/browser && npx --no-install tsc -p tsconfig.json)
 step "browser tests (tests/browser, Chromium)"
 # They compare the browser's score with the native one, from the liveness-trainer that
 # `cargo test` just built.

@@ -1,0 +1,33 @@
+// Compiled (not run) by `tsc --noEmit` in scripts/test.sh: a host page's use of the widget must
+// type-check against web/liveness-check.d.ts, and misuse must not.
+import { DEFAULT_TEXTS, FRAMES, mount, type LivenessResult } from '../../web/liveness-check.js';
+
+const el = document.querySelector('liveness-check');
+if (el) {
+  el.addEventListener('result', (e) => {
+    const r: LivenessResult = e.detail;
+    const live: boolean = r.live;
+    const ms: number = r.timings.inferenceMs + r.timings.captureMs;
+    console.log(live, ms, r.pSpoof < r.threshold, r.frames?.length);
+  });
+  el.addEventListener('error', (e) => {
+    if (e.detail.code === 'camera-denied') console.log(e.detail.message);
+    // @ts-expect-error: not an error code
+    if (e.detail.code === 'camera-broken') console.log('never');
+  });
+  el.addEventListener('state', (e) => console.log(e.detail.state, e.detail.previous));
+  el.texts = { start: 'Prüfung starten', errors: { 'camera-denied': 'Kamera blockiert.' } };
+  void el.start();
+}
+
+const widget = mount(document.body, {
+  model: '/models/default.onnx',
+  interval: 150,
+  onResult: (r) => console.log(r.live),
+  onError: (e) => console.log(e.code),
+});
+widget.stop();
+const five: 5 = FRAMES;
+console.log(five, DEFAULT_TEXTS.errors['webgpu-unavailable']);
+// @ts-expect-error: the state is read-only
+widget.state = 'idle';
