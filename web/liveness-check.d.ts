@@ -74,7 +74,7 @@ export interface LivenessStateDetail {
   code?: LivenessErrorCode;
 }
 
-/** Every text the widget shows; `{p}` and `{t}` in `score` are filled in. */
+/** Every text the widget shows; `{p}`/`{t}` in `score` and `{data}`/`{terms}` in `modelNote` are filled in. */
 export interface LivenessTexts {
   intro: string;
   start: string;
@@ -88,6 +88,8 @@ export interface LivenessTexts {
   retry: string;
   again: string;
   score: string;
+  /** Under the check: the model's training data and terms, from its manifest. */
+  modelNote: string;
   errors: Record<LivenessErrorCode, string>;
 }
 

@@ -31,6 +31,7 @@ export const DEFAULT_TEXTS = Object.freeze({
   retry: 'Try again',
   again: 'Check again',
   score: 'Spoof probability {p} (threshold {t})',
+  modelNote: 'Model trained on {data}. Terms: {terms}.',
   errors: Object.freeze({
     'camera-denied':
       'Camera access was blocked. Allow the camera for this site in your browser settings, then try again.',
@@ -360,7 +361,9 @@ export class LivenessCheck extends HTMLElement {
       if (!response.ok) return;
       const manifest = await response.json();
       const data = manifest?.data;
-      if (data?.name) this.#ui.note.textContent = `Model trained on ${data.name}. Terms: ${data.terms}.`;
+      if (data?.name) {
+        this.#ui.note.textContent = this.#texts.modelNote.replace('{data}', data.name).replace('{terms}', data.terms);
+      }
     } catch {
       // The note is informative only; a broken manifest surfaces when the check starts.
     }
