@@ -40,8 +40,12 @@ export interface LivenessTimings {
   preprocessMs: number;
   /** Running the model on WebGPU, upload and read-back included. */
   inferenceMs: number;
-  /** Downloading, hashing and preparing the model (once per page). */
-  modelLoadMs: number;
+  /** Loading the model, once per page: download of the model and its manifest, */
+  modelFetchMs: number;
+  /** its SHA-256 check against the manifest, */
+  modelVerifyMs: number;
+  /** and the wonnx session (graph, weight upload, shaders). */
+  modelSessionMs: number;
 }
 
 /** The detail of the `result` event. */

@@ -256,7 +256,15 @@ export class LivenessCheck extends HTMLElement {
       if (run !== this.#run) return;
       const verdict = await guard(model.check(frames));
       if (run !== this.#run) return;
-      verdict.timings = { captureMs, modelWaitMs, ...verdict.timings, modelLoadMs: model.loadMs };
+      const load = model.loadTimings;
+      verdict.timings = {
+        captureMs,
+        modelWaitMs,
+        ...verdict.timings,
+        modelFetchMs: load.fetchMs,
+        modelVerifyMs: load.verifyMs,
+        modelSessionMs: load.sessionMs,
+      };
       if (this.hasAttribute('share-frames')) verdict.frames = frames;
       this.#set('result', verdict);
       this.dispatchEvent(new CustomEvent('result', { detail: verdict, bubbles: true, composed: true }));

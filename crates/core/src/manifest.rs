@@ -127,7 +127,12 @@ pub struct HashMismatch {
 impl Manifest {
     /// Checks `bytes` against the manifest's SHA-256.
     pub fn verify(&self, bytes: &[u8]) -> Result<(), HashMismatch> {
-        let actual = sha256_hex(bytes);
+        self.verify_sha256(sha256_hex(bytes))
+    }
+
+    /// Checks a SHA-256 (hex) computed elsewhere, e.g. by the browser's WebCrypto, against the
+    /// manifest's.
+    pub fn verify_sha256(&self, actual: String) -> Result<(), HashMismatch> {
         if actual.eq_ignore_ascii_case(&self.sha256) {
             Ok(())
         } else {

@@ -27,7 +27,7 @@ use wasm_bindgen_futures::JsFuture;
 
 pub use camera::Camera;
 use error::{ErrorCode, LivenessError, Result, js_message};
-use model::{Model, Timings, Verdict, model_input};
+use model::{LoadTimings, Model, Timings, Verdict, model_input, parse_manifest, verify_sha256};
 
 thread_local! {
     static FATAL_LISTENER: RefCell<Option<Function>> = const { RefCell::new(None) };
@@ -175,18 +175,40 @@ async fn fetch_text(url: &str) -> Result<String> {
         .ok_or_else(|| LivenessError::new(ErrorCode::ModelFetch, format!("{url}: unreadable body")))
 }
 
-async fn fetch_bytes(url: &str) -> Result<Vec<u8>> {
+/// The body of `url` as an `ArrayBuffer`.
+async fn fetch_buffer(url: &str) -> Result<JsValue> {
     let response = fetch_response(url).await?;
     let buffer = response
         .array_buffer()
         .map_err(|e| LivenessError::new(ErrorCode::ModelFetch, js_message(&e)))?;
-    let buffer = JsFuture::from(buffer).await.map_err(|e| {
+    JsFuture::from(buffer).await.map_err(|e| {
         LivenessError::new(
             ErrorCode::ModelFetch,
             format!("{url}: download broke off: {}", js_message(&e)),
         )
-    })?;
-    Ok(Uint8Array::new(&buffer).to_vec())
+    })
+}
+
+/// SHA-256 (hex) of a JS buffer: the browser's WebCrypto where there is one (native and off
+/// the main thread: 45 MB took 1.35 s in wasm's `sha2` with the page frozen), else `sha2`.
+async fn sha256_of(buffer: &JsValue) -> String {
+    let subtle = Reflect::get(&js_sys::global(), &"crypto".into())
+        .and_then(|c| Reflect::get(&c, &"subtle".into()))
+        .unwrap_or(JsValue::UNDEFINED);
+    let digest = Reflect::get(&subtle, &"digest".into())
+        .ok()
+        .and_then(|f| f.dyn_into::<Function>().ok());
+    if let Some(digest) = digest
+        && let Ok(promise) = digest.call2(&subtle, &"SHA-256".into(), buffer)
+        && let Ok(hash) = JsFuture::from(Promise::from(promise)).await
+    {
+        return Uint8Array::new(&hash)
+            .to_vec()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+    }
+    liveness_core::manifest::sha256_hex(&Uint8Array::new(buffer).to_vec())
 }
 
 /// A verified model on WebGPU. Create it with `LivenessModel.load(url)` or
@@ -194,7 +216,33 @@ async fn fetch_bytes(url: &str) -> Result<Vec<u8>> {
 #[wasm_bindgen]
 pub struct LivenessModel {
     inner: Rc<Model>,
-    load_ms: f64,
+    load_timings: LoadTimings,
+}
+
+impl LivenessModel {
+    /// Verifies the model in `buffer` (an `ArrayBuffer` or `Uint8Array`) against the manifest,
+    /// then builds the session; `fetch_ms` is what getting the bytes took.
+    async fn build(
+        buffer: &JsValue,
+        manifest_json: &str,
+        source: &str,
+        fetch_ms: f64,
+    ) -> Result<Self> {
+        let started = now_ms();
+        let manifest = parse_manifest(manifest_json, source)?;
+        verify_sha256(&manifest, sha256_of(buffer).await, source)?;
+        let verified = now_ms();
+        let bytes = Uint8Array::new(buffer).to_vec();
+        let model = Model::load(&bytes, manifest, source).await?;
+        Ok(LivenessModel {
+            inner: Rc::new(model),
+            load_timings: LoadTimings {
+                fetch_ms,
+                verify_ms: verified - started,
+                session_ms: now_ms() - verified,
+            },
+        })
+    }
 }
 
 #[wasm_bindgen]
@@ -205,33 +253,25 @@ impl LivenessModel {
         model_url: String,
         manifest_url: Option<String>,
     ) -> std::result::Result<LivenessModel, JsValue> {
-        let started = now_ms();
         ensure_webgpu_inner().await?;
+        let started = now_ms();
         let manifest_url = manifest_url.unwrap_or_else(|| default_manifest_url(&model_url));
         let manifest = fetch_text(&manifest_url).await?;
-        let bytes = fetch_bytes(&model_url).await?;
-        let model = Model::load(&bytes, &manifest, &model_url).await?;
-        Ok(LivenessModel {
-            inner: Rc::new(model),
-            load_ms: now_ms() - started,
-        })
+        let buffer = fetch_buffer(&model_url).await?;
+        let fetch_ms = now_ms() - started;
+        Ok(Self::build(&buffer, &manifest, &model_url, fetch_ms).await?)
     }
 
     /// Like `load`, from bytes already at hand; `source` names the model in errors.
     #[wasm_bindgen(js_name = fromBytes)]
     pub async fn from_bytes(
-        bytes: Vec<u8>,
+        bytes: Uint8Array,
         manifest_json: String,
         source: Option<String>,
     ) -> std::result::Result<LivenessModel, JsValue> {
-        let started = now_ms();
         ensure_webgpu_inner().await?;
         let source = source.unwrap_or_else(|| "model".to_owned());
-        let model = Model::load(&bytes, &manifest_json, &source).await?;
-        Ok(LivenessModel {
-            inner: Rc::new(model),
-            load_ms: now_ms() - started,
-        })
+        Ok(Self::build(&bytes, &manifest_json, &source, 0.0).await?)
     }
 
     /// Decides on five frames (`ImageData`, or objects with RGBA `data`, `width`, `height`).
@@ -256,10 +296,10 @@ impl LivenessModel {
         self.inner.manifest.threshold
     }
 
-    /// How long loading took (download, hash, WebGPU set-up), in milliseconds.
-    #[wasm_bindgen(getter, js_name = loadMs)]
-    pub fn load_ms(&self) -> f64 {
-        self.load_ms
+    /// How long loading took, per stage: `{ fetchMs, verifyMs, sessionMs }`.
+    #[wasm_bindgen(getter, js_name = loadTimings)]
+    pub fn load_timings(&self) -> std::result::Result<JsValue, JsValue> {
+        serialize(&self.load_timings)
     }
 }
 

@@ -85,14 +85,26 @@ pub fn parse_manifest(json: &str, source: &str) -> Result<Manifest> {
     Ok(manifest)
 }
 
-/// Checks the model's bytes against the manifest's SHA-256.
-pub fn verify_bytes(manifest: &Manifest, bytes: &[u8], source: &str) -> Result<()> {
-    manifest.verify(bytes).map_err(|e| {
+/// Checks the model's SHA-256 (hex) against the manifest's.
+pub fn verify_sha256(manifest: &Manifest, sha256: String, source: &str) -> Result<()> {
+    manifest.verify_sha256(sha256).map_err(|e| {
         LivenessError::new(
             ErrorCode::ModelHash,
             format!("refusing model {source}: {e}"),
         )
     })
+}
+
+/// How long each stage of loading a model took, in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadTimings {
+    /// Downloading the manifest and the model (0 for `fromBytes`).
+    pub fetch_ms: f64,
+    /// Hashing the model (SHA-256) and checking it against the manifest.
+    pub verify_ms: f64,
+    /// Building the wonnx session: parsing the graph, uploading weights, compiling shaders.
+    pub session_ms: f64,
 }
 
 /// The model's input for five frames: preprocessed by the trainer's code, padded to the
@@ -112,11 +124,10 @@ pub struct Model {
 }
 
 impl Model {
-    /// Parses the manifest, verifies the bytes, and builds the wonnx session. The caller must
-    /// have checked for a WebGPU adapter first: without one wonnx panics and never returns.
-    pub async fn load(bytes: &[u8], manifest_json: &str, source: &str) -> Result<Model> {
-        let manifest = parse_manifest(manifest_json, source)?;
-        verify_bytes(&manifest, bytes, source)?;
+    /// Builds the wonnx session for bytes already checked against `manifest`
+    /// ([`verify_sha256`]). The caller must have checked for a WebGPU adapter first:
+    /// without one wonnx panics and never returns.
+    pub async fn load(bytes: &[u8], manifest: Manifest, source: &str) -> Result<Model> {
         let session = wonnx::Session::from_bytes(bytes).await.map_err(|e| {
             LivenessError::new(
                 ErrorCode::ModelInvalid,
@@ -182,8 +193,9 @@ mod tests {
     #[test]
     fn a_valid_manifest_parses_and_its_hash_is_checked() {
         let m = parse_manifest(&manifest_json(8, 1), "m.json").expect("valid");
-        verify_bytes(&m, b"model bytes", "m.onnx").expect("same bytes");
-        let err = verify_bytes(&m, b"model bytez", "m.onnx").expect_err("changed byte");
+        verify_sha256(&m, sha256_hex(b"model bytes"), "m.onnx").expect("same bytes");
+        let err =
+            verify_sha256(&m, sha256_hex(b"model bytez"), "m.onnx").expect_err("changed byte");
         assert_eq!(err.code, ErrorCode::ModelHash);
         assert!(err.message.contains("m.onnx"), "{}", err.message);
     }
