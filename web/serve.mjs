@@ -69,12 +69,23 @@ export function createSiteServer({ models = path.join(WEB, '..', 'models') } = {
         file = path.join(file, 'index.html');
         stat = await fs.stat(file);
       }
-      res.writeHead(200, {
-        'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream',
-        'content-length': stat.size,
+      // Revalidated on every use, but a model the browser has is not downloaded again.
+      const lastModified = new Date(Math.floor(stat.mtimeMs / 1000) * 1000);
+      const headers = {
         'content-security-policy': CSP,
         'x-content-type-options': 'nosniff',
         'cache-control': 'no-cache',
+        'last-modified': lastModified.toUTCString(),
+      };
+      const since = Date.parse(req.headers['if-modified-since'] ?? '');
+      if (!Number.isNaN(since) && lastModified.getTime() <= since) {
+        res.writeHead(304, headers);
+        return res.end();
+      }
+      res.writeHead(200, {
+        ...headers,
+        'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream',
+        'content-length': stat.size,
       });
       if (req.method === 'HEAD') return res.end();
       createReadStream(file).pipe(res);
@@ -96,11 +107,12 @@ function argValue(name, fallback) {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const port = Number(argValue('--port', process.env.PORT ?? 8080));
+  const portArg = String(argValue('--port', process.env.PORT ?? 8080));
+  const port = Number(portArg);
   const host = argValue('--host', '127.0.0.1');
   const models = path.resolve(argValue('--models', path.join(WEB, '..', 'models')));
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    console.error(`error: --port must be a port number, got ${port}`);
+    console.error(`error: --port must be a port number (0-65535), got '${portArg}'`);
     process.exit(2);
   }
   try {
