@@ -130,6 +130,17 @@ describe('the widget in Chromium', () => {
     assert.equal(await page.locator('liveness-check [role=status]').getAttribute('aria-live'), 'polite');
     assert.equal(await page.locator('liveness-check button.action').textContent(), 'Try again');
     assert.deepEqual(await streamStates(page), [], 'no stream was opened');
+
+    // Texts are replaceable (here for German), and retry works once the user allows the camera.
+    await page.evaluate(() => {
+      document.getElementById('liveness').texts = { retry: 'Erneut versuchen', preview: 'Gesicht ins Oval.' };
+    });
+    assert.equal(await page.locator('liveness-check button.action').textContent(), 'Erneut versuchen');
+    await context.grantPermissions(['camera'], { origin: site.base });
+    await clickWidgetButton(page);
+    await waitForState(page, 'preview');
+    assert.equal(await page.locator('liveness-check .status').textContent(), 'Gesicht ins Oval.');
+    assert.deepEqual(await streamStates(page), [['live']]);
     await context.close();
   });
 
@@ -199,6 +210,25 @@ describe('the widget in Chromium', () => {
     await page.evaluate(() => document.getElementById('liveness').remove());
     assert.deepEqual(await streamStates(page), [['ended']]);
     await context.close();
+  });
+});
+
+describe('a browser without a camera', () => {
+  test('shows the no-camera state', async () => {
+    const cameraless = await launch();
+    try {
+      const context = await cameraless.newContext();
+      await context.grantPermissions(['camera'], { origin: site.base });
+      const { page } = await instrumentedPage(context);
+      await page.goto(`${site.base}/demo/`);
+      await waitForState(page, 'idle');
+      await clickWidgetButton(page);
+      await waitForState(page, 'error');
+      assert.equal(await page.locator('liveness-check').getAttribute('data-error'), 'camera-missing');
+      assert.match(await page.locator('liveness-check .status').textContent(), /No camera was found/);
+    } finally {
+      await cameraless.close();
+    }
   });
 });
 
