@@ -15,17 +15,14 @@ use crate::error::{ErrorCode, LivenessError, Result, js_error_name, js_message};
 /// How long to wait for the first decoded frame before calling the camera broken.
 const FIRST_FRAME_TIMEOUT_MS: i32 = 10_000;
 
-fn camera_error(code: ErrorCode, message: impl Into<String>) -> LivenessError {
-    LivenessError::new(code, message)
-}
-
 fn window() -> Result<web_sys::Window> {
-    web_sys::window()
-        .ok_or_else(|| camera_error(ErrorCode::CameraFailed, "no window: capture needs a page"))
+    web_sys::window().ok_or_else(|| {
+        LivenessError::new(ErrorCode::CameraFailed, "no window: capture needs a page")
+    })
 }
 
 /// A promise that resolves after `ms` milliseconds.
-pub(crate) async fn sleep(ms: i32) -> Result<()> {
+async fn sleep(ms: i32) -> Result<()> {
     let window = window()?;
     let promise = Promise::new(&mut |resolve, _| {
         // A failing setTimeout only means no wait, which the caller tolerates.
@@ -34,7 +31,7 @@ pub(crate) async fn sleep(ms: i32) -> Result<()> {
     JsFuture::from(promise)
         .await
         .map(|_| ())
-        .map_err(|e| camera_error(ErrorCode::CameraFailed, js_message(&e)))
+        .map_err(|e| LivenessError::new(ErrorCode::CameraFailed, js_message(&e)))
 }
 
 /// Resolves at the video's next presented frame (`requestVideoFrameCallback` where the browser
@@ -54,7 +51,7 @@ async fn next_frame(video: &HtmlVideoElement, timeout_ms: i32) -> Result<()> {
     JsFuture::from(promise)
         .await
         .map(|_| ())
-        .map_err(|e| camera_error(ErrorCode::CameraFailed, js_message(&e)))
+        .map_err(|e| LivenessError::new(ErrorCode::CameraFailed, js_message(&e)))
 }
 
 /// An open camera playing into a `<video>` element.
@@ -81,7 +78,7 @@ impl Camera {
         let devices = window()?
             .navigator()
             .media_devices()
-            .map_err(|_| camera_error(ErrorCode::CameraFailed, "navigator.mediaDevices is missing (the page must be served over https or from localhost)"))?;
+            .map_err(|_| LivenessError::new(ErrorCode::CameraFailed, "navigator.mediaDevices is missing (the page must be served over https or from localhost)"))?;
         let constraints = if video_constraints.is_undefined() || video_constraints.is_null() {
             JsValue::TRUE
         } else {
@@ -112,9 +109,9 @@ impl Camera {
         video.set_src_object(Some(&self.stream));
         let played = video
             .play()
-            .map_err(|e| camera_error(ErrorCode::CameraFailed, js_message(&e)))?;
+            .map_err(|e| LivenessError::new(ErrorCode::CameraFailed, js_message(&e)))?;
         JsFuture::from(played).await.map_err(|e| {
-            camera_error(
+            LivenessError::new(
                 ErrorCode::CameraFailed,
                 format!("the video would not play: {}", js_message(&e)),
             )
@@ -122,7 +119,7 @@ impl Camera {
         // Right after playback starts the first grab can be black: wait for a presented frame.
         next_frame(video, FIRST_FRAME_TIMEOUT_MS).await?;
         if video.video_width() == 0 || video.video_height() == 0 {
-            return Err(camera_error(
+            return Err(LivenessError::new(
                 ErrorCode::CameraFailed,
                 "the camera delivered no picture",
             ));
@@ -137,7 +134,9 @@ impl Camera {
         let live = self.is_active();
         wasm_bindgen_futures::future_to_promise(async move {
             if !live {
-                return Err(camera_error(ErrorCode::CameraFailed, "the camera is stopped").into());
+                return Err(
+                    LivenessError::new(ErrorCode::CameraFailed, "the camera is stopped").into(),
+                );
             }
             let frames = grab_frames(&video, count, interval_ms).await?;
             Ok(frames.into())
@@ -177,7 +176,7 @@ impl Camera {
 /// Maps a `getUserMedia` rejection to the camera error codes.
 fn media_error(e: &JsValue) -> LivenessError {
     let name = js_error_name(e).unwrap_or_default();
-    camera_error(
+    LivenessError::new(
         ErrorCode::from_media_error(&name),
         format!("camera: {name}: {}", js_message(e)),
     )
@@ -187,10 +186,10 @@ async fn grab_frames(video: &HtmlVideoElement, count: u32, interval_ms: u32) -> 
     let (width, height) = (video.video_width(), video.video_height());
     let document = window()?
         .document()
-        .ok_or_else(|| camera_error(ErrorCode::CameraFailed, "no document"))?;
+        .ok_or_else(|| LivenessError::new(ErrorCode::CameraFailed, "no document"))?;
     let canvas: HtmlCanvasElement = document
         .create_element("canvas")
-        .map_err(|e| camera_error(ErrorCode::CameraFailed, js_message(&e)))?
+        .map_err(|e| LivenessError::new(ErrorCode::CameraFailed, js_message(&e)))?
         .unchecked_into();
     canvas.set_width(width);
     canvas.set_height(height);
@@ -200,7 +199,7 @@ async fn grab_frames(video: &HtmlVideoElement, count: u32, interval_ms: u32) -> 
         .get_context_with_context_options("2d", &options)
         .ok()
         .flatten()
-        .ok_or_else(|| camera_error(ErrorCode::CameraFailed, "no 2d canvas context"))?
+        .ok_or_else(|| LivenessError::new(ErrorCode::CameraFailed, "no 2d canvas context"))?
         .unchecked_into();
     let frames = Array::new();
     for i in 0..count {
@@ -208,7 +207,7 @@ async fn grab_frames(video: &HtmlVideoElement, count: u32, interval_ms: u32) -> 
             sleep(interval_ms.min(i32::MAX as u32) as i32).await?;
         }
         if (video.video_width(), video.video_height()) != (width, height) {
-            return Err(camera_error(
+            return Err(LivenessError::new(
                 ErrorCode::CameraFailed,
                 format!("frame {i}: the camera changed resolution during capture"),
             ));
@@ -216,7 +215,7 @@ async fn grab_frames(video: &HtmlVideoElement, count: u32, interval_ms: u32) -> 
         context
             .draw_image_with_html_video_element(video, 0.0, 0.0)
             .map_err(|e| {
-                camera_error(
+                LivenessError::new(
                     ErrorCode::CameraFailed,
                     format!("frame {i}: {}", js_message(&e)),
                 )
@@ -224,7 +223,7 @@ async fn grab_frames(video: &HtmlVideoElement, count: u32, interval_ms: u32) -> 
         let image = context
             .get_image_data(0.0, 0.0, f64::from(width), f64::from(height))
             .map_err(|e| {
-                camera_error(
+                LivenessError::new(
                     ErrorCode::CameraFailed,
                     format!("frame {i}: {}", js_message(&e)),
                 )

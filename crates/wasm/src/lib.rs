@@ -38,7 +38,7 @@ thread_local! {
 pub fn start() {
     std::panic::set_hook(Box::new(|info| {
         let message = info.to_string();
-        web_sys_console_error(&message);
+        web_sys::console::error_1(&message.as_str().into());
         let code = if message.contains("lost") {
             ErrorCode::DeviceLost
         } else {
@@ -54,17 +54,6 @@ pub fn start() {
             }
         });
     }));
-}
-
-fn web_sys_console_error(message: &str) {
-    let console = Reflect::get(&js_sys::global(), &"console".into()).ok();
-    if let Some(error) = console
-        .as_ref()
-        .and_then(|c| Reflect::get(c, &"error".into()).ok())
-        .and_then(|f| f.dyn_into::<Function>().ok())
-    {
-        let _ = error.call1(console.as_ref().unwrap_or(&JsValue::NULL), &message.into());
-    }
 }
 
 /// Sets the function called with a `LivenessError` when the module hits an unrecoverable
