@@ -91,10 +91,10 @@ function guard(promise) {
 }
 
 function modelFor(state, model, manifest) {
-  const key = `${model}\n${manifest ?? ''}`;
+  const key = `${model}\n${manifest}`;
   let loading = state.models.get(key);
   if (!loading) {
-    loading = state.rt.LivenessModel.load(model, manifest ?? null);
+    loading = state.rt.LivenessModel.load(model, manifest);
     state.models.set(key, loading);
     // A failed load is retried next time rather than remembered.
     loading.catch(() => state.models.delete(key));
@@ -194,6 +194,11 @@ export class LivenessCheck extends HTMLElement {
     return this.getAttribute('model') || new URL('../models/default.onnx', BASE).href;
   }
 
+  /** The manifest's address: the note under the check and the model load read the same one. */
+  get #manifest() {
+    return this.getAttribute('manifest') || manifestUrlOf(this.#model);
+  }
+
   get #interval() {
     const v = Number(this.getAttribute('interval') ?? NaN);
     return Number.isFinite(v) && v >= 0 ? v : DEFAULT_INTERVAL_MS;
@@ -210,8 +215,7 @@ export class LivenessCheck extends HTMLElement {
       // Before the camera: without WebGPU there is nothing to ask the user for.
       await guard(state.rt.webgpuAvailable());
       if (run !== this.#run) return;
-      const manifest = this.getAttribute('manifest');
-      this.#modelLoading = modelFor(state, this.#model, manifest);
+      this.#modelLoading = modelFor(state, this.#model, this.#manifest);
       // A model that cannot load is reported at once, not after the user has posed for nothing.
       this.#modelLoading.catch((error) => {
         if (run === this.#run && (this.#state === 'starting' || this.#state === 'preview')) this.#fail(error);
@@ -363,7 +367,7 @@ export class LivenessCheck extends HTMLElement {
 
   async #showModelNote() {
     // The model's data terms travel with it: a research-use model says so wherever it is shown.
-    const url = this.getAttribute('manifest') || manifestUrlOf(this.#model);
+    const url = this.#manifest;
     try {
       const response = await fetch(url);
       if (!response.ok) return;

@@ -11,8 +11,8 @@ import { parseArgs } from 'node:util';
 
 import {
   clickWidgetButton,
-  instrumentedPage,
   launch,
+  openDemoPage,
   startSite,
   tempDir,
   waitForState,
@@ -36,11 +36,7 @@ const camera = path.join(await tempDir(), 'camera.y4m');
 await writeY4m(camera, { width: 640, height: 480 });
 const browser = await launch({ camera });
 try {
-  const context = await browser.newContext();
-  await context.grantPermissions(['camera'], { origin: site.base });
-  const { page } = await instrumentedPage(context);
-  await page.goto(`${site.base}/demo/`);
-  await waitForState(page, 'idle');
+  const { page } = await openDemoPage(browser, site.base);
   await page.evaluate((model) => {
     const el = document.getElementById('liveness');
     el.setAttribute('model', model);

@@ -119,6 +119,19 @@ export async function instrumentedPage(context) {
   return { page, problems };
 }
 
+/**
+ * The demo page (`base`/demo/) in a new instrumented context of `browser`, with the camera
+ * granted or not, once its widget is idle. Resolves to { context, page, problems }.
+ */
+export async function openDemoPage(browser, base, { grant = true } = {}) {
+  const context = await browser.newContext();
+  if (grant) await context.grantPermissions(['camera'], { origin: base });
+  const { page, problems } = await instrumentedPage(context);
+  await page.goto(`${base}/demo/`);
+  await waitForState(page, 'idle');
+  return { context, page, problems };
+}
+
 /** Waits until the widget `selector` reaches `state` (or fails after `timeout` ms). */
 export function waitForState(page, state, { selector = 'liveness-check', timeout = 120_000 } = {}) {
   return page.waitForFunction(

@@ -10,9 +10,9 @@ import { after, before, describe, test } from 'node:test';
 import {
   ROOT,
   clickWidgetButton,
-  instrumentedPage,
   launch,
   nativeScore,
+  openDemoPage,
   startSite,
   tempDir,
   waitForState,
@@ -37,14 +37,8 @@ after(async () => {
   await site?.close();
 });
 
-async function demoPage({ grant = true } = {}) {
-  const context = await browser.newContext();
-  if (grant) await context.grantPermissions(['camera'], { origin: site.base });
-  const { page, problems } = await instrumentedPage(context);
-  await page.goto(`${site.base}/demo/`);
-  await waitForState(page, 'idle');
-  return { context, page, problems };
-}
+/** The demo page in a new context of `from` (default: the shared browser), camera granted or not. */
+const demoPage = ({ grant = true, from = browser } = {}) => openDemoPage(from, site.base, { grant });
 
 const streamStates = (page) =>
   page.evaluate(() => window.__streams.map((s) => s.getTracks().map((t) => t.readyState)));
@@ -217,11 +211,7 @@ describe('a browser without a camera', () => {
   test('shows the no-camera state', async () => {
     const cameraless = await launch();
     try {
-      const context = await cameraless.newContext();
-      await context.grantPermissions(['camera'], { origin: site.base });
-      const { page } = await instrumentedPage(context);
-      await page.goto(`${site.base}/demo/`);
-      await waitForState(page, 'idle');
+      const { page } = await demoPage({ from: cameraless });
       await clickWidgetButton(page);
       await waitForState(page, 'error');
       assert.equal(await page.locator('liveness-check').getAttribute('data-error'), 'camera-missing');
@@ -236,11 +226,7 @@ describe('a browser without WebGPU', () => {
   test('shows the unavailable state without asking for the camera', async () => {
     const plain = await launch({ webgpu: false, camera });
     try {
-      const context = await plain.newContext();
-      await context.grantPermissions(['camera'], { origin: site.base });
-      const { page } = await instrumentedPage(context);
-      await page.goto(`${site.base}/demo/`);
-      await waitForState(page, 'idle');
+      const { page } = await demoPage({ from: plain });
       await clickWidgetButton(page);
       await waitForState(page, 'error');
       assert.equal(await page.locator('liveness-check').getAttribute('data-error'), 'webgpu-unavailable');

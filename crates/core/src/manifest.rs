@@ -125,6 +125,38 @@ pub struct HashMismatch {
 }
 
 impl Manifest {
+    /// The manifest of `bytes`, a model with the standard outputs (`logit`, `p_spoof`) whose
+    /// SHA-256 it records. The optional records (validation, cross-validation, training, training
+    /// command) start empty.
+    pub fn new(
+        model_file: impl Into<String>,
+        bytes: &[u8],
+        architecture: impl Into<String>,
+        input: InputSpec,
+        threshold: f32,
+        data: DataSpec,
+        tool: impl Into<String>,
+    ) -> Self {
+        Manifest {
+            format: FORMAT.to_owned(),
+            model_file: model_file.into(),
+            sha256: sha256_hex(bytes),
+            architecture: architecture.into(),
+            input,
+            outputs: vec![
+                crate::onnx::seed::LOGIT.to_owned(),
+                crate::onnx::seed::P_SPOOF.to_owned(),
+            ],
+            threshold,
+            data,
+            validation: None,
+            cross_validation: None,
+            training: None,
+            training_command: None,
+            tool: tool.into(),
+        }
+    }
+
     /// Checks `bytes` against the manifest's SHA-256.
     pub fn verify(&self, bytes: &[u8]) -> Result<(), HashMismatch> {
         self.verify_sha256(sha256_hex(bytes))
@@ -152,25 +184,21 @@ mod tests {
     #[test]
     fn a_changed_byte_fails_verification() {
         let bytes = b"model bytes".to_vec();
-        let m = Manifest {
-            format: FORMAT.into(),
-            model_file: "m.onnx".into(),
-            sha256: sha256_hex(&bytes),
-            architecture: "x".into(),
-            input: InputSpec::new("frames", 1, 32, Normalization::IMAGENET),
-            outputs: vec!["logit".into(), "p_spoof".into()],
-            threshold: 0.5,
-            data: DataSpec {
+        let m = Manifest::new(
+            "m.onnx",
+            &bytes,
+            "x",
+            InputSpec::new("frames", 1, 32, Normalization::IMAGENET),
+            0.5,
+            DataSpec {
                 name: "d".into(),
                 terms: "t".into(),
                 classes: vec![AttackClass::Real],
             },
-            validation: None,
-            cross_validation: None,
-            training: None,
-            training_command: None,
-            tool: "test".into(),
-        };
+            "test",
+        );
+        assert_eq!(m.format, FORMAT);
+        assert_eq!(m.outputs, ["logit", "p_spoof"]);
         assert!(m.verify(&bytes).is_ok());
         let mut changed = bytes.clone();
         changed[3] ^= 1;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use liveness_core::manifest::{DataSpec, FORMAT, InputSpec, Manifest, sha256_hex};
+use liveness_core::manifest::{DataSpec, InputSpec, Manifest};
 use liveness_core::onnx::{Weight, Weights, seed};
 use prost::Message;
 use tch::{Device, Kind};
@@ -103,38 +103,33 @@ pub fn export(opts: &ExportOptions) -> Result<Exported> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let manifest = Manifest {
-        format: FORMAT.to_owned(),
-        model_file: file_name,
-        sha256: sha256_hex(&bytes),
-        architecture: ARCH.to_owned(),
-        input: InputSpec::new(seed::INPUT, opts.batch, size, ckpt.meta.normalization),
-        outputs: vec![seed::LOGIT.to_owned(), seed::P_SPOOF.to_owned()],
-        threshold: opts.threshold.unwrap_or(ckpt.meta.config.threshold),
-        data: DataSpec {
+    let mut manifest = Manifest::new(
+        file_name,
+        &bytes,
+        ARCH,
+        InputSpec::new(seed::INPUT, opts.batch, size, ckpt.meta.normalization),
+        opts.threshold.unwrap_or(ckpt.meta.config.threshold),
+        DataSpec {
             name: opts.data_name.clone(),
             terms: opts.data_terms.clone(),
             classes: ckpt.meta.classes.clone(),
         },
-        // A model trained on every person has no honest validation of its own.
-        validation: if ckpt.meta.config.train_on_all {
-            None
-        } else {
-            ckpt.meta.validation.clone()
-        },
-        cross_validation: match &opts.cross_validation {
-            Some(p) => Some(
-                serde_json::from_slice(
-                    &std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
-                )
-                .with_context(|| format!("{} is not a report.json", p.display()))?,
-            ),
-            None => None,
-        },
-        training: Some(serde_json::to_value(&ckpt.meta.config)?),
-        training_command: opts.training_command.clone(),
-        tool: concat!("liveness-trainer ", env!("CARGO_PKG_VERSION")).to_owned(),
-    };
+        concat!("liveness-trainer ", env!("CARGO_PKG_VERSION")),
+    );
+    // A model trained on every person has no honest validation of its own.
+    if !ckpt.meta.config.train_on_all {
+        manifest.validation = ckpt.meta.validation.clone();
+    }
+    if let Some(p) = &opts.cross_validation {
+        manifest.cross_validation = Some(
+            serde_json::from_slice(
+                &std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
+            )
+            .with_context(|| format!("{} is not a report.json", p.display()))?,
+        );
+    }
+    manifest.training = Some(serde_json::to_value(&ckpt.meta.config)?);
+    manifest.training_command = opts.training_command.clone();
     write_atomic(&opts.out, &bytes)?;
     let manifest_path = manifest_path(&opts.out);
     write_atomic(&manifest_path, &serde_json::to_vec_pretty(&manifest)?)?;

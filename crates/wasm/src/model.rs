@@ -168,25 +168,19 @@ mod tests {
     use liveness_core::{AttackClass, Normalization};
 
     fn manifest_json(size: u32, batch: usize) -> String {
-        let m = Manifest {
-            format: FORMAT.into(),
-            model_file: "m.onnx".into(),
-            sha256: sha256_hex(b"model bytes"),
-            architecture: "seed-resnet18".into(),
-            input: InputSpec::new("frames", batch, size, Normalization::IMAGENET),
-            outputs: vec![seed::LOGIT.into(), seed::P_SPOOF.into()],
-            threshold: 0.5,
-            data: DataSpec {
+        let m = Manifest::new(
+            "m.onnx",
+            b"model bytes",
+            "seed-resnet18",
+            InputSpec::new("frames", batch, size, Normalization::IMAGENET),
+            0.5,
+            DataSpec {
                 name: "d".into(),
                 terms: "t".into(),
                 classes: vec![AttackClass::Real],
             },
-            validation: None,
-            cross_validation: None,
-            training: None,
-            training_command: None,
-            tool: "test".into(),
-        };
+            "test",
+        );
         serde_json::to_string(&m).expect("manifest serialises")
     }
 
