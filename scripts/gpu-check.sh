@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The GPU check, run on a CUDA machine with a trainer binary built elsewhere (the GPU machines
-# have libtorch under /opt/torch/..., which the binary's rpath already names):
+# The GPU check, run on a CUDA machine with a trainer binary built elsewhere. Build it with that
+# machine's libtorch folder in its rpath, e.g. for a torch wheel in a Python venv there:
+#   LIVENESS_EXTRA_RPATH=/opt/torch/.venv/lib/python3.12/site-packages/torch/lib \
+#     cargo build --release -p liveness-trainer
 #   1. CUDA is really linked and used (--device cuda fails loudly otherwise);
 #   2. a short CUDA training on generated data, whose training loss must fall;
 #   3. bench: synthetic fp32 and fp16, then through the data loader, at batch 64 x 5 frames, 224 px.

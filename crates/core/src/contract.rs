@@ -90,10 +90,11 @@ impl std::fmt::Display for AttackClass {
     }
 }
 
-/// The decision rule shared by the metrics and the widget: a sample is classified as an attack
-/// when `p_spoof >= threshold`.
+/// The decision rule shared by the metrics, the native runtimes, the server and the widget: a
+/// sample is classified as an attack when `p_spoof >= threshold`, and **fails closed**: a
+/// non-finite score or threshold (NaN, ±∞) is always an attack, never "live".
 pub fn classified_as_attack(p_spoof: f32, threshold: f32) -> bool {
-    p_spoof >= threshold
+    !(p_spoof.is_finite() && threshold.is_finite() && p_spoof < threshold)
 }
 
 #[cfg(test)]
@@ -111,5 +112,15 @@ mod tests {
             serde_json::to_string(&AttackClass::Mask2d).ok().as_deref(),
             Some("\"2dmask\"")
         );
+    }
+
+    #[test]
+    fn the_decision_fails_closed_on_non_finite_numbers() {
+        assert!(!classified_as_attack(0.2, 0.5));
+        assert!(classified_as_attack(0.5, 0.5));
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            assert!(classified_as_attack(bad, 0.5), "score {bad}");
+            assert!(classified_as_attack(0.2, bad), "threshold {bad}");
+        }
     }
 }

@@ -23,8 +23,20 @@ pub enum Error {
         width: u32,
         height: u32,
     },
-    /// The output size of preprocessing must be at least 1 pixel.
-    #[error("input size must be at least 1 pixel, got {0}")]
+    /// A frame larger than [`crate::limits::MAX_FRAME_SIDE`] / [`crate::limits::MAX_FRAME_PIXELS`],
+    /// refused before anything is allocated for it.
+    #[error(
+        "frame {index} is {width}x{height}: frames may be at most {max_side} pixels wide or tall and {max_pixels} pixels in all"
+    )]
+    FrameTooLarge {
+        index: usize,
+        width: u32,
+        height: u32,
+        max_side: u32,
+        max_pixels: u64,
+    },
+    /// The output size of preprocessing must be 1 to [`crate::limits::INPUT_SIZE`]'s end.
+    #[error("input size must be 1 to 512 pixels, got {0}")]
     BadInputSize(u32),
     /// The frames of one sample come from one camera and must share a size.
     #[error(
@@ -37,6 +49,9 @@ pub enum Error {
         first_width: u32,
         first_height: u32,
     },
+    /// One box per frame is needed to crop a sample around its faces.
+    #[error("{got} crop boxes for {expected} frames")]
+    BoxCount { expected: usize, got: usize },
     /// The resizer refused the images (should not happen after the checks above).
     #[error("frame {index}: resize failed: {source}")]
     Resize {

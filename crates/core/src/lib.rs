@@ -5,8 +5,13 @@
 //!   the ImageNet normalisation.
 //! - [`preprocess`]: a decoded RGB/RGBA frame → centre square crop → `size × size` → normalised
 //!   CHW `f32`. The trainer and the browser call this same code, so they cannot drift apart.
-//! - [`onnx`]: the ONNX writer (prost types of `onnx.proto`, a graph builder, and the seed model
-//!   in the dialect wonnx runs); [`manifest`]: the JSON that travels next to an exported model.
+//! - [`face`]: the face gate (BlazeFace's input, anchor decoding, non-maximum suppression, one
+//!   face per frame) and the live guidance; [`preprocess::Crop`] crops around the face.
+//! - [`arch`]: the model architectures; [`onnx`]: the ONNX writer (prost types of `onnx.proto`, a
+//!   graph builder, one graph per architecture in the dialect wonnx runs); [`model`]: the
+//!   runtime contract (input/output names, manifest address, batch padding); [`manifest`]: the
+//!   JSON that travels next to an exported model, validated on read.
+//! - [`limits`]: every limit on input, stated once.
 //! - [`metrics`]: ISO/IEC 30107-3 presentation-attack metrics (APCER per attack class, BPCER,
 //!   ACER), EER, ROC AUC and the recipe's classification scores, over a whole set of scores.
 //!
@@ -19,16 +24,23 @@
 //! # Ok::<(), liveness_core::Error>(())
 //! ```
 
+pub mod arch;
 pub mod contract;
 mod error;
+pub mod face;
+pub mod limits;
 pub mod manifest;
 pub mod metrics;
+pub mod model;
 pub mod onnx;
 pub mod preprocess;
+pub mod testing;
 
+pub use arch::Arch;
 pub use contract::{AttackClass, DEFAULT_INPUT_SIZE, FRAMES, Normalization, classified_as_attack};
 pub use error::{Error, Result};
 pub use metrics::{Confusion, Report, ScoredSample, evaluate};
 pub use preprocess::{
-    Frame, PixelLayout, normalize_into, preprocess_frame, preprocess_sample, resize_frame,
+    Crop, Frame, PixelLayout, Square, normalize_into, preprocess_frame, preprocess_sample,
+    preprocess_squares, resize_frame, resize_square,
 };

@@ -1,7 +1,10 @@
 //! Liveness metrics over a whole set of scores (never averaged per batch).
 //!
 //! A score is `p_spoof`, the model's probability that a sample is an attack. A sample is
-//! *classified as an attack* when `p_spoof >= threshold`. The positive class is "attack" (label 1).
+//! *classified as an attack* when `p_spoof >= threshold` ([`crate::classified_as_attack`]). The
+//! positive class is "attack" (label 1). A non-finite score (NaN, ±∞) fails closed: it counts as
+//! an attack at every threshold and ranks above every finite score in EER, AUC and ROC, so every
+//! function here terminates and agrees with the decision rule on any input.
 //!
 //! - ISO/IEC 30107-3: APCER of an attack class = share of its samples classified live;
 //!   BPCER = share of live samples classified as attacks; ACER = (max APCER + BPCER) / 2.
@@ -186,22 +189,31 @@ pub fn evaluate(samples: &[ScoredSample], threshold: f32) -> Report {
     }
 }
 
+/// The score as the ranking metrics see it: a non-finite score ranks as +∞ (an attack).
+fn rank_score(spoof: f32) -> f32 {
+    if spoof.is_finite() {
+        spoof
+    } else {
+        f32::INFINITY
+    }
+}
+
 /// Equal error rate and its threshold; `None` without both live and attack samples.
 pub fn equal_error_rate(samples: &[ScoredSample]) -> Option<(f64, f32)> {
     let live: Vec<f32> = samples
         .iter()
         .filter(|s| !s.class.is_attack())
-        .map(|s| s.spoof)
+        .map(|s| rank_score(s.spoof))
         .collect();
     let attack: Vec<f32> = samples
         .iter()
         .filter(|s| s.class.is_attack())
-        .map(|s| s.spoof)
+        .map(|s| rank_score(s.spoof))
         .collect();
     if live.is_empty() || attack.is_empty() {
         return None;
     }
-    let mut candidates: Vec<f32> = samples.iter().map(|s| s.spoof).collect();
+    let mut candidates: Vec<f32> = samples.iter().map(|s| rank_score(s.spoof)).collect();
     candidates.push(f32::INFINITY);
     candidates.sort_by(f32::total_cmp);
     candidates.dedup();
@@ -220,10 +232,19 @@ pub fn equal_error_rate(samples: &[ScoredSample]) -> Option<(f64, f32)> {
     best.map(|(_, eer, t)| (eer, t))
 }
 
+/// `(rank score, is attack)` of every sample, sorted by score (ascending).
+fn ranked(samples: &[ScoredSample]) -> Vec<(f32, bool)> {
+    let mut v: Vec<(f32, bool)> = samples
+        .iter()
+        .map(|s| (rank_score(s.spoof), s.class.is_attack()))
+        .collect();
+    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    v
+}
+
 /// ROC AUC by the Mann–Whitney statistic; `None` without both live and attack samples.
 pub fn roc_auc(samples: &[ScoredSample]) -> Option<f64> {
-    let mut sorted: Vec<&ScoredSample> = samples.iter().collect();
-    sorted.sort_by(|a, b| a.spoof.total_cmp(&b.spoof));
+    let sorted = ranked(samples);
     let attacks = samples.iter().filter(|s| s.class.is_attack()).count();
     let live = samples.len() - attacks;
     if attacks == 0 || live == 0 {
@@ -233,12 +254,13 @@ pub fn roc_auc(samples: &[ScoredSample]) -> Option<f64> {
     let mut rank_sum = 0.0;
     let mut i = 0;
     while i < sorted.len() {
-        let mut j = i;
-        while j < sorted.len() && sorted[j].spoof == sorted[i].spoof {
+        // Always advances: the group holds at least sorted[i] (scores here are never NaN).
+        let mut j = i + 1;
+        while j < sorted.len() && sorted[j].0 == sorted[i].0 {
             j += 1;
         }
         let mean_rank = (i + 1 + j) as f64 / 2.0;
-        rank_sum += mean_rank * sorted[i..j].iter().filter(|s| s.class.is_attack()).count() as f64;
+        rank_sum += mean_rank * sorted[i..j].iter().filter(|s| s.1).count() as f64;
         i = j;
     }
     let u = rank_sum - (attacks * (attacks + 1)) as f64 / 2.0;
@@ -258,17 +280,17 @@ pub fn roc_curve(samples: &[ScoredSample]) -> Vec<(f64, f64)> {
         .filter(|s| !s.class.is_attack())
         .count()
         .max(1) as f64;
-    let mut sorted: Vec<&ScoredSample> = samples.iter().collect();
-    sorted.sort_by(|a, b| b.spoof.total_cmp(&a.spoof));
+    let mut sorted = ranked(samples);
+    sorted.reverse();
     let mut points = vec![(0.0, 0.0)];
     let (mut tp, mut fp) = (0usize, 0usize);
     for (k, s) in sorted.iter().enumerate() {
-        if s.class.is_attack() {
+        if s.1 {
             tp += 1
         } else {
             fp += 1
         }
-        if sorted.get(k + 1).is_none_or(|n| n.spoof != s.spoof) {
+        if sorted.get(k + 1).is_none_or(|n| n.0 != s.0) {
             points.push((fp as f64 / live, tp as f64 / attacks));
         }
     }
@@ -355,6 +377,31 @@ mod tests {
         assert_eq!(curve.first(), Some(&(0.0, 0.0)));
         assert_eq!(curve.last(), Some(&(1.0, 1.0)));
         assert!(curve.contains(&(0.0, 1.0)));
+    }
+
+    #[test]
+    fn non_finite_scores_terminate_and_count_as_attacks() {
+        let r = evaluate(
+            &[
+                s(Real, f32::NAN),
+                s(Real, 0.1),
+                s(Printed, f32::NAN),
+                s(Printed, 0.9),
+                s(Real, f32::INFINITY),
+            ],
+            0.5,
+        );
+        // Both non-finite live scores are rejected; the NaN attack is caught.
+        assert_eq!(r.confusion.live_as_attack, 2);
+        assert_eq!(r.confusion.attack_as_live, 0);
+        assert!(r.eer.is_some() && r.roc_auc.is_some());
+        // A NaN ranks like +inf: the NaN attack ties with the NaN and +inf live scores.
+        let nan_only = evaluate(&[s(Real, f32::NAN), s(Printed, f32::NAN)], 0.5);
+        assert!(close(nan_only.roc_auc, 0.5));
+        assert_eq!(
+            roc_curve(&[s(Real, f32::NAN), s(Printed, f32::NAN)]).len(),
+            2
+        );
     }
 
     #[test]

@@ -1,9 +1,10 @@
-//! Frame preprocessing shared by the trainer and the browser.
+//! Frame preprocessing shared by the trainer, the browser and the server.
 //!
-//! A frame is decoded pixels (RGB or RGBA, row-major, 8 bits per channel). Preprocessing takes the
-//! centre square of the frame (the shorter side), resizes it to `size × size` with a bilinear
-//! filter that widens with the scale factor (like PIL's and torchvision's antialiased resize), and
-//! normalises to CHW `f32`: `(x / 255 - mean[c]) / std[c]`. This equals torchvision's
+//! A frame is decoded pixels (RGB or RGBA, row-major, 8 bits per channel). Preprocessing takes a
+//! square region of the frame (by the model's [`Crop`] rule: the centre square, or a square
+//! around the detected face), resizes it to `size × size` with a bilinear filter that widens with
+//! the scale factor (like PIL's and torchvision's antialiased resize), and normalises to CHW
+//! `f32`: `(x / 255 - mean[c]) / std[c]`. With the centre square this equals torchvision's
 //! `Resize(size)` + `CenterCrop(size)` + `ToTensor` + `Normalize` up to resampling rounding.
 //!
 //! Resizing and normalising are separate steps so that the trainer can cache resized `u8` frames
@@ -12,7 +13,84 @@
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 
+use serde::{Deserialize, Serialize};
+
+use crate::face::FaceBox;
+use crate::limits::{MAX_FRAME_PIXELS, MAX_FRAME_SIDE, frame_size_ok};
 use crate::{Error, FRAMES, Normalization, Result};
+
+/// Which square of a frame the model sees. Recorded in the manifest; a runtime refuses a rule it
+/// does not implement (an unknown `kind` does not parse).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Crop {
+    /// The centre square of the frame (its shorter side).
+    #[default]
+    CentreSquare,
+    /// A square centred on the detected face, `scale` times the face box's longer side, no larger
+    /// than the frame's shorter side and shifted to lie inside the frame (never padded).
+    Face {
+        /// Side of the square over the face box's longer side.
+        scale: f32,
+    },
+}
+
+impl Crop {
+    /// Whether this rule needs a face box per frame.
+    pub fn needs_face(&self) -> bool {
+        matches!(self, Crop::Face { .. })
+    }
+
+    /// The square of a `width × height` frame this rule takes; `face` is the frame's face (needed
+    /// by [`Crop::Face`], ignored otherwise; without one the centre square is taken).
+    pub fn square(&self, width: u32, height: u32, face: Option<&FaceBox>) -> Square {
+        let (w, h) = (f64::from(width), f64::from(height));
+        let shorter = w.min(h);
+        match (self, face) {
+            (Crop::Face { scale }, Some(face)) if scale.is_finite() && *scale > 0.0 => {
+                let side = f64::from(face.width.max(face.height)) * f64::from(*scale);
+                // A box from a broken detector (NaN, ∞) still gives a square inside the frame.
+                let side = if side.is_finite() {
+                    side.clamp(1.0_f64.min(shorter), shorter)
+                } else {
+                    shorter
+                };
+                let (cx, cy) = (f64::from(face.centre_x()), f64::from(face.centre_y()));
+                let left = (cx - side / 2.0).max(0.0).min(w - side);
+                let top = (cy - side / 2.0).max(0.0).min(h - side);
+                Square {
+                    left: if left.is_finite() {
+                        left
+                    } else {
+                        (w - side) / 2.0
+                    },
+                    top: if top.is_finite() {
+                        top
+                    } else {
+                        (h - side) / 2.0
+                    },
+                    side,
+                }
+            }
+            _ => Square {
+                left: (w - shorter) / 2.0,
+                top: (h - shorter) / 2.0,
+                side: shorter,
+            },
+        }
+    }
+}
+
+/// A square region of a frame in pixels (fractional: the resizer samples sub-pixel positions).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Square {
+    /// Left edge.
+    pub left: f64,
+    /// Top edge.
+    pub top: f64,
+    /// Side.
+    pub side: f64,
+}
 
 /// How the bytes of a frame are laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +145,18 @@ impl<'a> Frame<'a> {
         }
     }
 
-    fn check(&self, index: usize) -> Result<()> {
+    /// Checks the frame's size against the limits and its buffer against its size, before
+    /// anything is allocated for it. `index` names the frame in errors.
+    pub fn check(&self, index: usize) -> Result<()> {
+        if !frame_size_ok(self.width, self.height) {
+            return Err(Error::FrameTooLarge {
+                index,
+                width: self.width,
+                height: self.height,
+                max_side: MAX_FRAME_SIDE,
+                max_pixels: MAX_FRAME_PIXELS,
+            });
+        }
         if self.width == 0 || self.height == 0 {
             return Err(Error::EmptyFrame {
                 index,
@@ -93,7 +182,14 @@ impl<'a> Frame<'a> {
 /// Centre-crops `frame` to a square and resizes it to `size × size` RGB (HWC `u8`,
 /// `size * size * 3` bytes). `index` only names the frame in errors.
 pub fn resize_frame(frame: Frame<'_>, size: u32, index: usize) -> Result<Vec<u8>> {
-    if size == 0 {
+    let square = Crop::CentreSquare.square(frame.width, frame.height, None);
+    resize_square(frame, square, size, index)
+}
+
+/// Resizes the `square` of `frame` to `size × size` RGB (HWC `u8`, `size * size * 3` bytes).
+/// `index` only names the frame in errors.
+pub fn resize_square(frame: Frame<'_>, square: Square, size: u32, index: usize) -> Result<Vec<u8>> {
+    if size == 0 || size > *crate::limits::INPUT_SIZE.end() {
         return Err(Error::BadInputSize(size));
     }
     frame.check(index)?;
@@ -114,13 +210,10 @@ pub fn resize_frame(frame: Frame<'_>, size: u32, index: usize) -> Result<Vec<u8>
         |e: Box<dyn std::error::Error + Send + Sync>| Error::Resize { index, source: e };
     let src = ImageRef::new(frame.width, frame.height, rgb, PixelType::U8x3)
         .map_err(|e| resize_error(e.into()))?;
-    let side = frame.width.min(frame.height);
-    let left = f64::from(frame.width - side) / 2.0;
-    let top = f64::from(frame.height - side) / 2.0;
     let mut dst = Image::new(size, size, PixelType::U8x3);
     let options = ResizeOptions::new()
         .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
-        .crop(left, top, f64::from(side), f64::from(side));
+        .crop(square.left, square.top, square.side, square.side);
     Resizer::new()
         .resize(&src, &mut dst, &options)
         .map_err(|e| resize_error(e.into()))?;
@@ -128,18 +221,15 @@ pub fn resize_frame(frame: Frame<'_>, size: u32, index: usize) -> Result<Vec<u8>
 }
 
 /// Normalises one resized RGB frame (HWC `u8`, `size * size * 3` bytes) into `out`
-/// (CHW `f32`, `3 * size * size` values).
-///
-/// # Panics
-/// If `out.len() != rgb.len()`; callers size both from the same `size`.
+/// (CHW `f32`, `3 * size * size` values). Only the common length of the two buffers is written
+/// (callers size both from the same `size`).
 pub fn normalize_into(rgb: &[u8], norm: &Normalization, out: &mut [f32]) {
-    assert_eq!(rgb.len(), out.len(), "normalize_into: buffers must match");
-    let plane = rgb.len() / 3;
+    let plane = rgb.len().min(out.len()) / 3;
     let (r, rest) = out.split_at_mut(plane);
     let (g, b) = rest.split_at_mut(plane);
     let scale: [f32; 3] = std::array::from_fn(|c| 1.0 / (255.0 * norm.std[c]));
     let shift: [f32; 3] = std::array::from_fn(|c| norm.mean[c] / norm.std[c]);
-    for (i, px) in rgb.chunks_exact(3).enumerate() {
+    for (i, px) in rgb.chunks_exact(3).take(plane).enumerate() {
         r[i] = f32::from(px[0]) * scale[0] - shift[0];
         g[i] = f32::from(px[1]) * scale[1] - shift[1];
         b[i] = f32::from(px[2]) * scale[2] - shift[2];
@@ -154,10 +244,24 @@ pub fn preprocess_frame(frame: Frame<'_>, size: u32, norm: &Normalization) -> Re
     Ok(out)
 }
 
-/// The model's input for one sample: exactly [`FRAMES`] frames of one size →
+/// The model's input for one sample: exactly [`FRAMES`] frames of one size, centre squares →
 /// `[FRAMES, 3, size, size]` `f32`, flattened.
 pub fn preprocess_sample(
     frames: &[Frame<'_>],
+    size: u32,
+    norm: &Normalization,
+) -> Result<Vec<f32>> {
+    let squares: Vec<Square> = frames
+        .iter()
+        .map(|f| Crop::CentreSquare.square(f.width, f.height, None))
+        .collect();
+    preprocess_squares(frames, &squares, size, norm)
+}
+
+/// The model's input for one sample, taking `squares[k]` of frame `k` (see [`Crop::square`]).
+pub fn preprocess_squares(
+    frames: &[Frame<'_>],
+    squares: &[Square],
     size: u32,
     norm: &Normalization,
 ) -> Result<Vec<f32>> {
@@ -167,11 +271,21 @@ pub fn preprocess_sample(
             got: frames.len(),
         });
     }
+    if squares.len() != frames.len() {
+        return Err(Error::BoxCount {
+            expected: frames.len(),
+            got: squares.len(),
+        });
+    }
+    if size == 0 || size > *crate::limits::INPUT_SIZE.end() {
+        return Err(Error::BadInputSize(size));
+    }
     let (first_width, first_height) = (frames[0].width, frames[0].height);
     let per_frame = 3 * size as usize * size as usize;
     let mut out = vec![0.0; FRAMES * per_frame];
-    for (index, (frame, chunk)) in frames
+    for (index, ((frame, square), chunk)) in frames
         .iter()
+        .zip(squares)
         .zip(out.chunks_exact_mut(per_frame))
         .enumerate()
     {
@@ -184,7 +298,8 @@ pub fn preprocess_sample(
                 first_height,
             });
         }
-        let rgb = resize_frame(*frame, size, index)?;
+        frame.check(index)?;
+        let rgb = resize_square(*frame, *square, size, index)?;
         normalize_into(&rgb, norm, chunk);
     }
     Ok(out)

@@ -4,37 +4,67 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Result, bail};
-use liveness_core::{FRAMES, Normalization};
+use liveness_core::{Arch, FRAMES};
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
-use crate::dataset::{SubjectRule, scan};
-use crate::loader::{Flip, FrameStore, epoch_order, stream, worker_pool};
-use crate::model::{SpoofModel, to_input};
-use crate::optim::{Optimizer, OptimizerConfig, OptimizerKind};
-use crate::train::{Precision, train_step};
+use crate::arch::Model;
+use crate::config::{Common, ConfigError, Precision, TrainConfig};
+use crate::dataset::{DataError, SubjectRule, scan};
+use crate::input::to_input;
+use crate::loader::{Flip, FrameStore, LoaderError, epoch_order, join, stream, worker_pool};
+use crate::optim::Optimizer;
+use crate::train::train_step;
 
-/// What to measure.
-pub struct BenchOptions {
-    /// Samples per step.
+/// Why the benchmark could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// A flag out of range.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// `--steps 0`.
+    #[error("--steps must be at least 1")]
+    Steps,
+    /// `--precision fp16` on the CPU.
+    #[error("--precision fp16 needs a CUDA device")]
+    PrecisionNeedsCuda,
+    /// The data folder cannot be used.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// The loader failed.
+    #[error(transparent)]
+    Loader(#[from] LoaderError),
+    /// libtorch failed.
+    #[error("libtorch: {0}")]
+    Tch(#[from] tch::TchError),
+}
+
+/// What to measure: the training step of a configuration (its defaults are `train`'s).
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Model architecture.
+    #[arg(long, default_value_t = TrainConfig::default().arch, value_parser = |s: &str| s.parse::<Arch>().map_err(|e| e.to_string()))]
+    pub arch: Arch,
+    /// Samples per step (each 5 frames).
+    #[arg(long, default_value_t = TrainConfig::default().batch_size)]
     pub batch_size: usize,
     /// Input side.
+    #[arg(long, default_value_t = TrainConfig::default().input_size)]
     pub input_size: u32,
-    /// Training precision.
+    /// Precision.
+    #[arg(long, value_enum, default_value_t = TrainConfig::default().precision)]
     pub precision: Precision,
     /// Timed steps.
+    #[arg(long, default_value_t = 20)]
     pub steps: usize,
     /// Untimed steps first.
+    #[arg(long, default_value_t = 3)]
     pub warmup: usize,
-    /// Device.
-    pub device: Device,
-    /// Data folder for the loader run (synthetic tensors if `None`).
+    /// Feed training through the data loader from this folder instead of synthetic tensors.
+    #[arg(long)]
     pub data: Option<std::path::PathBuf>,
-    /// Loader threads (0 = one per core).
-    pub workers: usize,
-    /// Keep decoded frames in memory.
-    pub cache: bool,
+    #[command(flatten)]
+    pub common: Common,
 }
 
 /// The printed figures.
@@ -42,6 +72,8 @@ pub struct BenchOptions {
 pub struct BenchResult {
     /// `synthetic` or `loader`.
     pub mode: &'static str,
+    /// Architecture.
+    pub arch: Arch,
     /// Device used.
     pub device: String,
     /// Samples per step.
@@ -69,35 +101,44 @@ fn sync(device: Device) {
 }
 
 /// Runs the benchmark.
-pub fn run(opts: &BenchOptions) -> Result<BenchResult> {
-    if opts.steps == 0 || opts.batch_size == 0 {
-        bail!("--steps and --batch-size must be at least 1");
+pub fn run(opts: &BenchArgs) -> Result<BenchResult, BenchError> {
+    let config = TrainConfig {
+        arch: opts.arch,
+        batch_size: opts.batch_size,
+        input_size: opts.input_size,
+        precision: opts.precision,
+        ..TrainConfig::default()
+    };
+    config.validate()?;
+    if opts.steps == 0 {
+        return Err(BenchError::Steps);
     }
-    if opts.precision != Precision::Fp32 && opts.device == Device::Cpu {
-        bail!("--precision {:?} needs a CUDA device", opts.precision);
+    let device = opts.common.device;
+    if opts.precision != Precision::Fp32 && device == Device::Cpu {
+        return Err(BenchError::PrecisionNeedsCuda);
     }
     tch::manual_seed(0);
-    let model = SpoofModel::new(opts.device);
-    let mut optim = Optimizer::new(
-        OptimizerConfig {
-            kind: OptimizerKind::Sgd,
-            weight_decay: 1e-7,
-            momentum: 0.0,
-        },
-        model.vs.variables(),
-    );
-    let norm = Normalization::IMAGENET;
+    let model = Model::new(opts.arch, device);
+    let mut optim = Optimizer::new(config.optimizer, model.vs.variables());
+    let norm = config.normalization;
     let n = opts.batch_size;
     let s = i64::from(opts.input_size);
     let total = opts.warmup + opts.steps;
-    let labels = Tensor::from_slice(&(0..n).map(|i| (i % 2) as f32).collect::<Vec<_>>())
-        .to_device(opts.device);
-    let mut step = |input: &Tensor| -> Result<f64> {
+    let labels =
+        Tensor::from_slice(&(0..n).map(|i| (i % 2) as f32).collect::<Vec<_>>()).to_device(device);
+    let mut step = |input: &Tensor| -> f64 {
         let t0 = Instant::now();
         let labels = labels.narrow(0, 0, input.size()[0]);
-        let _loss = train_step(&model, &mut optim, input, &labels, opts.precision, 1e-3);
-        sync(opts.device);
-        Ok(t0.elapsed().as_secs_f64())
+        let _loss = train_step(
+            &model,
+            &mut optim,
+            input,
+            &labels,
+            opts.precision,
+            config.lr,
+        );
+        sync(device);
+        t0.elapsed().as_secs_f64()
     };
     let mut times = Vec::new();
     let (mode, loader_fps, wall);
@@ -105,32 +146,32 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult> {
         None => {
             mode = "synthetic";
             loader_fps = None;
-            let input = Tensor::randn(
-                [n as i64, FRAMES as i64, 3, s, s],
-                (Kind::Float, opts.device),
-            );
+            let input = Tensor::randn([n as i64, FRAMES as i64, 3, s, s], (Kind::Float, device));
             for k in 0..total {
                 if k == opts.warmup {
                     times.clear();
                 }
-                times.push(step(&input)?);
+                times.push(step(&input));
             }
             wall = times.iter().sum::<f64>();
         }
         Some(dir) => {
             mode = "loader";
             let samples = scan(dir, &SubjectRule::default())?;
-            let pool = worker_pool(opts.workers)?;
-            let store = Arc::new(FrameStore::new(samples, opts.input_size, opts.cache));
+            let pool = worker_pool(opts.common.workers)?;
+            let store = Arc::new(FrameStore::new(
+                samples,
+                opts.input_size,
+                !opts.common.no_cache,
+            ));
             let all: Vec<usize> = (0..store.samples().len()).collect();
             // Enough epochs of the folder to cover warmup + steps.
             let order: Vec<usize> = (1..)
                 .flat_map(|e| epoch_order(&all, 0, e))
                 .take(total * n)
                 .collect();
-            if opts.cache {
-                store.warm(&pool, &indicatif::ProgressBar::hidden())?;
-            }
+            // Decodes every sample once (and fills the cache, when on).
+            store.refused(&pool)?;
             // Loader alone.
             let t0 = Instant::now();
             let (rx, h) = stream(
@@ -145,7 +186,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult> {
             for b in rx {
                 frames += b?.len() * FRAMES;
             }
-            let _ = h.join();
+            join(h)?;
             loader_fps = Some(frames as f64 / t0.elapsed().as_secs_f64());
             // Loader feeding training: the time per step includes waiting for data.
             let (rx, h) = stream(
@@ -159,15 +200,15 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult> {
             let mut t_start = Instant::now();
             for (k, b) in rx.into_iter().enumerate() {
                 let b = b?;
-                let input = to_input(&b.pixels, b.len(), opts.input_size, &norm, opts.device);
+                let input = to_input(&b.pixels, b.len(), opts.input_size, &norm, device);
                 let t_wait = t_start.elapsed().as_secs_f64();
-                let t_step = step(&input)?;
+                let t_step = step(&input);
                 if k >= opts.warmup {
                     times.push(t_wait + t_step);
                 }
                 t_start = Instant::now();
             }
-            let _ = h.join();
+            join(h)?;
             wall = times.iter().sum::<f64>();
         }
     }
@@ -176,7 +217,8 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult> {
     let median = sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN);
     Ok(BenchResult {
         mode,
-        device: format!("{:?}", opts.device),
+        arch: opts.arch,
+        device: format!("{device:?}"),
         batch_size: n,
         frames_per_step: n * FRAMES,
         input_size: opts.input_size,

@@ -1,44 +1,102 @@
 //! Reading the dataset layout `DATA/{real,replay,printed,2dmask}/<sample>/<5 images>`.
 //!
-//! Any subset of the four class folders may exist. Every sample keeps its attack class (the
-//! metrics need it) and its subject, which a configurable rule takes from the sample's name.
+//! Any subset of the four class folders may exist; any other folder in the data root is an error
+//! (a misspelt `print/` would otherwise leave a live-only model), while files there (a README)
+//! are ignored. Every sample keeps its attack class (the metrics need it) and its subject, which
+//! a configurable rule takes from the sample's name.
+//!
+//! Frames are decoded strictly: a JPEG cut short is an error (the image crate's JPEG decoder
+//! fills missing data with grey, so JPEGs go through zune-jpeg in strict mode), and a frame
+//! beyond [`liveness_core::limits`] is refused from its header, before decoding.
+//!
+//! Paths in messages and score lines are shown as they are when they are UTF-8, and with escapes
+//! (`"bad\xFFname"`) when not, so that a non-UTF-8 name can still be found ([`shown`]).
 
 use std::path::{Path, PathBuf};
 
 use image::ImageReader;
+use liveness_core::limits::{MAX_FRAME_PIXELS, MAX_FRAME_SIDE, frame_size_ok};
 use liveness_core::{AttackClass, FRAMES};
 use regex::Regex;
 use thiserror::Error;
+
+/// A path as text: itself when UTF-8, else its escaped debug form (which names it exactly).
+pub fn shown(path: &Path) -> String {
+    match path.to_str() {
+        Some(s) => s.to_owned(),
+        None => format!("{:?}", path.as_os_str()),
+    }
+}
 
 /// What can be wrong with a dataset folder. Every variant names the path at fault.
 #[derive(Debug, Error)]
 pub enum DataError {
     /// The data folder does not exist or is not a folder.
-    #[error("data folder {0} does not exist or is not a folder")]
+    #[error("data folder {} does not exist or is not a folder", shown(.0))]
     MissingDir(PathBuf),
     /// The data folder holds none of the class folders.
-    #[error("data folder {0} holds none of the class folders real/, replay/, printed/, 2dmask/")]
+    #[error("data folder {} holds none of the class folders real/, replay/, printed/, 2dmask/", shown(.0))]
     NoClassFolders(PathBuf),
+    /// A folder in the data root that is not a class folder (e.g. a misspelt `print/`).
+    #[error(
+        "folder {} is not a class folder: a data folder holds only real/, replay/, printed/ and 2dmask/ (rename or move it)",
+        shown(.0)
+    )]
+    UnknownFolder(PathBuf),
     /// A class folder with no sample folders in it.
-    #[error("class folder {0} holds no sample folders")]
+    #[error("class folder {} holds no sample folders", shown(.0))]
     EmptyClass(PathBuf),
     /// A sample folder without exactly five frame files.
-    #[error("sample {path} holds {got} frame files, a sample needs exactly {expected}")]
+    #[error(
+        "sample {} holds {got} frame files, a sample needs exactly {expected}",
+        shown(path)
+    )]
     FrameCount {
         path: PathBuf,
         got: usize,
         expected: usize,
     },
     /// A frame file that cannot be read or decoded as an image.
-    #[error("frame {path} is not a readable image: {source}")]
+    #[error("frame {} is not a readable image: {source}", shown(path))]
     BadImage {
         path: PathBuf,
         #[source]
         source: image::ImageError,
     },
+    /// A JPEG frame that is damaged or cut short.
+    #[error("frame {} is not a complete JPEG: {message}", shown(path))]
+    BadJpeg { path: PathBuf, message: String },
+    /// A frame larger than the limits.
+    #[error(
+        "frame {} is {width}x{height}: frames may be at most {MAX_FRAME_SIDE} pixels wide or tall and {MAX_FRAME_PIXELS} pixels in all",
+        shown(path)
+    )]
+    TooLarge {
+        path: PathBuf,
+        width: u32,
+        height: u32,
+    },
+    /// The face gate refused a sample (no single face in some frame).
+    #[error("sample {}: {refusal}", shown(path))]
+    Refused {
+        path: PathBuf,
+        refusal: liveness_core::face::Refusal,
+    },
+    /// The face detector failed on a frame.
+    #[error("frame {}: face detector: {message}", shown(path))]
+    Detector { path: PathBuf, message: String },
+    /// Preprocessing refused a frame.
+    #[error("frame {}: {source}", shown(path))]
+    Preprocess {
+        path: PathBuf,
+        #[source]
+        source: liveness_core::Error,
+    },
     /// Frames of one sample with different sizes.
     #[error(
-        "frame {path} is {width}x{height} but {first} is {first_width}x{first_height}: the frames of a sample must share one size"
+        "frame {} is {width}x{height} but {} is {first_width}x{first_height}: the frames of a sample must share one size",
+        shown(path),
+        shown(first)
     )]
     MixedSizes {
         path: PathBuf,
@@ -49,7 +107,7 @@ pub enum DataError {
         first_height: u32,
     },
     /// A folder that cannot be listed.
-    #[error("cannot read folder {path}: {source}")]
+    #[error("cannot read folder {}: {source}", shown(path))]
     Io {
         path: PathBuf,
         #[source]
@@ -167,6 +225,15 @@ pub fn scan(root: &Path, rule: &SubjectRule) -> Result<Vec<Sample>, DataError> {
     if !root.is_dir() {
         return Err(DataError::MissingDir(root.to_owned()));
     }
+    for entry in list_dir(root)? {
+        let is_class = entry
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| AttackClass::from_folder(n).is_some());
+        if entry.is_dir() && !is_class {
+            return Err(DataError::UnknownFolder(entry));
+        }
+    }
     let mut samples = Vec::new();
     let mut found_class = false;
     for class in AttackClass::ALL {
@@ -218,16 +285,7 @@ pub fn scan(root: &Path, rule: &SubjectRule) -> Result<Vec<Sample>, DataError> {
 pub fn check_frames(sample: &Sample) -> Result<(u32, u32), DataError> {
     let mut first: Option<(u32, u32)> = None;
     for path in &sample.frames {
-        let bad = |source| DataError::BadImage {
-            path: path.clone(),
-            source,
-        };
-        let (width, height) = ImageReader::open(path)
-            .map_err(|e| bad(e.into()))?
-            .with_guessed_format()
-            .map_err(|e| bad(e.into()))?
-            .into_dimensions()
-            .map_err(bad)?;
+        let (width, height) = dimensions(path)?;
         match first {
             None => first = Some((width, height)),
             Some((first_width, first_height)) if (width, height) != (first_width, first_height) => {
@@ -246,19 +304,62 @@ pub fn check_frames(sample: &Sample) -> Result<(u32, u32), DataError> {
     Ok(first.unwrap_or_default())
 }
 
-/// Decodes one frame file to RGB.
+/// A frame file's size from its header, refused beyond the limits.
+fn dimensions(path: &Path) -> Result<(u32, u32), DataError> {
+    let bad = |source| DataError::BadImage {
+        path: path.to_owned(),
+        source,
+    };
+    let (width, height) = ImageReader::open(path)
+        .map_err(|e| bad(e.into()))?
+        .with_guessed_format()
+        .map_err(|e| bad(e.into()))?
+        .into_dimensions()
+        .map_err(bad)?;
+    if !frame_size_ok(width, height) {
+        return Err(DataError::TooLarge {
+            path: path.to_owned(),
+            width,
+            height,
+        });
+    }
+    Ok((width, height))
+}
+
+/// Decodes one frame file to RGB, strictly (see the module's docs).
 pub fn decode_frame(path: &Path) -> Result<image::RgbImage, DataError> {
     let bad = |source| DataError::BadImage {
         path: path.to_owned(),
         source,
     };
-    let image = ImageReader::open(path)
-        .map_err(|e| bad(e.into()))?
-        .with_guessed_format()
-        .map_err(|e| bad(e.into()))?
-        .decode()
-        .map_err(bad)?;
+    dimensions(path)?;
+    let bytes = std::fs::read(path).map_err(|e| bad(e.into()))?;
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        return decode_jpeg_strictly(&bytes, path);
+    }
+    let image = image::load_from_memory(&bytes).map_err(bad)?;
     Ok(image.into_rgb8())
+}
+
+/// A JPEG through zune-jpeg in strict mode: missing or damaged data is an error, not grey.
+fn decode_jpeg_strictly(bytes: &[u8], path: &Path) -> Result<image::RgbImage, DataError> {
+    use zune_core::bytestream::ZCursor;
+    use zune_core::colorspace::ColorSpace;
+    use zune_core::options::DecoderOptions;
+    let bad = |message: String| DataError::BadJpeg {
+        path: path.to_owned(),
+        message,
+    };
+    let options = DecoderOptions::default()
+        .set_strict_mode(true)
+        .jpeg_set_out_colorspace(ColorSpace::RGB);
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options);
+    let pixels = decoder.decode().map_err(|e| bad(format!("{e:?}")))?;
+    let (width, height) = decoder
+        .dimensions()
+        .ok_or_else(|| bad("no dimensions".into()))?;
+    image::RgbImage::from_raw(width as u32, height as u32, pixels)
+        .ok_or_else(|| bad("pixel data does not fill the frame".into()))
 }
 
 #[cfg(test)]

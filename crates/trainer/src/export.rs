@@ -1,37 +1,87 @@
-//! `export`: a checkpoint → `NAME.onnx` (the seed model in wonnx's dialect, written by
-//! `liveness_core::onnx`) + `NAME.json` (the manifest), both written atomically.
+//! `export`: a checkpoint → `NAME.onnx` (its architecture's graph in wonnx's dialect, written by
+//! `liveness_core::onnx`) + `NAME.json` (the manifest, validated before it is written), both
+//! written atomically.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
-use liveness_core::manifest::{DataSpec, InputSpec, Manifest};
-use liveness_core::onnx::{Weight, Weights, seed};
+use liveness_core::limits::{MAX_MODEL_BYTES, threshold_ok};
+use liveness_core::manifest::{DataSpec, FaceSpec, InputSpec, Manifest, ManifestError};
+use liveness_core::model::manifest_path;
+use liveness_core::onnx::{ExportError as GraphError, Weight, Weights};
 use prost::Message;
 use tch::{Device, Kind};
 
-use crate::checkpoint::{self, Checkpoint, write_atomic};
-use crate::model::ARCH;
+use crate::checkpoint::{self, Checkpoint, CheckpointError};
+use crate::dataset::shown;
+use crate::run_dir::{RunDirError, json_bytes, write_atomic};
 
-/// What to export.
-pub struct ExportOptions {
+/// Why an export failed; nothing is written then.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// `--out` is not a `.onnx` path in an existing folder.
+    #[error("--out {}: {problem}", shown(path))]
+    Out { path: PathBuf, problem: String },
+    /// `--threshold` outside (0, 1).
+    #[error("--threshold {0} is not allowed: strictly between 0 and 1")]
+    Threshold(f32),
+    /// The checkpoint cannot be used.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// The graph cannot be built (size, batch, weights).
+    #[error("cannot export {}: {source}", shown(path))]
+    Graph {
+        path: PathBuf,
+        #[source]
+        source: GraphError,
+    },
+    /// The model would exceed the size limit.
+    #[error("the exported model would be {0} bytes; models may be at most {MAX_MODEL_BYTES}")]
+    TooLarge(usize),
+    /// `--cross-validation` is not a report.
+    #[error("--cross-validation {}: {message}", shown(path))]
+    Report { path: PathBuf, message: String },
+    /// The manifest would be invalid.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// libtorch failed.
+    #[error("libtorch: {0}")]
+    Tch(#[from] tch::TchError),
+    /// Writing failed.
+    #[error(transparent)]
+    Write(#[from] RunDirError),
+}
+
+/// `export`: write NAME.onnx and its manifest NAME.json from a checkpoint.
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
     /// Checkpoint file.
+    #[arg(long)]
     pub checkpoint: PathBuf,
-    /// Output `.onnx` path; the manifest goes next to it as `.json`.
+    /// Output model path (NAME.onnx); the manifest is written as NAME.json next to it.
+    #[arg(long)]
     pub out: PathBuf,
-    /// Input side (default: the checkpoint's).
+    /// Input side in pixels (default: the checkpoint's training size).
+    #[arg(long)]
     pub size: Option<u32>,
-    /// Samples per run.
+    /// Samples per run (static shape; wonnx limits it at large sizes).
+    #[arg(long, default_value_t = 1)]
     pub batch: usize,
-    /// Decision threshold (default: the checkpoint's).
+    /// Decision threshold on p_spoof stored in the manifest (default: the checkpoint's).
+    #[arg(long)]
     pub threshold: Option<f32>,
-    /// Training data's name.
+    /// Name of the training data, recorded in the manifest.
+    #[arg(long)]
     pub data_name: String,
-    /// Training data's terms of use.
+    /// Terms of use of the training data, recorded in the manifest (e.g. "research use only").
+    #[arg(long)]
     pub data_terms: String,
-    /// `report.json` of the folds that measured this recipe.
+    /// A `report` folder's report.json: its cross-validation figures go into the manifest
+    /// (needed for a model trained with --train-on-all, whose own validation saw its people).
+    #[arg(long)]
     pub cross_validation: Option<PathBuf>,
-    /// The command that reproduces the model, for the manifest.
+    /// The command that reproduces the model, recorded in the manifest.
+    #[arg(long)]
     pub training_command: Option<String>,
 }
 
@@ -48,7 +98,7 @@ pub struct Exported {
 }
 
 /// The model tensors of a checkpoint as plain `f32` weights.
-pub fn weights_of(ckpt: &Checkpoint) -> Result<Weights> {
+pub fn weights_of(ckpt: &Checkpoint) -> Result<Weights, tch::TchError> {
     ckpt.model
         .iter()
         .map(|(name, t)| {
@@ -60,19 +110,24 @@ pub fn weights_of(ckpt: &Checkpoint) -> Result<Weights> {
         .collect()
 }
 
-/// The manifest path of a model path: `x/NAME.onnx` → `x/NAME.json`.
-pub fn manifest_path(model: &Path) -> PathBuf {
-    model.with_extension("json")
+/// The face gate every exported model names: the detector compiled into `liveness-runtime`.
+pub fn face_spec() -> FaceSpec {
+    FaceSpec {
+        detector: liveness_runtime::detector::NAME.to_owned(),
+        sha256: liveness_runtime::detector::sha256(),
+        min_score: liveness_core::face::MIN_SCORE,
+    }
 }
 
 /// Runs the export.
-pub fn export(opts: &ExportOptions) -> Result<Exported> {
+pub fn export(opts: &ExportArgs) -> Result<Exported, ExportError> {
     let started = Instant::now();
+    let out_error = |problem: String| ExportError::Out {
+        path: opts.out.clone(),
+        problem,
+    };
     if opts.out.extension().is_none_or(|e| e != "onnx") {
-        bail!(
-            "--out {}: the model file must end in .onnx",
-            opts.out.display()
-        );
+        return Err(out_error("the model file must end in .onnx".into()));
     }
     let parent = opts
         .out
@@ -80,24 +135,30 @@ pub fn export(opts: &ExportOptions) -> Result<Exported> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     if !parent.is_dir() {
-        bail!(
-            "--out {}: folder {} does not exist",
-            opts.out.display(),
-            parent.display()
-        );
+        return Err(out_error(format!(
+            "folder {} does not exist",
+            shown(parent)
+        )));
+    }
+    if let Some(t) = opts.threshold
+        && !threshold_ok(t)
+    {
+        return Err(ExportError::Threshold(t));
     }
     let ckpt = checkpoint::load(&opts.checkpoint)?;
-    if ckpt.meta.arch != ARCH {
-        bail!(
-            "checkpoint {} is a {:?} model; export writes {ARCH:?}",
-            opts.checkpoint.display(),
-            ckpt.meta.arch
-        );
-    }
-    let size = opts.size.unwrap_or(ckpt.meta.input_size);
-    let graph = seed::export(&weights_of(&ckpt)?, size, opts.batch)
-        .with_context(|| format!("cannot export {}", opts.checkpoint.display()))?;
+    let meta = &ckpt.meta;
+    let size = opts.size.unwrap_or(meta.input_size);
+    let graph = meta
+        .arch
+        .onnx(&weights_of(&ckpt)?, size, opts.batch)
+        .map_err(|source| ExportError::Graph {
+            path: opts.checkpoint.clone(),
+            source,
+        })?;
     let bytes = graph.encode_to_vec();
+    if bytes.len() as u64 > MAX_MODEL_BYTES {
+        return Err(ExportError::TooLarge(bytes.len()));
+    }
     let file_name = opts
         .out
         .file_name()
@@ -106,33 +167,40 @@ pub fn export(opts: &ExportOptions) -> Result<Exported> {
     let mut manifest = Manifest::new(
         file_name,
         &bytes,
-        ARCH,
-        InputSpec::new(seed::INPUT, opts.batch, size, ckpt.meta.normalization),
-        opts.threshold.unwrap_or(ckpt.meta.config.threshold),
+        meta.arch,
+        InputSpec::new(opts.batch, size, meta.config.crop(), meta.normalization),
+        opts.threshold.unwrap_or(meta.config.threshold),
+        face_spec(),
         DataSpec {
             name: opts.data_name.clone(),
             terms: opts.data_terms.clone(),
-            classes: ckpt.meta.classes.clone(),
+            classes: meta.classes.clone(),
         },
         concat!("liveness-trainer ", env!("CARGO_PKG_VERSION")),
     );
     // A model trained on every person has no honest validation of its own.
-    if !ckpt.meta.config.train_on_all {
-        manifest.validation = ckpt.meta.validation.clone();
+    if !meta.config.train_on_all {
+        manifest.validation = meta.validation.clone();
     }
     if let Some(p) = &opts.cross_validation {
+        let report_error = |message: String| ExportError::Report {
+            path: p.clone(),
+            message,
+        };
+        let text = std::fs::read(p).map_err(|e| report_error(e.to_string()))?;
         manifest.cross_validation = Some(
-            serde_json::from_slice(
-                &std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
-            )
-            .with_context(|| format!("{} is not a report.json", p.display()))?,
+            serde_json::from_slice(&text)
+                .map_err(|e| report_error(format!("not a report.json: {e}")))?,
         );
     }
-    manifest.training = Some(serde_json::to_value(&ckpt.meta.config)?);
+    manifest.training = serde_json::to_value(&meta.config).ok();
     manifest.training_command = opts.training_command.clone();
-    write_atomic(&opts.out, &bytes)?;
+    // What the runtimes will refuse is refused here, before anything is written.
+    manifest.validate(&shown(&opts.out))?;
     let manifest_path = manifest_path(&opts.out);
-    write_atomic(&manifest_path, &serde_json::to_vec_pretty(&manifest)?)?;
+    let manifest_bytes = json_bytes("the manifest", &manifest)?;
+    write_atomic(&opts.out, &bytes)?;
+    write_atomic(&manifest_path, &manifest_bytes)?;
     Ok(Exported {
         manifest,
         manifest_path,

@@ -1,18 +1,27 @@
 //! The native trainer of the liveness model, on libtorch through `tch`: dataset reading and the
-//! subject-grouped split, the parallel loader, the recipe's model, resumable training with
-//! atomic checkpoints, evaluation, scoring and a throughput benchmark. `main.rs` is the CLI.
+//! subject-grouped split, the parallel loader (with the face crop), the architectures, resumable
+//! training with atomic checkpoints, evaluation, scoring, export, and a throughput benchmark.
+//! `main.rs` is the CLI; each subcommand's flags live in its module.
+//!
+//! Layout, lowest first (no module imports one above it): `config` (flags and their defaults),
+//! `dataset`, `split`, `run_dir` (paths, records, atomic writes), `input`, `arch`, `optim`,
+//! `augment`, `loader`, `checkpoint`, `plots`, `scoring`, `report`, `train` (the loop only),
+//! `bench`, `export`, `onnx_runtime` (`score-onnx`), `synthetic`.
 
+pub mod arch;
 pub mod augment;
 pub mod bench;
 pub mod checkpoint;
+pub mod config;
 pub mod dataset;
 pub mod export;
+pub mod input;
 pub mod loader;
-pub mod model;
 pub mod onnx_runtime;
 pub mod optim;
 pub mod plots;
 pub mod report;
+pub mod run_dir;
 pub mod scoring;
 pub mod split;
 pub mod synthetic;

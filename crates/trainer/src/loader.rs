@@ -1,40 +1,81 @@
 //! Parallel data loading with a bounded prefetch queue.
 //!
-//! Worker threads (a rayon pool) decode and resize the frames of a batch with `liveness-core`;
-//! a producer thread hands finished batches through a bounded channel, so the next batches are
-//! ready while the device trains on this one. Batches stay `u8` (4× less to copy) and are
-//! normalised on the device. A cache keeps each sample's resized frames after their first decode,
-//! so later epochs skip JPEG decoding altogether.
+//! Worker threads (a rayon pool) decode and crop/resize the frames of a batch with
+//! `liveness-core`; a producer thread hands finished batches through a bounded channel, so the
+//! next batches are ready while the device trains on this one. Batches stay `u8` (4× less to
+//! copy) and are normalised on the device. A cache keeps each sample's resized frames after their
+//! first decode, so later epochs skip JPEG decoding altogether.
+//!
+//! With a face crop, the face detector runs once per frame, and the crop squares (or the face
+//! gate's refusal) are kept next to the frame cache for the whole run.
 
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
-use anyhow::{Context, Result};
 use crossbeam_channel::{Receiver, bounded};
-use liveness_core::{FRAMES, Frame, resize_frame};
+use liveness_core::face::{Refusal, gate};
+use liveness_core::{Crop, FRAMES, Frame, Square, resize_square};
+use liveness_runtime::FaceDetector;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use crate::dataset::{DataError, Sample, decode_frame};
+use crate::dataset::{DataError, Sample, decode_frame, shown};
 
-/// Where a sample's frames come from: files on disk, decoded and resized on demand, with an
-/// optional in-memory cache of the result.
+/// The loader failed (a bad frame, or its thread stopped).
+#[derive(Debug, thiserror::Error)]
+pub enum LoaderError {
+    /// A frame could not be read or used.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// The rayon pool could not start.
+    #[error("cannot start the data-loading threads: {0}")]
+    Pool(#[from] rayon::ThreadPoolBuildError),
+    /// The producer thread ended early (it panicked).
+    #[error("the data-loading thread stopped unexpectedly")]
+    ThreadDied,
+}
+
+/// The crop squares of a sample's five frames, or the face gate's refusal.
+type Squares = Result<Vec<Square>, Refusal>;
+
+/// Where a sample's frames come from: files on disk, decoded and cropped/resized on demand, with
+/// an optional in-memory cache of the result.
 pub struct FrameStore {
     samples: Vec<Sample>,
     size: u32,
     cache: Option<Vec<OnceLock<Arc<[u8]>>>>,
+    crop: Crop,
+    /// With a face crop: the detector, and each sample's squares once known.
+    faces: Option<(FaceDetector, Vec<OnceLock<Squares>>)>,
 }
 
 impl FrameStore {
-    /// A store for `samples` at input size `size`, caching resized frames if `cache`.
+    /// A store for `samples` at input size `size` with the centre-square crop, caching resized
+    /// frames if `cache`.
     pub fn new(samples: Vec<Sample>, size: u32, cache: bool) -> Self {
+        Self::with_crop(samples, size, cache, Crop::CentreSquare, None)
+    }
+
+    /// A store with the crop rule `crop`; a face crop needs `detector`.
+    pub fn with_crop(
+        samples: Vec<Sample>,
+        size: u32,
+        cache: bool,
+        crop: Crop,
+        detector: Option<FaceDetector>,
+    ) -> Self {
         let cache = cache.then(|| (0..samples.len()).map(|_| OnceLock::new()).collect());
+        let faces = detector
+            .filter(|_| crop.needs_face())
+            .map(|d| (d, (0..samples.len()).map(|_| OnceLock::new()).collect()));
         FrameStore {
             samples,
             size,
             cache,
+            crop,
+            faces,
         }
     }
 
@@ -58,37 +99,114 @@ impl FrameStore {
         FRAMES * self.size as usize * self.size as usize * 3
     }
 
+    /// The five decoded frames of sample `index`, checked to share one size.
+    fn decode(&self, index: usize) -> Result<Vec<image::RgbImage>, DataError> {
+        let sample = &self.samples[index];
+        let mut images: Vec<image::RgbImage> = Vec::with_capacity(FRAMES);
+        for path in &sample.frames {
+            let rgb = decode_frame(path)?;
+            if let Some(first) = images.first()
+                && first.dimensions() != rgb.dimensions()
+            {
+                return Err(DataError::MixedSizes {
+                    path: path.clone(),
+                    width: rgb.width(),
+                    height: rgb.height(),
+                    first: sample.frames[0].clone(),
+                    first_width: first.width(),
+                    first_height: first.height(),
+                });
+            }
+            images.push(rgb);
+        }
+        Ok(images)
+    }
+
+    /// The crop squares of sample `index` from its decoded frames (the face gate's refusal when a
+    /// face crop finds no single face in some frame).
+    fn squares(&self, index: usize, images: &[image::RgbImage]) -> Result<Squares, DataError> {
+        let Some((detector, known)) = &self.faces else {
+            return Ok(Ok(images
+                .iter()
+                .map(|i| self.crop.square(i.width(), i.height(), None))
+                .collect()));
+        };
+        if let Some(hit) = known[index].get() {
+            return Ok(hit.clone());
+        }
+        let sample = &self.samples[index];
+        let mut per_frame = Vec::with_capacity(FRAMES);
+        for (k, (img, path)) in images.iter().zip(&sample.frames).enumerate() {
+            let frame = Frame::rgb(img.as_raw(), img.width(), img.height());
+            per_frame.push(detector.detect(frame, k).map_err(|e| DataError::Detector {
+                path: path.clone(),
+                message: e.to_string(),
+            })?);
+        }
+        let squares = gate(&per_frame).map(|faces| {
+            images
+                .iter()
+                .zip(&faces)
+                .map(|(i, f)| self.crop.square(i.width(), i.height(), Some(f)))
+                .collect()
+        });
+        let _ = known[index].set(squares.clone());
+        Ok(squares)
+    }
+
+    /// The face gate's refusal of sample `index`, if any (decoding and detecting on first use;
+    /// always `None` without a face crop).
+    pub fn refusal(&self, index: usize) -> Result<Option<Refusal>, DataError> {
+        if self.faces.is_none() {
+            return Ok(None);
+        }
+        let images = self.decode(index)?;
+        Ok(self.squares(index, &images)?.err())
+    }
+
+    /// Every sample the face gate refuses, with its refusal (in parallel; empty without a face
+    /// crop). With the cache on, this also fills it.
+    pub fn refused(&self, pool: &rayon::ThreadPool) -> Result<Vec<(usize, Refusal)>, DataError> {
+        if self.faces.is_none() && !self.is_cached() {
+            return Ok(Vec::new());
+        }
+        let found: Vec<Option<(usize, Refusal)>> = pool.install(|| {
+            (0..self.samples.len())
+                .into_par_iter()
+                .map(|i| match self.frames(i) {
+                    Ok(_) => Ok(None),
+                    Err(DataError::Refused { refusal, .. }) => Ok(Some((i, refusal))),
+                    Err(e) => Err(e),
+                })
+                .collect::<Result<_, DataError>>()
+        })?;
+        Ok(found.into_iter().flatten().collect())
+    }
+
     /// The five resized frames of sample `index` (HWC `u8`, frame after frame).
     pub fn frames(&self, index: usize) -> Result<Arc<[u8]>, DataError> {
         if let Some(hit) = self.cache.as_ref().and_then(|c| c[index].get()) {
             return Ok(hit.clone());
         }
         let sample = &self.samples[index];
+        let images = self.decode(index)?;
+        let squares = self
+            .squares(index, &images)?
+            .map_err(|refusal| DataError::Refused {
+                path: sample.path.clone(),
+                refusal,
+            })?;
         let mut out = Vec::with_capacity(self.sample_bytes());
-        let mut first: Option<(u32, u32)> = None;
-        for (k, path) in sample.frames.iter().enumerate() {
-            let rgb = decode_frame(path)?;
-            let (w, h) = rgb.dimensions();
-            if let Some((fw, fh)) = first
-                && (fw, fh) != (w, h)
-            {
-                return Err(DataError::MixedSizes {
+        for (k, ((img, square), path)) in
+            images.iter().zip(&squares).zip(&sample.frames).enumerate()
+        {
+            let frame = Frame::rgb(img.as_raw(), img.width(), img.height());
+            let resized = resize_square(frame, *square, self.size, k).map_err(|source| {
+                DataError::Preprocess {
                     path: path.clone(),
-                    width: w,
-                    height: h,
-                    first: sample.frames[0].clone(),
-                    first_width: fw,
-                    first_height: fh,
-                });
-            }
-            first = Some((w, h));
-            let resized =
-                resize_frame(Frame::rgb(rgb.as_raw(), w, h), self.size, k).map_err(|e| {
-                    DataError::BadImage {
-                        path: path.clone(),
-                        source: image_error(e),
-                    }
-                })?;
+                    source,
+                }
+            })?;
             out.extend_from_slice(&resized);
         }
         let frames: Arc<[u8]> = out.into();
@@ -97,26 +215,21 @@ impl FrameStore {
         }
         Ok(frames)
     }
-
-    /// Decodes every sample once (in parallel) so that a bad file stops the run before training
-    /// starts, and fills the cache.
-    pub fn warm(&self, pool: &rayon::ThreadPool, progress: &indicatif::ProgressBar) -> Result<()> {
-        pool.install(|| {
-            (0..self.samples.len()).into_par_iter().try_for_each(|i| {
-                self.frames(i)?;
-                progress.inc(1);
-                Ok::<_, DataError>(())
-            })
-        })?;
-        Ok(())
-    }
 }
 
-fn image_error(e: liveness_core::Error) -> image::ImageError {
-    image::ImageError::Decoding(image::error::DecodingError::new(
-        image::error::ImageFormatHint::Unknown,
-        e,
-    ))
+/// Prints the samples the face gate refused (count and paths): they are never trained on, and
+/// count as classified attacks in every metric, as the product would not let them pass.
+pub fn report_refused(store: &FrameStore, refused: &[(usize, Refusal)]) {
+    if refused.is_empty() {
+        return;
+    }
+    println!(
+        "face gate: {} sample(s) refused (left out of training; scored as attacks):",
+        refused.len()
+    );
+    for (i, r) in refused {
+        println!("  {}: {r}", shown(&store.samples()[*i].path));
+    }
 }
 
 /// One batch, ready to copy to the device.
@@ -195,7 +308,7 @@ pub fn stream(
     flip: Option<Flip>,
     prefetch: usize,
     pool: Arc<rayon::ThreadPool>,
-) -> (Receiver<Result<Batch>>, JoinHandle<()>) {
+) -> (Receiver<Result<Batch, LoaderError>>, JoinHandle<()>) {
     let (tx, rx) = bounded(prefetch.max(1));
     let handle = std::thread::spawn(move || {
         let per_sample = store.sample_bytes();
@@ -214,7 +327,7 @@ pub fn stream(
                         Ok::<_, DataError>(())
                     })
             });
-            let batch = filled.map_err(anyhow::Error::from).map(|()| Batch {
+            let batch = filled.map_err(LoaderError::from).map(|()| Batch {
                 pixels,
                 labels: chunk
                     .iter()
@@ -231,13 +344,17 @@ pub fn stream(
     (rx, handle)
 }
 
+/// Waits for a stream's producer thread; a panic there is an error, not a silent short epoch.
+pub fn join(producer: JoinHandle<()>) -> Result<(), LoaderError> {
+    producer.join().map_err(|_| LoaderError::ThreadDied)
+}
+
 /// A rayon pool with `workers` threads (0 = one per core).
-pub fn worker_pool(workers: usize) -> Result<Arc<rayon::ThreadPool>> {
+pub fn worker_pool(workers: usize) -> Result<Arc<rayon::ThreadPool>, LoaderError> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(workers)
         .thread_name(|i| format!("loader-{i}"))
-        .build()
-        .context("cannot start the data-loading threads")?;
+        .build()?;
     Ok(Arc::new(pool))
 }
 

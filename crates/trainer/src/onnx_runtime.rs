@@ -1,146 +1,199 @@
-//! Running an exported model with `tract-onnx` (pure Rust, CPU) or wonnx (wgpu), fed by the very
-//! preprocessing the browser uses (`liveness_core::preprocess_sample`): how a server re-checks a
-//! client's frames with the model the browser ran. wonnx natively is the browser's runtime
-//! outside the browser: the test oracle for what the widget computes.
+//! `score-onnx`: an exported model on the CPU (tract, through `liveness-runtime`, which the
+//! server and the browser's CPU engine run too) or natively on wonnx (wgpu; Mesa's lavapipe on
+//! machines without a GPU — the browser's GPU runtime outside the browser, the tests' oracle),
+//! with the face gate, crop and preprocessing every runtime shares.
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use liveness_core::Frame;
 use liveness_core::manifest::Manifest;
-use liveness_core::onnx::seed;
-use liveness_core::{FRAMES, Frame, preprocess_sample};
-use tract_onnx::prelude::*;
+use liveness_core::model::{LOGIT, manifest_path, pad_to_batch};
+use liveness_runtime::{Checker, TractModel};
 
-use crate::dataset::{Sample, decode_frame};
-use crate::export::manifest_path;
+use crate::dataset::{DataError, Sample, SubjectRule, decode_frame, scan, shown};
+use crate::scoring::ScoreLine;
 
 /// Which runtime executes the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Engine {
-    /// tract-onnx on the CPU (pure Rust).
+    /// tract on the CPU (pure Rust): the server's and the browser CPU engine's runtime.
     Tract,
     /// wonnx on a native GPU through wgpu (Vulkan; lavapipe on machines without a GPU): the
-    /// runtime the browser uses, so a reference for what the widget computes.
+    /// runtime the browser uses on WebGPU, so a reference for what the widget computes.
     Wonnx,
 }
 
+/// Why a model could not be loaded or run.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// A file could not be read.
+    #[error("cannot read {what} {}: {source}", shown(path))]
+    Read {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The shared runtime refused the manifest, the model or the frames.
+    #[error("{}: {source}", shown(path))]
+    Runtime {
+        path: PathBuf,
+        #[source]
+        source: liveness_runtime::Error,
+    },
+    /// wonnx failed (its panics included).
+    #[error("{what}: wonnx failed: {message}")]
+    Wonnx { what: String, message: String },
+    /// A sample's frames could not be read.
+    #[error(transparent)]
+    Data(#[from] DataError),
+}
+
+/// `score-onnx`: like `score`, with an exported model and the shared runtime.
+#[derive(Debug, clap::Args)]
+pub struct ScoreOnnxArgs {
+    /// Exported model (NAME.onnx).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Its manifest (default: NAME.json next to the model).
+    #[arg(long)]
+    pub manifest: Option<PathBuf>,
+    /// Dataset folder.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Runtime: tract (CPU) or wonnx (GPU through wgpu/Vulkan, the browser's runtime).
+    #[arg(long, value_enum, default_value_t = Engine::Tract)]
+    pub engine: Engine,
+}
+
 enum Backend {
-    Tract(Arc<TypedSimplePlan>),
+    Tract(TractModel),
     Wonnx(wonnx::Session),
 }
 
-/// A loaded, verified model ready to run.
+/// A loaded, verified model ready to run, with its face gate.
 pub struct OnnxModel {
-    /// Its manifest.
-    pub manifest: Manifest,
+    checker: Checker,
     backend: Backend,
+    path: PathBuf,
 }
 
 /// Runs `f`, turning a panic (wonnx panics instead of returning errors, e.g. with no GPU adapter
 /// or on a wgpu validation error) into an error.
-fn no_panic<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+fn no_panic<T>(what: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, RuntimeError> {
+    let wonnx = |message: String| RuntimeError::Wonnx {
+        what: what.to_owned(),
+        message,
+    };
     match std::panic::catch_unwind(AssertUnwindSafe(f)) {
-        Ok(result) => result,
+        Ok(result) => result.map_err(wonnx),
         Err(payload) => {
             let msg = payload
                 .downcast_ref::<String>()
                 .map(String::as_str)
                 .or_else(|| payload.downcast_ref::<&str>().copied())
                 .unwrap_or("unknown panic");
-            bail!("{what}: wonnx failed: {msg}")
+            Err(wonnx(msg.to_owned()))
         }
     }
 }
 
+fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, RuntimeError> {
+    // Refuse a file beyond the model limit before reading it whole.
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.len() > liveness_core::limits::MAX_MODEL_BYTES
+    {
+        return Err(RuntimeError::Runtime {
+            path: path.to_owned(),
+            source: liveness_runtime::Error::ModelTooLarge {
+                source_name: shown(path),
+                bytes: meta.len(),
+                max: liveness_core::limits::MAX_MODEL_BYTES,
+            },
+        });
+    }
+    std::fs::read(path).map_err(|source| RuntimeError::Read {
+        what,
+        path: path.to_owned(),
+        source,
+    })
+}
+
 impl OnnxModel {
-    /// Loads `model` and its manifest (`NAME.json` next to it unless given), refusing a file
-    /// whose SHA-256 does not match, and prepares it on `engine`.
-    pub fn load(model: &Path, manifest: Option<&Path>, engine: Engine) -> Result<Self> {
+    /// Loads `model` and its manifest (`NAME.json` next to it unless given), refusing an invalid
+    /// manifest, a file whose SHA-256 does not match, or a face gate this runtime does not carry,
+    /// and prepares it on `engine`.
+    pub fn load(
+        model: &Path,
+        manifest: Option<&Path>,
+        engine: Engine,
+    ) -> Result<Self, RuntimeError> {
         let manifest_file = manifest
             .map(Path::to_path_buf)
             .unwrap_or_else(|| manifest_path(model));
-        let text = std::fs::read_to_string(&manifest_file)
-            .with_context(|| format!("cannot read manifest {}", manifest_file.display()))?;
-        let manifest: Manifest = serde_json::from_str(&text)
-            .with_context(|| format!("manifest {} is not valid", manifest_file.display()))?;
-        let bytes = std::fs::read(model)
-            .with_context(|| format!("cannot read model {}", model.display()))?;
-        manifest
-            .verify(&bytes)
-            .with_context(|| format!("refusing {}", model.display()))?;
-        let what = format!("loading {}", model.display());
+        let runtime = |path: &Path| {
+            let path = path.to_owned();
+            move |source| RuntimeError::Runtime { path, source }
+        };
+        let text = read("manifest", &manifest_file)?;
+        let text = String::from_utf8_lossy(&text);
+        let manifest = Manifest::parse(&text, &shown(&manifest_file))
+            .map_err(|e| runtime(&manifest_file)(e.into()))?;
+        let bytes = read("model", model)?;
+        let checker = Checker::new(manifest.clone(), &shown(&manifest_file))
+            .map_err(runtime(&manifest_file))?;
         let backend = match engine {
             Engine::Tract => Backend::Tract(
-                tract_onnx::onnx()
-                    .model_for_read(&mut bytes.as_slice())
-                    .and_then(|m| m.into_optimized())
-                    .and_then(|m| m.into_runnable())
-                    .map_err(|e| anyhow::anyhow!("{e:?}"))
-                    .with_context(|| format!("tract cannot load {}", model.display()))?,
+                TractModel::load(&bytes, manifest, &shown(model)).map_err(runtime(model))?,
             ),
-            Engine::Wonnx => Backend::Wonnx(no_panic(&what, || {
-                pollster::block_on(wonnx::Session::from_bytes(&bytes))
-                    .map_err(|e| anyhow::anyhow!("{e}"))
-            })?),
+            Engine::Wonnx => {
+                manifest
+                    .verify(&bytes)
+                    .map_err(|e| runtime(model)(e.into()))?;
+                Backend::Wonnx(no_panic(&format!("loading {}", shown(model)), || {
+                    pollster::block_on(wonnx::Session::from_bytes(&bytes))
+                        .map_err(|e| e.to_string())
+                })?)
+            }
         };
-        Ok(OnnxModel { manifest, backend })
+        Ok(OnnxModel {
+            checker,
+            backend,
+            path: model.to_owned(),
+        })
     }
 
-    /// Runs one full batch of preprocessed input (`[batch, 5, 3, S, S]` flattened) → logits.
-    pub fn run(&self, input: Vec<f32>) -> Result<Vec<f32>> {
-        let shape = self.manifest.input.shape();
-        if input.len() != shape.iter().product::<usize>() {
-            bail!(
-                "input has {} values, the model takes {shape:?}",
-                input.len()
-            );
-        }
+    /// The model's manifest.
+    pub fn manifest(&self) -> &Manifest {
+        self.checker.manifest()
+    }
+
+    /// Logits of one full batch of preprocessed input (`[batch, 5, 3, S, S]` flattened).
+    pub fn run(&self, input: Vec<f32>) -> Result<Vec<f32>, RuntimeError> {
         match &self.backend {
-            Backend::Tract(plan) => {
-                let array = tract_ndarray::Array::from_shape_vec(shape.to_vec(), input)
-                    .context("input shape")?;
-                let out = plan
-                    .run(tvec!(Tensor::from(array).into()))
-                    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-                let logits = out[0]
-                    .to_plain_array_view::<f32>()
-                    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-                Ok(logits.iter().copied().collect())
-            }
-            Backend::Wonnx(session) => no_panic("running the model", || {
-                let mut inputs = HashMap::new();
-                inputs.insert(self.manifest.input.name.clone(), input.as_slice().into());
-                let mut out =
-                    pollster::block_on(session.run(&inputs)).map_err(|e| anyhow::anyhow!("{e}"))?;
-                let logit = out
-                    .remove(seed::LOGIT)
-                    .context("the model has no logit output")?;
-                Vec::<f32>::try_from(logit).map_err(|e| anyhow::anyhow!("{e}"))
+            Backend::Tract(model) => model.logits(input).map_err(|source| RuntimeError::Runtime {
+                path: self.path.clone(),
+                source,
             }),
-        }
-    }
-
-    /// Preprocesses and scores samples (any number; padded to the model's batch) → logits.
-    pub fn score_samples(&self, samples: &[Sample]) -> Result<Vec<f32>> {
-        let batch = self.manifest.input.batch;
-        let per_sample = FRAMES * 3 * (self.manifest.input.size as usize).pow(2);
-        let mut logits = Vec::with_capacity(samples.len());
-        for chunk in samples.chunks(batch) {
-            let mut input = Vec::with_capacity(batch * per_sample);
-            for s in chunk {
-                input.extend(self.preprocess(s)?);
+            Backend::Wonnx(session) => {
+                let input = pad_to_batch(input, self.manifest());
+                no_panic("running the model", || {
+                    let mut inputs = HashMap::new();
+                    inputs.insert(self.manifest().input.name.clone(), input.as_slice().into());
+                    let mut out =
+                        pollster::block_on(session.run(&inputs)).map_err(|e| e.to_string())?;
+                    let logit = out.remove(LOGIT).ok_or("the model has no logit output")?;
+                    Vec::<f32>::try_from(logit).map_err(|e| e.to_string())
+                })
             }
-            input.resize(batch * per_sample, 0.0);
-            logits.extend(self.run(input)?.into_iter().take(chunk.len()));
         }
-        Ok(logits)
     }
 
-    /// The model's input for one sample, from its frame files.
-    pub fn preprocess(&self, sample: &Sample) -> Result<Vec<f32>> {
+    /// Scores one sample from its frame files: the face gate, the crop, the shared
+    /// preprocessing, the model. A refused sample gets a line with its `error` (scored 1).
+    pub fn score_sample(&self, sample: &Sample) -> Result<ScoreLine, RuntimeError> {
         let images = sample
             .frames
             .iter()
@@ -150,15 +203,33 @@ impl OnnxModel {
             .iter()
             .map(|i| Frame::rgb(i.as_raw(), i.width(), i.height()))
             .collect();
-        let input = preprocess_sample(
-            &frames,
-            self.manifest.input.size,
-            &self.manifest.input.normalization,
-        )
-        .with_context(|| format!("sample {}", sample.path.display()))?;
-        if input.len() != FRAMES * 3 * (self.manifest.input.size as usize).pow(2) {
-            bail!("sample {}: unexpected input length", sample.path.display());
-        }
-        Ok(input)
+        let prepared = match self.checker.prepare(&frames) {
+            Ok(p) => p,
+            Err(liveness_runtime::Error::Refused(r)) => return Ok(ScoreLine::refused(sample, &r)),
+            Err(source) => {
+                return Err(RuntimeError::Runtime {
+                    path: sample.path.clone(),
+                    source,
+                });
+            }
+        };
+        let logit = self
+            .run(prepared.input)?
+            .first()
+            .copied()
+            .unwrap_or(f32::NAN);
+        Ok(ScoreLine::new(sample, self.checker.decide(logit).p_spoof))
     }
+}
+
+/// Runs `score-onnx`: one line per sample of the folder, in order (printed as they come).
+pub fn score_folder(
+    a: &ScoreOnnxArgs,
+    mut emit: impl FnMut(&ScoreLine),
+) -> Result<(), RuntimeError> {
+    let model = OnnxModel::load(&a.model, a.manifest.as_deref(), a.engine)?;
+    for sample in scan(&a.data, &SubjectRule::default())? {
+        emit(&model.score_sample(&sample)?);
+    }
+    Ok(())
 }

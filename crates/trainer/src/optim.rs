@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Result, bail};
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
@@ -21,15 +20,33 @@ pub enum OptimizerKind {
     Adamw,
 }
 
-/// Hyper-parameters of the optimiser.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// Hyper-parameters of the optimiser (flags of `train` and `bench`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, clap::Args)]
 pub struct OptimizerConfig {
-    /// Update rule.
+    /// Optimiser.
+    #[arg(long = "optimizer", value_enum, default_value_t = OptimizerKind::Sgd)]
     pub kind: OptimizerKind,
     /// Weight decay.
+    #[arg(long, default_value_t = 1e-7)]
     pub weight_decay: f64,
     /// SGD momentum (0 = none).
+    #[arg(long, default_value_t = 0.0)]
     pub momentum: f64,
+}
+
+/// Saved optimiser state that does not fit the model.
+#[derive(Debug, thiserror::Error)]
+pub enum OptimError {
+    /// A buffer missing from the checkpoint.
+    #[error("the checkpoint's optimiser state lacks {0}")]
+    Missing(String),
+    /// A buffer of the wrong shape.
+    #[error("optimiser buffer {name} has shape {got:?}, the parameter has {expected:?}")]
+    Shape {
+        name: String,
+        got: Vec<i64>,
+        expected: Vec<i64>,
+    },
 }
 
 /// An optimiser over the trainable variables of a model, keyed by variable name.
@@ -145,21 +162,25 @@ impl Optimizer {
     }
 
     /// Restores the buffers saved by [`Optimizer::state`].
-    pub fn load_state(&mut self, state: &BTreeMap<String, Tensor>, step: i64) -> Result<()> {
+    pub fn load_state(
+        &mut self,
+        state: &BTreeMap<String, Tensor>,
+        step: i64,
+    ) -> Result<(), OptimError> {
         for (prefix, buffers) in [("first", &mut self.first), ("second", &mut self.second)] {
             for (name, buf) in buffers.iter_mut() {
                 let key = format!("{prefix}.{name}");
                 let Some(saved) = state.get(&key) else {
-                    bail!(
-                        "the checkpoint has no optimiser buffer {key}: was it saved with another optimiser?"
-                    );
+                    return Err(OptimError::Missing(format!(
+                        "buffer {key} (was it saved with another optimiser?)"
+                    )));
                 };
                 if saved.size() != buf.size() {
-                    bail!(
-                        "optimiser buffer {key} has shape {:?}, expected {:?}",
-                        saved.size(),
-                        buf.size()
-                    );
+                    return Err(OptimError::Shape {
+                        name: key,
+                        got: saved.size(),
+                        expected: buf.size(),
+                    });
                 }
                 tch::no_grad(|| buf.copy_(&saved.to_kind(Kind::Float)));
             }
@@ -205,7 +226,7 @@ mod tests {
     //   o = torch.optim.AdamW([x], lr=0.2, weight_decay=0.1)   # or SGD(lr=0.1, momentum=0.5, wd=0.1)
     //   for _ in range(3): o.zero_grad(); (x * x).sum().backward(); o.step()
     #[test]
-    fn three_steps_match_torch_optim() -> Result<()> {
+    fn three_steps_match_torch_optim() -> Result<(), tch::TchError> {
         for (kind, lr, want) in [
             (OptimizerKind::Adamw, 0.2, [2.238_040_7, -1.298_406_6]),
             (OptimizerKind::Sgd, 0.1, [0.823_916_85, -0.549_277_96]),
@@ -231,7 +252,7 @@ mod tests {
     }
 
     #[test]
-    fn sgd_without_momentum_matches_the_formula() -> Result<()> {
+    fn sgd_without_momentum_matches_the_formula() -> Result<(), tch::TchError> {
         // p' = p - lr * (g + wd * p), g = 2p for loss = p^2.
         let x = Tensor::from_slice(&[1.5f32]).set_requires_grad(true);
         let cfg = OptimizerConfig {

@@ -4,11 +4,29 @@
 use std::path::Path;
 use std::sync::Once;
 
-use anyhow::{Context, Result, anyhow};
 use plotters::prelude::*;
 
-use crate::checkpoint::write_atomic;
-use crate::train::EpochRecord;
+use crate::run_dir::{EpochRecord, RunDirError, write_atomic};
+
+/// A plot could not be drawn or written.
+#[derive(Debug, thiserror::Error)]
+pub enum PlotError {
+    /// plotters failed drawing.
+    #[error("cannot draw plot {path}: {message}")]
+    Draw { path: String, message: String },
+    /// The PNG could not be encoded.
+    #[error("cannot encode plot {path}: {source}")]
+    Encode {
+        path: String,
+        #[source]
+        source: image::ImageError,
+    },
+    /// The PNG could not be written.
+    #[error(transparent)]
+    Write(#[from] RunDirError),
+}
+
+type Result<T> = std::result::Result<T, PlotError>;
 
 const FONT: &str = "sans-serif";
 const SIZE: (u32, u32) = (1000, 450);
@@ -25,20 +43,31 @@ fn register_font() {
 fn render(
     path: &Path,
     size: (u32, u32),
-    draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> Result<()>,
+    draw: impl FnOnce(
+        &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+    ) -> std::result::Result<(), String>,
 ) -> Result<()> {
     register_font();
+    let failed = |message: String| PlotError::Draw {
+        path: crate::dataset::shown(path),
+        message,
+    };
     let mut buf = vec![0u8; (size.0 * size.1 * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut buf, size).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| anyhow!("{e:?}"))?;
-        draw(&root)?;
-        root.present().map_err(|e| anyhow!("{e:?}"))?;
+        root.fill(&WHITE).map_err(|e| failed(format!("{e:?}")))?;
+        draw(&root).map_err(failed)?;
+        root.present().map_err(|e| failed(format!("{e:?}")))?;
     }
-    let img = image::RgbImage::from_raw(size.0, size.1, buf).context("plot buffer")?;
+    let img = image::RgbImage::from_raw(size.0, size.1, buf)
+        .ok_or_else(|| failed("plot buffer has the wrong size".into()))?;
     let mut png = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
-    write_atomic(path, &png).with_context(|| format!("cannot write plot {}", path.display()))
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|source| PlotError::Encode {
+            path: crate::dataset::shown(path),
+            source,
+        })?;
+    Ok(write_atomic(path, &png)?)
 }
 
 type Series<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
@@ -51,8 +80,8 @@ fn line_chart(
     x_max: f64,
     y_max: f64,
     series: &[Series<'_>],
-) -> Result<()> {
-    let err = |e: DrawingAreaErrorKind<_>| anyhow!("{e:?}");
+) -> std::result::Result<(), String> {
+    let err = |e: DrawingAreaErrorKind<_>| format!("{e:?}");
     let mut chart = ChartBuilder::on(area)
         .caption(title, (FONT, 20))
         .margin(12)

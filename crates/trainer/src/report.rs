@@ -9,14 +9,88 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
 use liveness_core::metrics::{equal_error_rate, roc_curve};
 use liveness_core::{Report, ScoredSample, evaluate};
 use serde::Serialize;
 
-use crate::plots;
+use crate::dataset::shown;
+use crate::plots::{self, PlotError};
+use crate::run_dir::{RunDirError, json_bytes, read_jsonl, read_records, write_atomic};
 use crate::scoring::ScoreLine;
-use crate::train::read_records;
+
+/// Why a report cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// No run folder given.
+    #[error("--runs needs at least one run folder")]
+    NoRuns,
+    /// A run folder without its records (not a finished run).
+    #[error("{source} (is {} a finished run?)", shown(run))]
+    Run {
+        run: PathBuf,
+        #[source]
+        source: RunDirError,
+    },
+    /// The pooled scores cannot give a threshold.
+    #[error("the pooled validation scores need live and attack samples to choose a threshold")]
+    OneSided,
+    /// `--threshold` outside (0, 1).
+    #[error("--threshold {0} is not allowed: strictly between 0 and 1")]
+    Threshold(f32),
+    /// The output folder cannot be created.
+    #[error("cannot create {}: {source}", shown(path))]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Writing the report failed.
+    #[error(transparent)]
+    Write(#[from] RunDirError),
+    /// A plot failed.
+    #[error(transparent)]
+    Plot(#[from] PlotError),
+}
+
+type Result<T> = std::result::Result<T, ReportError>;
+
+/// `report`: the cross-validation summary of fold runs.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// Run folders, one per fold (each with val_scores.jsonl and metrics.jsonl).
+    #[arg(long, num_args = 1.., required = true)]
+    pub runs: Vec<PathBuf>,
+    /// Folder for report.json and the plots.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Use this threshold instead of the pooled equal-error point.
+    #[arg(long)]
+    pub threshold: Option<f32>,
+}
+
+fn fmt_rate(v: Option<f64>) -> String {
+    v.map_or("n/a".to_owned(), |x| format!("{:.2}%", 100.0 * x))
+}
+
+/// The ISO metrics and the confusion matrix as text.
+pub fn report_lines(v: &Report) -> String {
+    let per_class: Vec<String> = v
+        .apcer
+        .iter()
+        .map(|(c, a)| format!("APCER {c} {:.2}%", 100.0 * a))
+        .collect();
+    format!(
+        "  {} | APCER max {} BPCER {} ACER {} | EER {} AUC {} (threshold {})\n{}",
+        per_class.join(", "),
+        fmt_rate(v.apcer_max),
+        fmt_rate(v.bpcer),
+        fmt_rate(v.acer),
+        fmt_rate(v.eer),
+        v.roc_auc.map_or("n/a".to_owned(), |x| format!("{x:.4}")),
+        v.threshold,
+        v.confusion
+    )
+}
 
 /// Mean and sample standard deviation of a figure over folds.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -66,25 +140,12 @@ pub struct CrossValidation {
 }
 
 fn read_scores(run: &Path) -> Result<Vec<ScoredSample>> {
-    let path = run.join("val_scores.jsonl");
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "cannot read {} (is {} a finished run?)",
-            path.display(),
-            run.display()
-        )
-    })?;
-    text.lines()
-        .enumerate()
-        .map(|(k, l)| {
-            let line: ScoreLine = serde_json::from_str(l)
-                .with_context(|| format!("{} line {}", path.display(), k + 1))?;
-            Ok(ScoredSample {
-                class: line.class,
-                spoof: line.spoof,
-            })
-        })
-        .collect()
+    let lines: Vec<ScoreLine> =
+        read_jsonl(&run.join("val_scores.jsonl")).map_err(|source| ReportError::Run {
+            run: run.to_owned(),
+            source,
+        })?;
+    Ok(lines.iter().map(ScoreLine::scored).collect())
 }
 
 /// Builds the report of `runs`, writes `report.json`, `roc.png` and `fold-<k>-training.png`
@@ -95,18 +156,32 @@ pub fn cross_validate(
     out: &Path,
 ) -> Result<CrossValidation> {
     if runs.is_empty() {
-        bail!("--runs needs at least one run folder");
+        return Err(ReportError::NoRuns);
     }
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    if let Some(t) = threshold
+        && !liveness_core::limits::threshold_ok(t)
+    {
+        return Err(ReportError::Threshold(t));
+    }
+    std::fs::create_dir_all(out).map_err(|source| ReportError::Create {
+        path: out.to_owned(),
+        source,
+    })?;
     let scores: Vec<Vec<ScoredSample>> =
         runs.iter().map(|r| read_scores(r)).collect::<Result<_>>()?;
     let pooled: Vec<ScoredSample> = scores.iter().flatten().copied().collect();
     let (threshold, threshold_rule) = match threshold {
         Some(t) => (t, "given".to_owned()),
         None => {
-            let (_, t) = equal_error_rate(&pooled).context(
-                "the pooled validation scores need live and attack samples to choose a threshold",
-            )?;
+            let (_, t) = equal_error_rate(&pooled).ok_or(ReportError::OneSided)?;
+            // Saturated scores put the equal-error point at 0 or 1 (or +inf): the nearest
+            // threshold a manifest can hold, strictly inside (0, 1).
+            let below_one = f32::from_bits(1.0f32.to_bits() - 1);
+            let t = if t.is_finite() {
+                t.clamp(f32::MIN_POSITIVE, below_one)
+            } else {
+                below_one
+            };
             (
                 t,
                 "equal-error point of the pooled out-of-fold validation scores".to_owned(),
@@ -161,16 +236,19 @@ pub fn cross_validate(
         &out.join("roc.png"),
     )?;
     for (k, run) in runs.iter().enumerate() {
-        let records = read_records(run)?;
+        let records = read_records(run).map_err(|source| ReportError::Run {
+            run: run.clone(),
+            source,
+        })?;
         plots::training_curves(
             &records,
             &format!("fold {}", k + 1),
             &out.join(format!("fold-{}-training.png", k + 1)),
         )?;
     }
-    crate::checkpoint::write_atomic(
+    write_atomic(
         &out.join("report.json"),
-        &serde_json::to_vec_pretty(&report)?,
+        &json_bytes("the report", &report)?,
     )?;
     Ok(report)
 }
@@ -184,7 +262,7 @@ pub fn markdown(r: &CrossValidation) -> String {
         s += &format!(
             "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
             k + 1,
-            run.display(),
+            shown(run),
             rep.samples,
             pct(rep.apcer_max),
             pct(rep.bpcer),

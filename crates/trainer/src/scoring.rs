@@ -1,34 +1,91 @@
-//! Running a model over samples: the scores behind validation, `eval` and `score`.
+//! Running a checkpoint over samples: the scores behind validation, `eval` and `score`.
+//!
+//! A sample the face gate refuses (with a face crop) gets no score from the model: it is scored
+//! `p_spoof = 1` (classified as an attack, as the product would not let it pass) and its line
+//! carries the refusal's code in `error`.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Result;
-use liveness_core::{AttackClass, Normalization, ScoredSample};
+use liveness_core::face::Refusal;
+use liveness_core::{AttackClass, Normalization, ScoredSample, evaluate};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
-use crate::dataset::Sample;
-use crate::loader::{FrameStore, stream};
-use crate::model::{SpoofModel, to_input};
+use crate::arch::Model;
+use crate::checkpoint::{CheckpointError, load_model};
+use crate::config::Common;
+use crate::dataset::{DataError, Sample, SubjectRule, scan, shown};
+use crate::loader::{FrameStore, LoaderError, join, stream, worker_pool};
+
+/// What stops scoring.
+#[derive(Debug, thiserror::Error)]
+pub enum ScoreError {
+    /// The checkpoint cannot be used.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// The data folder cannot be used.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// The loader failed.
+    #[error(transparent)]
+    Loader(#[from] LoaderError),
+    /// libtorch failed.
+    #[error("libtorch: {0}")]
+    Tch(#[from] tch::TchError),
+    /// Fewer scores than samples (a bug, reported rather than hidden).
+    #[error("scored {got} of {expected} samples")]
+    Incomplete { expected: usize, got: usize },
+    /// A flag out of range.
+    #[error("{flag} {value} is not allowed: {allowed}")]
+    Flag {
+        flag: &'static str,
+        value: String,
+        allowed: &'static str,
+    },
+    /// The face detector could not load.
+    #[error("face detector: {0}")]
+    Detector(String),
+}
 
 /// One line of `score` / `score-onnx` output and of a run's `val_scores.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScoreLine {
-    /// The sample's folder.
+    /// The sample's folder ([`shown`]: escaped when not UTF-8).
     pub path: String,
     /// Its class.
     pub class: AttackClass,
-    /// `p_spoof`.
+    /// `p_spoof` (1 for a refused sample).
     pub spoof: f32,
+    /// Why the sample got no verdict (`no-face`, `multiple-faces`), if it did not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl ScoreLine {
     /// The line of `sample` scored `spoof`.
     pub fn new(sample: &Sample, spoof: f32) -> Self {
         ScoreLine {
-            path: sample.path.display().to_string(),
+            path: shown(&sample.path),
             class: sample.class,
             spoof,
+            error: None,
+        }
+    }
+
+    /// The line of a sample the face gate refused: scored as an attack, with the refusal's code.
+    pub fn refused(sample: &Sample, refusal: &Refusal) -> Self {
+        ScoreLine {
+            error: Some(refusal.code().to_owned()),
+            ..ScoreLine::new(sample, 1.0)
+        }
+    }
+
+    /// The line as a metric input.
+    pub fn scored(&self) -> ScoredSample {
+        ScoredSample {
+            class: self.class,
+            spoof: self.spoof,
         }
     }
 }
@@ -37,23 +94,18 @@ impl ScoreLine {
 pub struct Scores {
     /// Store index of each sample.
     pub indices: Vec<usize>,
-    /// Raw logits.
+    /// Raw logits (`+∞` for a refused sample).
     pub logits: Vec<f32>,
     /// `sigmoid(logit)`: probability of an attack.
     pub spoof: Vec<f32>,
+    /// The face gate's refusal of each sample, if any.
+    pub refusals: Vec<Option<Refusal>>,
 }
 
 impl Scores {
     /// Pairs each score with its sample's class, for the metrics.
     pub fn scored(&self, store: &FrameStore) -> Vec<ScoredSample> {
-        self.indices
-            .iter()
-            .zip(&self.spoof)
-            .map(|(&i, &spoof)| ScoredSample {
-                class: store.samples()[i].class,
-                spoof,
-            })
-            .collect()
+        self.lines(store).iter().map(ScoreLine::scored).collect()
     }
 
     /// One [`ScoreLine`] per sample.
@@ -61,22 +113,29 @@ impl Scores {
         self.indices
             .iter()
             .zip(&self.spoof)
-            .map(|(&i, &p)| ScoreLine::new(&store.samples()[i], p))
+            .zip(&self.refusals)
+            .map(|((&i, &p), r)| match r {
+                Some(r) => ScoreLine::refused(&store.samples()[i], r),
+                None => ScoreLine::new(&store.samples()[i], p),
+            })
             .collect()
     }
 
-    /// Mean binary cross-entropy of the logits against the samples' labels.
+    /// Mean binary cross-entropy of the model's logits against the samples' labels (refused
+    /// samples left out).
     pub fn loss(&self, store: &FrameStore) -> f64 {
-        if self.logits.is_empty() {
-            return f64::NAN;
-        }
-        let logits = Tensor::from_slice(&self.logits);
-        let labels: Vec<f32> = self
+        let (logits, labels): (Vec<f32>, Vec<f32>) = self
             .indices
             .iter()
-            .map(|&i| store.samples()[i].class.label())
-            .collect();
-        let loss = logits.binary_cross_entropy_with_logits::<Tensor>(
+            .zip(&self.logits)
+            .zip(&self.refusals)
+            .filter(|(_, r)| r.is_none())
+            .map(|((&i, &l), _)| (l, store.samples()[i].class.label()))
+            .unzip();
+        if logits.is_empty() {
+            return f64::NAN;
+        }
+        let loss = Tensor::from_slice(&logits).binary_cross_entropy_with_logits::<Tensor>(
             &Tensor::from_slice(&labels),
             None,
             None,
@@ -86,33 +145,153 @@ impl Scores {
     }
 }
 
-/// Runs `model` in eval mode over `indices` of `store`, `batch_size` samples at a time.
+/// Runs `model` in eval mode over `indices` of `store`, `batch_size` samples at a time; samples
+/// the face gate refuses are not run (see the module's docs).
 pub fn score(
-    model: &SpoofModel,
+    model: &Model,
     store: &Arc<FrameStore>,
     indices: &[usize],
     batch_size: usize,
     norm: &Normalization,
     pool: Arc<rayon::ThreadPool>,
     device: Device,
-) -> Result<Scores> {
-    let (batches, producer) = stream(store.clone(), indices.to_vec(), batch_size, None, 2, pool);
-    let mut out = Scores {
-        indices: Vec::new(),
-        logits: Vec::new(),
-        spoof: Vec::new(),
-    };
+) -> Result<Scores, ScoreError> {
+    let mut refusals = std::collections::BTreeMap::new();
+    for &i in indices {
+        if let Some(r) = store.refusal(i)? {
+            refusals.insert(i, r);
+        }
+    }
+    let run: Vec<usize> = indices
+        .iter()
+        .copied()
+        .filter(|i| !refusals.contains_key(i))
+        .collect();
+    let (batches, producer) = stream(store.clone(), run.clone(), batch_size, None, 2, pool);
+    let mut logits = std::collections::BTreeMap::new();
     for batch in batches {
         let batch = batch?;
-        let input = to_input(&batch.pixels, batch.len(), store.size(), norm, device);
-        let logits = tch::no_grad(|| model.forward_t(&input, false))
+        let input = crate::input::to_input(&batch.pixels, batch.len(), store.size(), norm, device);
+        let out = tch::no_grad(|| model.forward_t(&input, false))
             .to_device(Device::Cpu)
             .to_kind(Kind::Float)
             .flatten(0, -1);
-        out.spoof.extend(Vec::<f32>::try_from(logits.sigmoid())?);
-        out.logits.extend(Vec::<f32>::try_from(&logits)?);
-        out.indices.extend(batch.indices);
+        for (i, l) in batch.indices.iter().zip(Vec::<f32>::try_from(&out)?) {
+            logits.insert(*i, l);
+        }
     }
-    let _ = producer.join();
+    join(producer)?;
+    if logits.len() != run.len() {
+        return Err(ScoreError::Incomplete {
+            expected: run.len(),
+            got: logits.len(),
+        });
+    }
+    let mut out = Scores {
+        indices: Vec::with_capacity(indices.len()),
+        logits: Vec::with_capacity(indices.len()),
+        spoof: Vec::with_capacity(indices.len()),
+        refusals: Vec::with_capacity(indices.len()),
+    };
+    for &i in indices {
+        let logit = logits.get(&i).copied().unwrap_or(f32::INFINITY);
+        out.indices.push(i);
+        out.logits.push(logit);
+        out.spoof.push(liveness_runtime::check::sigmoid(logit));
+        out.refusals.push(refusals.get(&i).cloned());
+    }
     Ok(out)
+}
+
+/// `eval` and `score`: a checkpoint on a data folder.
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// Checkpoint file.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Dataset folder.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Decision threshold (default: the checkpoint's).
+    #[arg(long)]
+    pub threshold: Option<f32>,
+    /// Samples per forward pass.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Print the report as one JSON object (eval only).
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// What `eval` / `score` print.
+pub enum Evaluated {
+    /// `score`: one line per sample.
+    Lines(Vec<ScoreLine>),
+    /// `eval`: the metrics, the mean loss and the folder.
+    Report {
+        report: Box<liveness_core::Report>,
+        loss: f64,
+    },
+}
+
+/// Runs a checkpoint over a data folder: every sample's line (`as_lines`), or the metrics.
+pub fn evaluate_folder(a: &EvalArgs, as_lines: bool) -> Result<Evaluated, ScoreError> {
+    if !(1..=4096).contains(&a.batch_size) {
+        return Err(ScoreError::Flag {
+            flag: "--batch-size",
+            value: a.batch_size.to_string(),
+            allowed: "1 to 4096",
+        });
+    }
+    if let Some(t) = a.threshold
+        && !liveness_core::limits::threshold_ok(t)
+    {
+        return Err(ScoreError::Flag {
+            flag: "--threshold",
+            value: t.to_string(),
+            allowed: "strictly between 0 and 1",
+        });
+    }
+    let device = a.common.device;
+    let (model, meta) = load_model(&a.checkpoint, device)?;
+    let samples = scan(&a.data, &SubjectRule::default())?;
+    let pool = worker_pool(a.common.workers)?;
+    let detector = meta
+        .config
+        .crop()
+        .needs_face()
+        .then(|| liveness_runtime::FaceDetector::new(liveness_core::face::MIN_SCORE))
+        .transpose()
+        .map_err(|e| ScoreError::Detector(e.to_string()))?;
+    // One pass over the folder: a cache would only hold every frame in RAM for nothing.
+    let store = Arc::new(FrameStore::with_crop(
+        samples,
+        meta.input_size,
+        false,
+        meta.config.crop(),
+        detector,
+    ));
+    let all: Vec<usize> = (0..store.samples().len()).collect();
+    let scores = score(
+        &model,
+        &store,
+        &all,
+        a.batch_size,
+        &meta.normalization,
+        pool,
+        device,
+    )?;
+    Ok(if as_lines {
+        Evaluated::Lines(scores.lines(&store))
+    } else {
+        Evaluated::Report {
+            report: Box::new(evaluate(
+                &scores.scored(&store),
+                a.threshold.unwrap_or(meta.config.threshold),
+            )),
+            loss: scores.loss(&store),
+        }
+    })
 }

@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use anyhow::{Context, Result, bail};
 use liveness_core::AttackClass;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -24,6 +23,36 @@ pub struct Split {
     /// Subjects whose samples are all in validation.
     pub val_subjects: BTreeSet<String>,
 }
+
+/// Why a split cannot be made. Each message names the flag at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum SplitError {
+    /// `--val-subjects` names a subject no sample has.
+    #[error("--val-subjects names {name:?}, which no sample has (subjects: {known})")]
+    UnknownSubject { name: String, known: String },
+    /// `--val-fraction` outside (0, 1).
+    #[error("--val-fraction must be between 0 and 1, got {0}")]
+    Fraction(f64),
+    /// Fewer than two subjects.
+    #[error("cannot split by subject: found {count} subject(s) ({list}); check --subject-pattern")]
+    TooFewSubjects { count: usize, list: String },
+    /// A side of the split has no sample.
+    #[error("the split leaves no sample for {0}")]
+    Empty(String),
+    /// A `--train-only` / `--val-only` pattern that does not compile.
+    #[error("{flag} {pattern:?} is not a valid regular expression: {source}")]
+    Pattern {
+        flag: String,
+        pattern: String,
+        #[source]
+        source: regex::Error,
+    },
+    /// A pattern that leaves its side empty.
+    #[error("{flag} {pattern:?} leaves no sample on its side of the split")]
+    NoMatch { flag: String, pattern: String },
+}
+
+type Result<T> = std::result::Result<T, SplitError>;
 
 /// How to choose the validation subjects.
 #[derive(Debug, Clone)]
@@ -51,25 +80,24 @@ pub fn split(samples: &[Sample], rule: &SplitRule) -> Result<Split> {
             for name in chosen {
                 if !per_subject.contains_key(name.as_str()) {
                     let known: Vec<&str> = per_subject.keys().copied().collect();
-                    bail!(
-                        "--val-subjects names {name:?}, which no sample has (subjects: {})",
-                        known.join(", ")
-                    );
+                    return Err(SplitError::UnknownSubject {
+                        name: name.clone(),
+                        known: known.join(", "),
+                    });
                 }
             }
             chosen.clone()
         }
         SplitRule::Fraction { fraction, seed } => {
             if !(0.0 < *fraction && *fraction < 1.0) {
-                bail!("--val-fraction must be between 0 and 1, got {fraction}");
+                return Err(SplitError::Fraction(*fraction));
             }
             if per_subject.len() < 2 {
                 let only: Vec<&str> = per_subject.keys().copied().collect();
-                bail!(
-                    "cannot split by subject: found {} subject(s) ({}); check --subject-pattern",
-                    only.len(),
-                    only.join(", ")
-                );
+                return Err(SplitError::TooFewSubjects {
+                    count: only.len(),
+                    list: only.join(", "),
+                });
             }
             greedy_subjects(&per_subject, &totals, *fraction, *seed)
         }
@@ -80,7 +108,7 @@ pub fn split(samples: &[Sample], rule: &SplitRule) -> Result<Split> {
         .filter(|s| !val_subjects.contains(s))
         .collect();
     if train_subjects.is_empty() {
-        bail!("the split leaves no subject for training");
+        return Err(SplitError::Empty("training".into()));
     }
     let (val, train): (Vec<usize>, Vec<usize>) =
         (0..samples.len()).partition(|&i| val_subjects.contains(&samples[i].subject));
@@ -138,8 +166,11 @@ pub fn keep_matching(
     pattern: &str,
     flag: &str,
 ) -> Result<()> {
-    let re = regex::Regex::new(pattern)
-        .with_context(|| format!("{flag} {pattern:?} is not a valid regular expression"))?;
+    let re = regex::Regex::new(pattern).map_err(|source| SplitError::Pattern {
+        flag: flag.to_owned(),
+        pattern: pattern.to_owned(),
+        source,
+    })?;
     side.retain(|&i| {
         let name = samples[i]
             .path
@@ -149,7 +180,10 @@ pub fn keep_matching(
         re.is_match(&name)
     });
     if side.is_empty() {
-        bail!("{flag} {pattern:?} leaves no sample on its side of the split");
+        return Err(SplitError::NoMatch {
+            flag: flag.to_owned(),
+            pattern: pattern.to_owned(),
+        });
     }
     Ok(())
 }
@@ -191,23 +225,14 @@ pub fn describe(samples: &[Sample], split: &Split) -> String {
     out
 }
 
-/// Parses `--val-subjects a,b,c`.
-pub fn parse_subjects(list: &str) -> Result<BTreeSet<String>> {
-    let set: BTreeSet<String> = list
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
-    (!set.is_empty())
-        .then_some(set)
-        .context("--val-subjects needs at least one subject name")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::path::PathBuf;
+
+    fn parse_subjects(list: &str) -> Result<BTreeSet<String>> {
+        Ok(list.split(',').map(|s| s.trim().to_owned()).collect())
+    }
 
     fn samples() -> Vec<Sample> {
         let mut v = Vec::new();
@@ -307,8 +332,10 @@ mod tests {
         let sp = split(&s, &SplitRule::Subjects(chosen.clone()))?;
         assert_eq!(sp.val_subjects, chosen);
         assert!(sp.val.iter().all(|&i| chosen.contains(&s[i].subject)));
-        let err = split(&s, &SplitRule::Subjects(parse_subjects("nobody")?)).err();
-        assert!(format!("{err:?}").contains("nobody"));
+        let err = split(&s, &SplitRule::Subjects(parse_subjects("nobody")?))
+            .err()
+            .map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("nobody")));
         let one: Vec<Sample> = s.into_iter().filter(|x| x.subject == "s0").collect();
         let err = split(
             &one,
@@ -317,8 +344,10 @@ mod tests {
                 seed: 1,
             },
         )
-        .err();
-        assert!(format!("{err:?}").contains("1 subject"));
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(err.contains("1 subject"), "{err}");
         Ok(())
     }
 }

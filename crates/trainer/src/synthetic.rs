@@ -1,12 +1,63 @@
-//! A small generated dataset in the seed layout, learnable by construction: live frames are smooth
-//! colour gradients, attack frames carry a fine checker texture on top (a stand-in for print
-//! texture), each with per-frame noise. For tests, smoke runs and the GPU check; never a
-//! substitute for real data.
+//! A small generated dataset in the seed layout, learnable by construction: every frame shows a
+//! drawn face (which the face detector finds) on a plain wall; attack frames look printed — lower
+//! contrast and a checker texture of 6-pixel cells over the whole frame (coarse enough to survive
+//! resizing to a small input) — each with per-frame noise. For tests, smoke runs and the GPU
+//! check; never a substitute for real data.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use liveness_core::testing::{DrawnFace, draw_faces};
 use liveness_core::{AttackClass, FRAMES};
+
+use crate::dataset::shown;
+
+/// Why the dataset could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum SynthError {
+    /// The output folder already holds something (generated samples would mix into it).
+    #[error("--out {} exists and is not empty: synth writes a new dataset only (choose another folder)", shown(.0))]
+    NotEmpty(PathBuf),
+    /// A size the frames cannot have.
+    #[error("--{flag} {value} is not allowed: 16 to 1024")]
+    Size { flag: &'static str, value: u32 },
+    /// A count out of range.
+    #[error("--{flag} {value} is not allowed: 1 to 1000")]
+    Count { flag: &'static str, value: u32 },
+    /// A folder or file could not be written.
+    #[error("cannot write {}: {source}", shown(path))]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A frame could not be encoded.
+    #[error("cannot write {}: {source}", shown(path))]
+    Encode {
+        path: PathBuf,
+        #[source]
+        source: image::ImageError,
+    },
+}
+
+/// `synth`: write a small generated dataset.
+#[derive(Debug, clap::Args)]
+pub struct SynthArgs {
+    /// Folder to create (must not exist, or be empty).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Number of subjects.
+    #[arg(long, default_value_t = 6)]
+    pub subjects: u32,
+    /// Samples per class and subject.
+    #[arg(long, default_value_t = 4)]
+    pub per_class: u32,
+    /// Frame width (from 160 × 120 up the face detector finds every drawn face).
+    #[arg(long, default_value_t = 160)]
+    pub width: u32,
+    /// Frame height.
+    #[arg(long, default_value_t = 120)]
+    pub height: u32,
+}
 
 /// One generated frame of `width × height`.
 pub fn frame(
@@ -22,45 +73,71 @@ pub fn frame(
         state ^= state << 13;
         state ^= state >> 17;
         state ^= state << 5;
-        (state % 21) as i32 - 10
+        (state % 9) as i32 - 4
     };
-    let base = [
-        40 + (subject * 37 % 120) as i32,
-        60 + (subject * 53 % 100) as i32,
-        80 + (sample * 17 % 90) as i32,
+    let wall = [
+        40 + (subject * 37 % 120) as u8,
+        60 + (subject * 53 % 100) as u8,
+        80 + (sample * 17 % 90) as u8,
     ];
+    let (w, h) = (width as f32, height as f32);
+    let face = DrawnFace {
+        cx: w / 2.0 + (k as f32 - 2.0) * w * 0.01,
+        cy: h / 2.0 + h * 0.05,
+        width: w.min(h) * 0.4,
+    };
+    let drawn = draw_faces(width, height, &[face], wall);
     image::RgbImage::from_fn(width, height, |x, y| {
-        let checker = if attack && (x / 2 + y / 2) % 2 == 0 {
-            60
+        let checker = if attack && (x / 6 + y / 6) % 2 == 0 {
+            20
         } else {
             0
         };
-        let mut px =
-            |c: usize| (base[c] + (x + y + k) as i32 + checker + noise()).clamp(0, 255) as u8;
+        let at = ((y * width + x) * 3) as usize;
+        let mut px = |c: usize| {
+            let v = i32::from(drawn[at + c]);
+            let v = if attack { 128 + (v - 128) * 3 / 4 } else { v };
+            (v + checker + noise()).clamp(0, 255) as u8
+        };
         image::Rgb([px(0), px(1), px(2)])
     })
 }
 
 /// Writes `root/{real,printed}/s<subject>_<n>/{0..4}.png`: `subjects` subjects with `per_class`
-/// samples of each class each.
+/// samples of each class each. Refuses a folder that already holds anything.
 pub fn write_dataset(
     root: &Path,
     subjects: u32,
     per_class: u32,
     width: u32,
     height: u32,
-) -> Result<()> {
+) -> Result<(), SynthError> {
+    for (flag, value) in [("width", width), ("height", height)] {
+        if !(16..=1024).contains(&value) {
+            return Err(SynthError::Size { flag, value });
+        }
+    }
+    for (flag, value) in [("subjects", subjects), ("per-class", per_class)] {
+        if !(1..=1000).contains(&value) {
+            return Err(SynthError::Count { flag, value });
+        }
+    }
+    if std::fs::read_dir(root).is_ok_and(|mut d| d.next().is_some()) {
+        return Err(SynthError::NotEmpty(root.to_owned()));
+    }
     for class in [AttackClass::Real, AttackClass::Printed] {
         for s in 0..subjects {
             for n in 0..per_class {
                 let dir = root.join(class.folder()).join(format!("s{s}_{n}"));
-                std::fs::create_dir_all(&dir)
-                    .with_context(|| format!("cannot create {}", dir.display()))?;
+                std::fs::create_dir_all(&dir).map_err(|source| SynthError::Write {
+                    path: dir.clone(),
+                    source,
+                })?;
                 for k in 0..FRAMES as u32 {
                     let path = dir.join(format!("{k}.png"));
                     frame(class.is_attack(), s, n, k, width, height)
                         .save(&path)
-                        .with_context(|| format!("cannot write {}", path.display()))?;
+                        .map_err(|source| SynthError::Encode { path, source })?;
                 }
             }
         }

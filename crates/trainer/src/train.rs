@@ -1,135 +1,90 @@
 //! The training loop: epochs of shuffled batches, validation over the whole validation set after
-//! each, `metrics.jsonl`, per-epoch and `last` checkpoints, resume, and a clean stop on Ctrl+C.
+//! each, records and checkpoints (through [`crate::run_dir`]), resume, and a clean stop on Ctrl+C.
 
-use std::collections::{BTreeSet, VecDeque};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
-use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
-use liveness_core::{AttackClass, Normalization, Report, evaluate};
-use serde::{Deserialize, Serialize};
+use liveness_core::{AttackClass, Report, evaluate};
+use sha2::{Digest, Sha256};
 use tch::{Device, Kind, Tensor};
 
-use crate::augment::{Augment, seed_step};
-use crate::checkpoint::{self, FORMAT, Meta};
-use crate::dataset::{SubjectRule, scan};
-use crate::loader::{Flip, FrameStore, epoch_order, stream, worker_pool};
-use crate::model::{ARCH, MIN_INPUT_SIZE, SpoofModel, normalize, to_unit};
-use crate::optim::{Optimizer, OptimizerConfig, OptimizerKind};
-use crate::scoring;
-use crate::split::{Split, SplitRule, describe, keep_matching, split};
+use crate::arch::{ArchError, Model};
+use crate::augment::seed_step;
+use crate::checkpoint::{self, CheckpointError, DataPrint, FORMAT, Meta};
+use crate::config::{Precision, RunArgs, Schedule, TrainConfig};
+use crate::dataset::{DataError, Sample, SubjectRule, scan, shown};
+use crate::input::{normalize, to_unit};
+use crate::loader::{
+    Flip, FrameStore, LoaderError, epoch_order, join, report_refused, stream, worker_pool,
+};
+use crate::optim::{OptimError, Optimizer};
+use crate::report::report_lines;
+use crate::run_dir::{EpochRecord, RunDir, RunDirError, json_bytes, write_atomic};
+use crate::scoring::{self, ScoreError};
+use crate::split::{Split, SplitError, SplitRule, describe, keep_matching, split};
 
-/// Learning-rate schedule over the whole run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Schedule {
-    /// The same rate throughout (the recipe).
-    Constant,
-    /// Cosine decay from the rate to 0 over all steps.
-    Cosine,
-}
-
-/// Numeric precision of the training step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Precision {
-    /// Plain f32.
-    Fp32,
-    /// f16 autocast (CUDA only).
-    Fp16,
-}
-
-/// Everything that determines a run's result; saved in every checkpoint and reused on resume.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrainConfig {
-    /// Epochs to train in total.
-    pub epochs: usize,
-    /// Training samples per step.
-    pub batch_size: usize,
-    /// Validation samples per forward pass.
-    pub val_batch_size: usize,
-    /// Peak learning rate.
-    pub lr: f64,
-    /// Learning-rate schedule.
-    pub schedule: Schedule,
-    /// Optimiser.
-    pub optimizer: OptimizerConfig,
-    /// Input side in pixels.
-    pub input_size: u32,
-    /// Random horizontal flip of training samples.
-    pub flip: bool,
-    /// Seed of initialisation, split, shuffling and flips.
-    pub seed: u64,
-    /// Validation share when choosing subjects by seed.
-    pub val_fraction: f64,
-    /// Validation subjects given by name (overrides the fraction).
-    pub val_subjects: Option<Vec<String>>,
-    /// Only training samples whose name matches this (e.g. one recording session).
-    #[serde(default)]
-    pub train_only: Option<String>,
-    /// Only validation samples whose name matches this.
-    #[serde(default)]
-    pub val_only: Option<String>,
-    /// Train on every sample, validation subjects included (for a final model whose quality was
-    /// measured on folds); its "validation" is then only a sanity check on seen people.
-    #[serde(default)]
-    pub train_on_all: bool,
-    /// Regular expression that takes the subject from a sample name.
-    pub subject_pattern: String,
-    /// Decision threshold on `p_spoof` for the validation metrics.
-    pub threshold: f32,
-    /// Precision of the training step.
-    pub precision: Precision,
-    /// Pixel normalisation.
-    pub normalization: Normalization,
-    /// Training-time augmentation beyond the flip.
-    #[serde(default)]
-    pub augment: Augment,
-}
-
-/// How to run (does not change the result).
-#[derive(Debug, Clone)]
-pub struct RunOptions {
-    /// Dataset folder.
-    pub data: PathBuf,
-    /// Run folder: checkpoints and metrics.jsonl.
-    pub out: PathBuf,
-    /// Device.
-    pub device: Device,
-    /// Loader threads (0 = one per core).
-    pub workers: usize,
-    /// Batches prepared ahead.
-    pub prefetch: usize,
-    /// Keep resized frames in memory.
-    pub cache: bool,
-    /// Continue from `out/last.safetensors`.
-    pub resume: bool,
-    /// torchvision ResNet-18 weights for the encoder.
-    pub init_weights: Option<PathBuf>,
-    /// Stop as if interrupted after this many steps (tests, quick looks).
-    pub stop_after_steps: Option<usize>,
-}
-
-/// One line of `metrics.jsonl`.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct EpochRecord {
-    /// Epoch number (1-based).
-    pub epoch: usize,
-    /// Mean training loss of the epoch (`None` if it had no step).
-    pub train_loss: Option<f64>,
-    /// Mean validation loss.
-    pub val_loss: Option<f64>,
-    /// Learning rate at the end of the epoch.
-    pub lr: f64,
-    /// Wall time of the epoch (training and validation), seconds.
-    pub seconds: f64,
-    /// Validation metrics.
-    pub validation: Report,
+/// What stops a training run. Every message names the flag, file or step at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// A flag out of range.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// `--precision fp16` on the CPU.
+    #[error("--precision fp16 needs a CUDA device; use fp32 on the CPU")]
+    PrecisionNeedsCuda,
+    /// The dataset is not usable.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// The split is not possible.
+    #[error(transparent)]
+    Split(#[from] SplitError),
+    /// The loader failed.
+    #[error(transparent)]
+    Loader(#[from] LoaderError),
+    /// A checkpoint could not be read or written.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// `--resume` with settings or data that differ from the checkpoint's.
+    #[error("--resume: {0}")]
+    ResumeMismatch(String),
+    /// The checkpoint to resume from cannot be loaded.
+    #[error("--resume: cannot resume from {}: {source}", shown(path))]
+    Resume {
+        path: std::path::PathBuf,
+        #[source]
+        source: CheckpointError,
+    },
+    /// The optimiser's saved state does not fit.
+    #[error(transparent)]
+    Optim(#[from] OptimError),
+    /// Pretrained weights could not be loaded.
+    #[error(transparent)]
+    Arch(#[from] ArchError),
+    /// A run-folder file could not be written or read.
+    #[error(transparent)]
+    RunDir(#[from] RunDirError),
+    /// Validation failed.
+    #[error(transparent)]
+    Score(#[from] ScoreError),
+    /// A plot could not be drawn.
+    #[error(transparent)]
+    Plot(#[from] crate::plots::PlotError),
+    /// The loss became NaN or infinite.
+    #[error("training diverged at epoch {epoch}, step {step}: loss is {loss}; lower --lr")]
+    Diverged {
+        epoch: usize,
+        step: usize,
+        loss: f64,
+    },
+    /// libtorch failed.
+    #[error("libtorch: {0}")]
+    Tch(#[from] tch::TchError),
+    /// Ctrl+C could not be watched.
+    #[error("cannot install the Ctrl+C handler: {0}")]
+    Interrupt(#[from] ctrlc::Error),
 }
 
 /// How a run ended.
@@ -141,10 +96,19 @@ pub enum Outcome {
     Interrupted,
 }
 
+/// A flag the user gave on the command line: its id (the configuration field) and its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GivenFlag {
+    /// Field name (clap's id), e.g. `lr` or `weight_decay`.
+    pub id: String,
+    /// The flag as typed, e.g. `--lr`.
+    pub flag: String,
+}
+
 /// One optimisation step: forward in training mode (f16 autocast if asked), BCE-with-logits
 /// against `labels`, backward, update. Returns the loss.
 pub fn train_step(
-    model: &SpoofModel,
+    model: &Model,
     optim: &mut Optimizer,
     input: &Tensor,
     labels: &Tensor,
@@ -165,16 +129,15 @@ pub fn train_step(
 }
 
 /// The flag set by Ctrl+C.
-pub fn interrupt_flag() -> Result<Arc<AtomicBool>> {
+pub fn interrupt_flag() -> Result<Arc<AtomicBool>, TrainError> {
     let flag = Arc::new(AtomicBool::new(false));
     let f = flag.clone();
-    ctrlc::set_handler(move || f.store(true, Ordering::SeqCst))
-        .context("cannot install the Ctrl+C handler")?;
+    ctrlc::set_handler(move || f.store(true, Ordering::SeqCst))?;
     Ok(flag)
 }
 
 fn lr_at(config: &TrainConfig, step: usize, total: usize) -> f64 {
-    match config.schedule {
+    match config.lr_schedule {
         Schedule::Constant => config.lr,
         Schedule::Cosine => {
             let t = step as f64 / total.max(1) as f64;
@@ -183,60 +146,140 @@ fn lr_at(config: &TrainConfig, step: usize, total: usize) -> f64 {
     }
 }
 
-/// Path of the checkpoint after `epoch`.
-pub fn epoch_path(out: &Path, epoch: usize) -> PathBuf {
-    out.join(format!("e{epoch}.safetensors"))
+/// The fingerprint of a dataset: its samples' classes, names and frame file names, in order.
+pub fn data_print(data: &std::path::Path, samples: &[Sample]) -> DataPrint {
+    let mut h = Sha256::new();
+    for s in samples {
+        h.update(s.class.folder().as_bytes());
+        h.update(
+            s.path
+                .file_name()
+                .map(|n| n.as_encoded_bytes())
+                .unwrap_or_default(),
+        );
+        for f in &s.frames {
+            h.update(b"/");
+            h.update(
+                f.file_name()
+                    .map(|n| n.as_encoded_bytes())
+                    .unwrap_or_default(),
+            );
+        }
+        h.update(b"\n");
+    }
+    DataPrint {
+        path: shown(data),
+        samples: samples.len(),
+        sha256: liveness_core::model::hex(&h.finalize()),
+    }
 }
 
-/// Path of the latest checkpoint.
-pub fn last_path(out: &Path) -> PathBuf {
-    out.join("last.safetensors")
+/// Leaf values of a configuration, by field name (nested groups flattened: their names are
+/// unique), to compare what a flag says with what a checkpoint says.
+fn leaves(config: &TrainConfig) -> BTreeMap<String, serde_json::Value> {
+    fn walk(
+        v: serde_json::Value,
+        out: &mut BTreeMap<String, serde_json::Value>,
+        key: Option<String>,
+    ) {
+        match (v, key) {
+            (serde_json::Value::Object(map), _) => {
+                for (k, v) in map {
+                    walk(v, out, Some(k));
+                }
+            }
+            (v, Some(k)) => {
+                out.insert(k, v);
+            }
+            (_, None) => {}
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(
+        serde_json::to_value(config).unwrap_or_default(),
+        &mut out,
+        None,
+    );
+    out
 }
 
-/// Trains. `config` is ignored on resume except for `epochs` (the checkpoint's own is used).
+/// On resume: every flag given on the command line (but `--epochs`) must agree with the
+/// checkpoint's configuration, and the data must be the data it trained on.
+fn check_resume(
+    given: &TrainConfig,
+    flags: &[GivenFlag],
+    meta: &Meta,
+    data: &DataPrint,
+) -> Result<(), TrainError> {
+    let (now, saved) = (leaves(given), leaves(&meta.config));
+    let differ: Vec<String> = flags
+        .iter()
+        .filter(|f| f.id != "epochs")
+        .filter_map(|f| {
+            let (a, b) = (now.get(&f.id)?, saved.get(&f.id)?);
+            (a != b).then(|| format!("{} {a} differs from the checkpoint's {b}", f.flag))
+        })
+        .collect();
+    if !differ.is_empty() {
+        return Err(TrainError::ResumeMismatch(format!(
+            "{} (a resumed run keeps its settings; only --epochs may change)",
+            differ.join("; ")
+        )));
+    }
+    if let Some(saved) = &meta.data
+        && (saved.sha256 != data.sha256 || saved.samples != data.samples)
+    {
+        return Err(TrainError::ResumeMismatch(format!(
+            "--data {} holds {} samples (fingerprint {}), but the run trained on {} with {} samples (fingerprint {})",
+            data.path,
+            data.samples,
+            &data.sha256[..12],
+            saved.path,
+            saved.samples,
+            &saved.sha256[..12]
+        )));
+    }
+    Ok(())
+}
+
+/// Trains. On resume, `config` must agree with the checkpoint's on every flag in `given`
+/// (except `--epochs`, which may extend the run).
 pub fn run(
     mut config: TrainConfig,
-    opts: &RunOptions,
+    opts: &RunArgs,
+    given: &[GivenFlag],
     interrupted: &AtomicBool,
-) -> Result<Outcome> {
+) -> Result<Outcome, TrainError> {
+    let dir = RunDir::new(&opts.out);
+    let device = opts.common.device;
     // A fresh run must not overwrite another run's checkpoints and records.
-    if !opts.resume && last_path(&opts.out).exists() {
-        bail!(
-            "run folder {} already holds a run (last.safetensors): add --resume to continue it, or choose another --out",
-            opts.out.display()
-        );
+    if !opts.resume && dir.holds_run() {
+        return Err(RunDirError::Occupied(opts.out.clone()).into());
     }
     let resumed = if opts.resume {
-        let path = last_path(&opts.out);
-        let ckpt = checkpoint::load(&path)
-            .with_context(|| format!("--resume: cannot resume from {}", path.display()))?;
+        let path = dir.last();
+        let ckpt = checkpoint::load(&path).map_err(|source| TrainError::Resume { path, source })?;
         let epochs = config.epochs;
+        let given_config = config;
         config = ckpt.meta.config.clone();
         config.epochs = epochs;
-        Some(ckpt)
+        Some((ckpt, given_config))
     } else {
         None
     };
-    if config.input_size < MIN_INPUT_SIZE {
-        bail!(
-            "--input-size {} is too small: the ResNet-18 encoder needs at least {MIN_INPUT_SIZE}",
-            config.input_size
-        );
-    }
-    if config.batch_size == 0 || config.val_batch_size == 0 {
-        bail!("--batch-size and --val-batch-size must be at least 1");
-    }
-    if config.precision != Precision::Fp32 && opts.device == Device::Cpu {
-        bail!(
-            "--precision {:?} needs a CUDA device; use fp32 on the CPU",
-            config.precision
-        );
+    config.validate()?;
+    if config.precision != Precision::Fp32 && device == Device::Cpu {
+        return Err(TrainError::PrecisionNeedsCuda);
     }
 
     let rule = SubjectRule::new(&config.subject_pattern)?;
     let samples = scan(&opts.data, &rule)?;
+    let print = data_print(&opts.data, &samples);
+    if let Some((ckpt, given_config)) = &resumed {
+        check_resume(given_config, given, &ckpt.meta, &print)?;
+    }
     let split_rule = match &config.val_subjects {
-        Some(names) => SplitRule::Subjects(names.iter().cloned().collect()),
+        Some(names) => SplitRule::Subjects(names.iter().map(|n| n.trim().to_owned()).collect()),
         None => SplitRule::Fraction {
             fraction: config.val_fraction,
             seed: config.seed,
@@ -257,47 +300,69 @@ pub fn run(
     }
     println!(
         "data {}: {} samples\n{}",
-        opts.data.display(),
+        shown(&opts.data),
         samples.len(),
         describe(&samples, &split)
     );
 
-    let pool = worker_pool(opts.workers)?;
-    let store = Arc::new(FrameStore::new(samples, config.input_size, opts.cache));
+    let pool = worker_pool(opts.common.workers)?;
+    let detector = config
+        .crop()
+        .needs_face()
+        .then(|| liveness_runtime::FaceDetector::new(liveness_core::face::MIN_SCORE))
+        .transpose()
+        .map_err(|e| {
+            TrainError::Data(DataError::Detector {
+                path: opts.data.clone(),
+                message: e.to_string(),
+            })
+        })?;
+    let store = Arc::new(FrameStore::with_crop(
+        samples,
+        config.input_size,
+        !opts.common.no_cache,
+        config.crop(),
+        detector,
+    ));
+    // Reads every frame (or header) before training, so a bad file stops the run at once.
     check_all(&store, &pool)?;
+    let refused = store.refused(&pool)?;
+    report_refused(&store, &refused);
+    let refused_set: BTreeSet<usize> = refused.iter().map(|(i, _)| *i).collect();
+    split.train.retain(|i| !refused_set.contains(i));
+    if split.train.is_empty() {
+        return Err(SplitError::Empty("training, after the face gate".into()).into());
+    }
 
-    std::fs::create_dir_all(&opts.out)
-        .with_context(|| format!("cannot create run folder {}", opts.out.display()))?;
-    std::fs::write(
-        opts.out.join("split.json"),
-        serde_json::to_vec_pretty(&split)?,
-    )?;
+    dir.create()?;
+    if resumed.is_none() {
+        write_atomic(&dir.split(), &json_bytes("the split", &split)?)?;
+    }
 
     tch::manual_seed(config.seed as i64);
-    let mut model = SpoofModel::new(opts.device);
+    let mut model = Model::new(config.arch, device);
     let mut optim = Optimizer::new(config.optimizer, model.vs.variables());
     let (mut epoch_done, mut skip_steps, mut last_report) = (0, 0, None);
     // Loss sum and step count of an epoch interrupted part-way, so its record stays whole.
     let mut partial_loss: Option<(f64, usize)> = None;
     match &resumed {
-        Some(ckpt) => {
-            let path = last_path(&opts.out);
-            ckpt.apply_to(&model, &path)?;
+        Some((ckpt, _)) => {
+            ckpt.apply_to(&model, &dir.last())?;
             optim.load_state(&ckpt.optim, ckpt.meta.optimizer_step)?;
             epoch_done = ckpt.meta.epoch;
             skip_steps = ckpt.meta.step_in_epoch;
             last_report = ckpt.meta.validation.clone();
             partial_loss = Some(ckpt.meta.epoch_loss);
-            keep_records_up_to(&opts.out, epoch_done)?;
+            dir.keep_records_up_to(epoch_done)?;
             println!(
                 "resumed from {} at epoch {epoch_done}, step {skip_steps}",
-                path.display()
+                shown(&dir.last())
             );
         }
         None => {
             if let Some(w) = &opts.init_weights {
-                model.load_torchvision_encoder(w)?;
-                println!("encoder initialised from {}", w.display());
+                model.init_encoder(w)?;
+                println!("encoder initialised from {}", shown(w));
             }
         }
     }
@@ -317,11 +382,11 @@ pub fn run(
                 epoch_loss: (f64, usize),
                 report: Option<Report>,
                 optim: &Optimizer,
-                paths: &[PathBuf]|
-     -> Result<()> {
+                paths: &[std::path::PathBuf]|
+     -> Result<(), TrainError> {
         let meta = Meta {
             format: FORMAT.to_owned(),
-            arch: ARCH.to_owned(),
+            arch: config.arch,
             epoch,
             step_in_epoch,
             epoch_loss,
@@ -331,12 +396,14 @@ pub fn run(
             config: config.clone(),
             classes: classes.clone(),
             validation: report,
+            data: Some(print.clone()),
             written_by: concat!("liveness-trainer ", env!("CARGO_PKG_VERSION")).to_owned(),
         };
         let bytes = checkpoint::encode(&meta, &model, &optim.state())?;
-        paths
-            .iter()
-            .try_for_each(|p| checkpoint::write_atomic(p, &bytes))
+        for p in paths {
+            write_atomic(p, &bytes)?;
+        }
+        Ok(())
     };
 
     for epoch in epoch_done + 1..=config.epochs {
@@ -344,7 +411,7 @@ pub fn run(
         if interrupted.load(Ordering::SeqCst) {
             println!(
                 "stopped before epoch {epoch}; {} is current",
-                last_path(&opts.out).display()
+                shown(&dir.last())
             );
             return Ok(Outcome::Interrupted);
         }
@@ -386,20 +453,21 @@ pub fn run(
                 (epoch - 1) * steps_per_epoch + step_in_epoch,
                 total_steps,
             );
-            let mut unit = to_unit(&batch.pixels, batch.len(), config.input_size, opts.device);
+            let mut unit = to_unit(&batch.pixels, batch.len(), config.input_size, device);
             if config.augment.is_on() {
                 seed_step(config.seed, epoch, step_in_epoch);
                 unit = config.augment.apply(&unit);
             }
             let input = normalize(&unit, &config.normalization);
-            let labels = Tensor::from_slice(&batch.labels).to_device(opts.device);
+            let labels = Tensor::from_slice(&batch.labels).to_device(device);
             let loss = train_step(&model, &mut optim, &input, &labels, config.precision, lr);
             let value = f64::try_from(&loss)?;
             if !value.is_finite() {
-                bail!(
-                    "training diverged at epoch {epoch}, step {}: loss is {value}; lower --lr",
-                    step_in_epoch + 1
-                );
+                return Err(TrainError::Diverged {
+                    epoch,
+                    step: step_in_epoch + 1,
+                    loss: value,
+                });
             }
             step_in_epoch += 1;
             steps_this_run += 1;
@@ -425,17 +493,20 @@ pub fn run(
                     (loss_sum, loss_n),
                     last_report.clone(),
                     &optim,
-                    &[last_path(&opts.out)],
+                    &[dir.last()],
                 )?;
                 println!(
                     "stopped at epoch {epoch}, step {step_in_epoch}: saved {}",
-                    last_path(&opts.out).display()
+                    shown(&dir.last())
                 );
                 return Ok(Outcome::Interrupted);
             }
         }
         bar.finish_and_clear();
-        let _ = producer.join();
+        join(producer)?;
+        if step_in_epoch < steps_per_epoch {
+            return Err(LoaderError::ThreadDied.into());
+        }
         skip_steps = 0;
 
         let scores = scoring::score(
@@ -445,7 +516,7 @@ pub fn run(
             config.val_batch_size,
             &config.normalization,
             pool.clone(),
-            opts.device,
+            device,
         )?;
         let report = evaluate(&scores.scored(&store), config.threshold);
         let record = EpochRecord {
@@ -461,20 +532,19 @@ pub fn run(
         let lines: String = scores
             .lines(&store)
             .iter()
-            .map(|l| serde_json::to_string(l).map(|j| j + "\n"))
-            .collect::<Result<_, _>>()?;
-        checkpoint::write_atomic(&opts.out.join("val_scores.jsonl"), lines.as_bytes())?;
+            .filter_map(|l| serde_json::to_string(l).ok().map(|j| j + "\n"))
+            .collect();
+        write_atomic(&dir.val_scores(), lines.as_bytes())?;
         save(
             epoch,
             0,
             (0.0, 0),
             Some(report.clone()),
             &optim,
-            &[epoch_path(&opts.out, epoch), last_path(&opts.out)],
+            &[dir.epoch(epoch), dir.last()],
         )?;
-        append_record(&opts.out, &record)?;
-        let records = read_records(&opts.out)?;
-        crate::plots::training_curves(&records, "training", &opts.out.join("training.png"))?;
+        dir.append_record(&record)?;
+        crate::plots::training_curves(&dir.records()?, "training", &dir.training_png())?;
         last_report = Some(report);
     }
     Ok(Outcome::Finished)
@@ -482,25 +552,18 @@ pub fn run(
 
 /// Reads every image header (or, with the cache on, decodes every frame) before training, so a
 /// bad file stops the run at once with its path.
-fn check_all(store: &Arc<FrameStore>, pool: &rayon::ThreadPool) -> Result<()> {
-    let bar = ProgressBar::new(store.samples().len() as u64).with_message("reading frames");
+fn check_all(store: &FrameStore, pool: &rayon::ThreadPool) -> Result<(), DataError> {
+    use rayon::prelude::*;
     if store.is_cached() {
-        store.warm(pool, &bar)?;
-    } else {
-        use rayon::prelude::*;
-        pool.install(|| {
-            store
-                .samples()
-                .par_iter()
-                .try_for_each(|s| crate::dataset::check_frames(s).map(|_| ()))
-        })?;
+        // `refused` decodes (and caches) every sample.
+        return Ok(());
     }
-    bar.finish_and_clear();
-    Ok(())
-}
-
-fn fmt_rate(v: Option<f64>) -> String {
-    v.map_or("n/a".to_owned(), |x| format!("{:.2}%", 100.0 * x))
+    pool.install(|| {
+        store
+            .samples()
+            .par_iter()
+            .try_for_each(|s| crate::dataset::check_frames(s).map(|_| ()))
+    })
 }
 
 /// Prints an epoch's summary (recipe metrics and ISO/IEC 30107-3 metrics).
@@ -521,91 +584,63 @@ fn print_epoch(r: &EpochRecord) {
     println!("{}", report_lines(v));
 }
 
-/// The ISO metrics and the confusion matrix as text.
-pub fn report_lines(v: &Report) -> String {
-    let per_class: Vec<String> = v
-        .apcer
-        .iter()
-        .map(|(c, a)| format!("APCER {c} {:.2}%", 100.0 * a))
-        .collect();
-    format!(
-        "  {} | APCER max {} BPCER {} ACER {} | EER {} AUC {} (threshold {})\n{}",
-        per_class.join(", "),
-        fmt_rate(v.apcer_max),
-        fmt_rate(v.bpcer),
-        fmt_rate(v.acer),
-        fmt_rate(v.eer),
-        v.roc_auc.map_or("n/a".to_owned(), |x| format!("{x:.4}")),
-        v.threshold,
-        v.confusion
-    )
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn append_record(out: &Path, record: &EpochRecord) -> Result<()> {
-    let path = out.join("metrics.jsonl");
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    writeln!(f, "{}", serde_json::to_string(record)?)
-        .with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// The records of a run's `metrics.jsonl`.
-pub fn read_records(out: &Path) -> Result<Vec<EpochRecord>> {
-    let path = out.join("metrics.jsonl");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    text.lines()
-        .enumerate()
-        .map(|(k, l)| {
-            serde_json::from_str(l).with_context(|| format!("{} line {}", path.display(), k + 1))
-        })
-        .collect()
-}
-
-/// On resume, drops records of epochs after the checkpoint (written before a crash).
-fn keep_records_up_to(out: &Path, epoch: usize) -> Result<()> {
-    let path = out.join("metrics.jsonl");
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        return Ok(());
-    };
-    let kept: String = text
-        .lines()
-        .filter(|l| serde_json::from_str::<EpochRecord>(l).is_ok_and(|r| r.epoch <= epoch))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    checkpoint::write_atomic(&path, kept.as_bytes())
-}
-
-/// The recipe's defaults.
-impl Default for TrainConfig {
-    fn default() -> Self {
-        TrainConfig {
-            epochs: 5,
-            batch_size: 64,
-            val_batch_size: 32,
-            lr: 1e-3,
-            schedule: Schedule::Constant,
-            optimizer: OptimizerConfig {
-                kind: OptimizerKind::Sgd,
-                weight_decay: 1e-7,
-                momentum: 0.0,
-            },
-            input_size: liveness_core::DEFAULT_INPUT_SIZE,
-            flip: true,
-            seed: 0,
-            val_fraction: 0.3,
-            val_subjects: None,
-            train_only: None,
-            train_on_all: false,
-            val_only: None,
-            subject_pattern: SubjectRule::DEFAULT.to_owned(),
-            threshold: 0.5,
-            precision: Precision::Fp32,
-            normalization: Normalization::IMAGENET,
-            augment: Augment::default(),
-        }
+    #[test]
+    fn resume_names_each_flag_that_differs() {
+        let saved = TrainConfig::default();
+        let mut given = saved.clone();
+        given.lr = 0.5;
+        given.epochs = 9;
+        given.optimizer.weight_decay = 0.1;
+        let meta = Meta {
+            format: FORMAT.into(),
+            arch: saved.arch,
+            epoch: 1,
+            step_in_epoch: 0,
+            epoch_loss: (0.0, 0),
+            optimizer_step: 1,
+            input_size: saved.input_size,
+            normalization: saved.normalization,
+            config: saved.clone(),
+            classes: vec![],
+            validation: None,
+            data: Some(DataPrint {
+                path: "a".into(),
+                samples: 3,
+                sha256: "0".repeat(64),
+            }),
+            written_by: "test".into(),
+        };
+        let flag = |id: &str, flag: &str| GivenFlag {
+            id: id.into(),
+            flag: flag.into(),
+        };
+        let data = meta.data.clone().unwrap_or_else(|| unreachable!());
+        // --epochs may change; --lr and --weight-decay may not.
+        assert!(check_resume(&given, &[flag("epochs", "--epochs")], &meta, &data).is_ok());
+        let err = check_resume(
+            &given,
+            &[flag("lr", "--lr"), flag("weight_decay", "--weight-decay")],
+            &meta,
+            &data,
+        )
+        .expect_err("differs")
+        .to_string();
+        assert!(
+            err.contains("--lr 0.5") && err.contains("--weight-decay 0.1"),
+            "{err}"
+        );
+        let other = DataPrint {
+            path: "b".into(),
+            samples: 4,
+            sha256: "1".repeat(64),
+        };
+        let err = check_resume(&saved, &[], &meta, &other)
+            .expect_err("other data")
+            .to_string();
+        assert!(err.contains("--data b"), "{err}");
     }
 }

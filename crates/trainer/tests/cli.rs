@@ -3,7 +3,8 @@
 mod common;
 
 use common::{make_dataset, success_stdout, train_small, trainer};
-use liveness_trainer::model::SpoofModel;
+use liveness_core::Arch;
+use liveness_trainer::arch::Model;
 use tch::{Device, Kind, Tensor};
 
 #[test]
@@ -127,7 +128,7 @@ fn init_weights_load_a_torchvision_state_dict() {
     // A torchvision-named ResNet-18 state_dict: a model's encoder tensors without the prefix,
     // plus what torchvision adds (fc, num_batches_tracked).
     tch::manual_seed(11);
-    let donor = SpoofModel::new(Device::Cpu);
+    let donor = Model::new(Arch::Resnet18, Device::Cpu);
     let vars = donor.vs.variables();
     let mut named: Vec<(String, Tensor)> = vars
         .iter()
@@ -148,8 +149,8 @@ fn init_weights_load_a_torchvision_state_dict() {
     Tensor::write_safetensors(&named, &path).expect("write");
 
     tch::manual_seed(99);
-    let mut model = SpoofModel::new(Device::Cpu);
-    model.load_torchvision_encoder(&path).expect("load");
+    let mut model = Model::new(Arch::Resnet18, Device::Cpu);
+    model.init_encoder(&path).expect("load");
     let loaded = model.vs.variables();
     for (k, t) in &vars {
         if k.starts_with("encoder.") {
@@ -169,13 +170,12 @@ fn init_weights_load_a_torchvision_state_dict() {
     // A file lacking a tensor is refused, naming it.
     named.retain(|(k, _)| k != "layer3.1.bn2.running_var");
     Tensor::write_safetensors(&named, &path).expect("write");
-    let err = format!(
-        "{:#}",
-        model
-            .load_torchvision_encoder(&path)
-            .expect_err("must fail")
-    );
+    let err = format!("{:#}", model.init_encoder(&path).expect_err("must fail"));
     assert!(err.contains("layer3.1.bn2.running_var"), "{err}");
+    // The small network has no torchvision counterpart.
+    let mut small = Model::new(Arch::Cnn4, Device::Cpu);
+    let err = small.init_encoder(&path).expect_err("cnn4").to_string();
+    assert!(err.contains("--arch cnn4"), "{err}");
 }
 
 /// rustc's `--as-needed` silently drops libtorch_cuda unless build.rs forces it in; then CUDA is

@@ -111,7 +111,7 @@ fn a_checkpoint_of_another_architecture_is_refused() {
     let out = tmp.path().join("run");
     train_small(&data, &out, 1, &[]);
     let ckpt = liveness_trainer::checkpoint::load(&out.join("last.safetensors")).expect("load");
-    let model = liveness_trainer::model::SpoofModel::new(tch::Device::Cpu);
+    let model = liveness_trainer::arch::Model::new(liveness_core::Arch::Resnet18, tch::Device::Cpu);
     let mut wrong = ckpt;
     wrong.model.insert(
         "fc.weight".into(),
@@ -124,14 +124,15 @@ fn a_checkpoint_of_another_architecture_is_refused() {
             .expect_err("must fail")
     );
     assert!(err.contains("fc.weight") && err.contains("shape"), "{err}");
-    wrong.meta.arch = "mobilenet".into();
+    // A checkpoint of the other architecture.
+    let small = liveness_trainer::arch::Model::new(liveness_core::Arch::Cnn4, tch::Device::Cpu);
     let err = format!(
         "{:#}",
         wrong
-            .apply_to(&model, Path::new("x.safetensors"))
+            .apply_to(&small, Path::new("x.safetensors"))
             .expect_err("must fail")
     );
-    assert!(err.contains("mobilenet"), "{err}");
+    assert!(err.contains("resnet18") && err.contains("cnn4"), "{err}");
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use common::{make_dataset, small_train_args, trainer};
 use liveness_trainer::checkpoint;
-use liveness_trainer::train::EpochRecord;
+use liveness_trainer::run_dir::EpochRecord;
 
 fn records(out: &Path) -> Vec<EpochRecord> {
     std::fs::read_to_string(out.join("metrics.jsonl"))

@@ -115,16 +115,11 @@ pub async fn webgpu_available() -> std::result::Result<String, JsValue> {
     Ok(ensure_webgpu_inner().await?)
 }
 
-/// The manifest's address for a model address: `NAME.onnx` → `NAME.json`.
-pub fn default_manifest_url(model_url: &str) -> String {
-    let (path, rest) = match model_url.find(['?', '#']) {
-        Some(i) => model_url.split_at(i),
-        None => (model_url, ""),
-    };
-    match path.strip_suffix(".onnx") {
-        Some(stem) => format!("{stem}.json{rest}"),
-        None => format!("{path}.json{rest}"),
-    }
+/// The manifest's address for a model address: `NAME.onnx` → `NAME.json` (the rule every
+/// runtime shares, `liveness_core::model::manifest_url`).
+#[wasm_bindgen(js_name = manifestUrl)]
+pub fn manifest_url(model_url: &str) -> String {
+    liveness_core::model::manifest_url(model_url)
 }
 
 async fn fetch_response(url: &str) -> Result<web_sys::Response> {
@@ -244,7 +239,7 @@ impl LivenessModel {
     ) -> std::result::Result<LivenessModel, JsValue> {
         ensure_webgpu_inner().await?;
         let started = now_ms();
-        let manifest_url = manifest_url.unwrap_or_else(|| default_manifest_url(&model_url));
+        let manifest_url = manifest_url.unwrap_or_else(|| self::manifest_url(&model_url));
         let manifest = fetch_text(&manifest_url).await?;
         let buffer = fetch_buffer(&model_url).await?;
         let fetch_ms = now_ms() - started;
@@ -348,19 +343,4 @@ async fn check_frames(model: &Model, frames: &Array) -> Result<Verdict> {
         model.manifest.threshold,
         timings,
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn manifest_url_sits_next_to_the_model() {
-        assert_eq!(
-            default_manifest_url("/models/default.onnx"),
-            "/models/default.json"
-        );
-        assert_eq!(default_manifest_url("m.onnx?v=2"), "m.json?v=2");
-        assert_eq!(default_manifest_url("/model"), "/model.json");
-    }
 }

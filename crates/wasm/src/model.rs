@@ -5,9 +5,9 @@
 
 use std::collections::HashMap;
 
-use liveness_core::manifest::{FORMAT, Manifest};
-use liveness_core::onnx::seed;
-use liveness_core::{FRAMES, Frame, classified_as_attack, preprocess_sample};
+use liveness_core::manifest::{Manifest, ManifestError};
+use liveness_core::model::{LOGIT, P_SPOOF, pad_to_batch};
+use liveness_core::{Frame, classified_as_attack, preprocess_sample};
 use serde::Serialize;
 
 use crate::error::{ErrorCode, LivenessError, Result};
@@ -51,43 +51,16 @@ impl Verdict {
     }
 }
 
-/// Parses a manifest and checks that this build can run the model it describes.
+/// Parses a manifest and checks that this build can run the model it describes (the checks
+/// every runtime shares: `Manifest::parse`).
 pub fn parse_manifest(json: &str, source: &str) -> Result<Manifest> {
-    let invalid = |msg: String| LivenessError::new(ErrorCode::ModelInvalid, msg);
-    let manifest: Manifest = serde_json::from_str(json)
-        .map_err(|e| invalid(format!("manifest {source} is not valid: {e}")))?;
-    if manifest.format != FORMAT {
-        return Err(invalid(format!(
-            "manifest {source} has format {:?}, this widget reads {FORMAT:?}",
-            manifest.format
-        )));
-    }
-    let input = &manifest.input;
-    if input.frames != FRAMES || input.batch == 0 || input.size == 0 {
-        return Err(invalid(format!(
-            "manifest {source}: input of {} frames, batch {}, size {} (needs {FRAMES} frames, batch and size above 0)",
-            input.frames, input.batch, input.size
-        )));
-    }
-    for output in [seed::LOGIT, seed::P_SPOOF] {
-        if !manifest.outputs.iter().any(|o| o == output) {
-            return Err(invalid(format!(
-                "manifest {source} lists no {output:?} output"
-            )));
-        }
-    }
-    if !(manifest.threshold > 0.0 && manifest.threshold < 1.0) {
-        return Err(invalid(format!(
-            "manifest {source}: threshold {} is not inside (0, 1)",
-            manifest.threshold
-        )));
-    }
-    Ok(manifest)
+    Manifest::parse(json, source)
+        .map_err(|e| LivenessError::new(ErrorCode::ModelInvalid, e.to_string()))
 }
 
 /// Checks the model's SHA-256 (hex) against the manifest's.
 pub fn verify_sha256(manifest: &Manifest, sha256: String, source: &str) -> Result<()> {
-    manifest.verify_sha256(sha256).map_err(|e| {
+    manifest.verify_sha256(sha256).map_err(|e: ManifestError| {
         LivenessError::new(
             ErrorCode::ModelHash,
             format!("refusing model {source}: {e}"),
@@ -110,10 +83,9 @@ pub struct LoadTimings {
 /// The model's input for five frames: preprocessed by the trainer's code, padded to the
 /// model's batch with zeros.
 pub fn model_input(manifest: &Manifest, frames: &[Frame<'_>]) -> Result<Vec<f32>> {
-    let mut input = preprocess_sample(frames, manifest.input.size, &manifest.input.normalization)
+    let input = preprocess_sample(frames, manifest.input.size, &manifest.input.normalization)
         .map_err(|e| LivenessError::new(ErrorCode::Frames, e.to_string()))?;
-    input.resize(manifest.input.shape().iter().product(), 0.0);
-    Ok(input)
+    Ok(pad_to_batch(input, manifest))
 }
 
 /// A model loaded onto WebGPU through wonnx, with its manifest.
@@ -157,36 +129,24 @@ impl Model {
                 )
             })
         };
-        Ok((first(seed::LOGIT)?, first(seed::P_SPOOF)?))
+        Ok((first(LOGIT)?, first(P_SPOOF)?))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use liveness_core::manifest::{DataSpec, InputSpec, sha256_hex};
-    use liveness_core::{AttackClass, Normalization};
+    use liveness_core::manifest::sha256_hex;
+    use liveness_core::{FRAMES, Normalization};
 
     fn manifest_json(size: u32, batch: usize) -> String {
-        let m = Manifest::new(
-            "m.onnx",
-            b"model bytes",
-            "seed-resnet18",
-            InputSpec::new("frames", batch, size, Normalization::IMAGENET),
-            0.5,
-            DataSpec {
-                name: "d".into(),
-                terms: "t".into(),
-                classes: vec![AttackClass::Real],
-            },
-            "test",
-        );
+        let m = liveness_core::manifest::example(b"model bytes", size, batch);
         serde_json::to_string(&m).expect("manifest serialises")
     }
 
     #[test]
     fn a_valid_manifest_parses_and_its_hash_is_checked() {
-        let m = parse_manifest(&manifest_json(8, 1), "m.json").expect("valid");
+        let m = parse_manifest(&manifest_json(16, 1), "m.json").expect("valid");
         verify_sha256(&m, sha256_hex(b"model bytes"), "m.onnx").expect("same bytes");
         let err =
             verify_sha256(&m, sha256_hex(b"model bytez"), "m.onnx").expect_err("changed byte");
@@ -200,27 +160,28 @@ mod tests {
         assert_eq!(err.code, ErrorCode::ModelInvalid);
         assert!(err.message.contains("bad.json"));
 
-        let mut v: serde_json::Value = serde_json::from_str(&manifest_json(8, 1)).expect("JSON");
+        let mut v: serde_json::Value = serde_json::from_str(&manifest_json(16, 1)).expect("JSON");
         v["input"]["frames"] = 4.into();
         let err = parse_manifest(&v.to_string(), "four.json").expect_err("4 frames");
-        assert!(err.message.contains("4 frames"), "{}", err.message);
+        assert!(err.message.contains("input.frames is 4"), "{}", err.message);
 
-        let mut v: serde_json::Value = serde_json::from_str(&manifest_json(8, 1)).expect("JSON");
+        let mut v: serde_json::Value = serde_json::from_str(&manifest_json(16, 1)).expect("JSON");
         v["threshold"] = 1.5.into();
         assert!(parse_manifest(&v.to_string(), "t.json").is_err());
 
-        let mut v: serde_json::Value = serde_json::from_str(&manifest_json(8, 1)).expect("JSON");
+        let mut v: serde_json::Value = serde_json::from_str(&manifest_json(16, 1)).expect("JSON");
         v["format"] = "other".into();
         assert!(parse_manifest(&v.to_string(), "f.json").is_err());
     }
 
     #[test]
     fn input_is_the_shared_preprocessing_padded_to_the_batch() {
-        let m = parse_manifest(&manifest_json(4, 2), "m.json").expect("valid");
-        let pixels: Vec<u8> = (0..6 * 4 * 4).map(|i| (i * 7 % 256) as u8).collect();
-        let frames = vec![Frame::rgba(&pixels, 6, 4); FRAMES];
+        let m = parse_manifest(&manifest_json(16, 2), "m.json").expect("valid");
+        let pixels: Vec<u8> = (0..24 * 16 * 4).map(|i| (i * 7 % 256) as u8).collect();
+        let frames = vec![Frame::rgba(&pixels, 24, 16); FRAMES];
         let input = model_input(&m, &frames).expect("input");
-        let expected = preprocess_sample(&frames, 4, &Normalization::IMAGENET).expect("preprocess");
+        let expected =
+            preprocess_sample(&frames, 16, &Normalization::IMAGENET).expect("preprocess");
         assert_eq!(input.len(), 2 * expected.len());
         assert_eq!(&input[..expected.len()], expected.as_slice());
         assert!(input[expected.len()..].iter().all(|&x| x == 0.0));
@@ -228,7 +189,7 @@ mod tests {
 
     #[test]
     fn wrong_frames_are_a_frames_error() {
-        let m = parse_manifest(&manifest_json(4, 1), "m.json").expect("valid");
+        let m = parse_manifest(&manifest_json(16, 1), "m.json").expect("valid");
         let pixels = vec![0u8; 6 * 4 * 4];
         let err = model_input(&m, &[Frame::rgba(&pixels, 6, 4); 4]).expect_err("4 frames");
         assert_eq!(err.code, ErrorCode::Frames);

@@ -1,9 +1,20 @@
 //! Writing ONNX from Rust: the protobuf types of `onnx.proto` (prost, compiled at build time with
-//! protox) and a small graph builder that records a static shape for every tensor.
+//! protox), a small graph builder that records a static shape for every tensor, and one file per
+//! architecture ([`resnet18`], [`cnn4`]) that writes its graph from a checkpoint's weights.
 //!
-//! [`seed`] writes the recipe's model in the dialect wonnx 0.5.1 runs (see its docs).
+//! Every graph is written in the dialect that wonnx 0.5.1 runs (measured), which tract and
+//! onnxruntime run too:
+//! - input `frames` `[N, 5, 3, S, S]` (normalised), outputs `logit` and `p_spoof` `[N, 1]`
+//!   ([`crate::model`]); static shapes everywhere, a `value_info` for every intermediate;
+//! - BatchNorm folded into each convolution, and every Conv has a bias (wonnx's 3×3 shader is
+//!   silently wrong without one);
+//! - the five-frame head's `Conv1d(5→1, k3, s2, p1)` as a 2-D Conv on `[N, 5, 1, F]` with kernel
+//!   `[1, 3]`, and its `Linear(F/2→1)` as a Conv with kernel `[1, F/2]` (wonnx's Gemm fails on
+//!   torch's layout);
+//! - Reshape shapes as constant initializers; opset 17, IR 8.
 
-pub mod seed;
+pub mod cnn4;
+pub mod resnet18;
 
 use std::collections::BTreeMap;
 
@@ -37,6 +48,23 @@ pub type Weights = BTreeMap<String, Weight>;
 /// Errors while building a graph.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
+    /// A batch or input size outside [`crate::limits`], or below the architecture's minimum.
+    #[error("{what} {got} is outside the allowed range {allowed}")]
+    OutOfRange {
+        what: &'static str,
+        got: u64,
+        allowed: String,
+    },
+    /// The graph needs a Conv larger than wonnx can dispatch.
+    #[error(
+        "batch {batch} at {size}x{size} needs a Conv with {outputs} outputs; wonnx runs at most {WONNX_MAX_CONV_OUTPUTS} per Conv: use a batch of at most {max_batch}"
+    )]
+    TooLargeForWonnx {
+        batch: usize,
+        size: u32,
+        outputs: i64,
+        max_batch: i64,
+    },
     /// A weight the architecture needs is missing.
     #[error("weight {0} is missing: not a checkpoint of this architecture")]
     MissingWeight(String),
@@ -47,9 +75,61 @@ pub enum ExportError {
         got: Vec<usize>,
         expected: Vec<usize>,
     },
-    /// An input size or batch the graph cannot have, or wonnx cannot run.
-    #[error("{0}")]
-    Unsupported(String),
+}
+
+/// Opset written.
+pub const OPSET: i64 = 17;
+/// BatchNorm epsilon of the trained model (torch's default).
+pub const BN_EPS: f32 = 1e-5;
+/// Most outputs one wonnx Conv dispatch can compute (65,535 workgroups × 256).
+pub const WONNX_MAX_CONV_OUTPUTS: i64 = 65_535 * 256;
+
+/// The weight `name`, which must have `shape`.
+pub fn weight<'a>(w: &'a Weights, name: &str, shape: &[usize]) -> Result<&'a Weight, ExportError> {
+    let t = w
+        .get(name)
+        .ok_or_else(|| ExportError::MissingWeight(name.to_owned()))?;
+    if t.shape != shape {
+        return Err(ExportError::WeightShape {
+            name: name.to_owned(),
+            got: t.shape.clone(),
+            expected: shape.to_vec(),
+        });
+    }
+    Ok(t)
+}
+
+/// Folds BatchNorm `bn` into the bias-free convolution `conv` of shape `[out, in, kh, kw]`:
+/// `w' = w · γ/√(σ²+ε)`, `b' = β − μ · γ/√(σ²+ε)`.
+pub fn fold_conv_bn(
+    w: &Weights,
+    conv: &str,
+    bn: &str,
+    shape: [usize; 4],
+) -> Result<(Weight, Vec<f32>), ExportError> {
+    let cw = weight(w, &format!("{conv}.weight"), &shape)?;
+    let c = [shape[0]];
+    let gamma = &weight(w, &format!("{bn}.weight"), &c)?.values;
+    let beta = &weight(w, &format!("{bn}.bias"), &c)?.values;
+    let mean = &weight(w, &format!("{bn}.running_mean"), &c)?.values;
+    let var = &weight(w, &format!("{bn}.running_var"), &c)?.values;
+    let per_out = shape[1] * shape[2] * shape[3];
+    let mut values = cw.values.clone();
+    let mut bias = vec![0.0; shape[0]];
+    for o in 0..shape[0] {
+        let scale = gamma[o] / (var[o] + BN_EPS).sqrt();
+        for v in &mut values[o * per_out..(o + 1) * per_out] {
+            *v *= scale;
+        }
+        bias[o] = beta[o] - mean[o] * scale;
+    }
+    Ok((
+        Weight {
+            shape: shape.to_vec(),
+            values,
+        },
+        bias,
+    ))
 }
 
 /// A tensor in the graph being built, with its static shape.
@@ -69,6 +149,18 @@ pub struct GraphBuilder {
     value_info: Vec<ValueInfoProto>,
     counter: usize,
     largest_conv: i64,
+    input: Option<ValueInfoProto>,
+}
+
+/// The square side of a `[N, 5, 3, S, S]` input's value info.
+fn input_side(v: &ValueInfoProto) -> Option<u32> {
+    match v.r#type.as_ref()?.value.as_ref()? {
+        TypeValue::TensorType(t) => match t.shape.as_ref()?.dim.last()?.value {
+            Some(DimValue::DimValue(d)) => u32::try_from(d).ok(),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// Shape of a tensor as a `ValueInfoProto` (f32).
@@ -253,6 +345,91 @@ impl GraphBuilder {
     /// Output elements of the largest Conv so far (wonnx computes one per invocation).
     pub fn largest_conv_output(&self) -> i64 {
         self.largest_conv
+    }
+
+    /// A builder for a liveness model of `batch` samples of `size × size` frames, after checking
+    /// both against [`crate::limits`] and the architecture's `min_size`, and the frames folded
+    /// into the batch: `[N·5, 3, S, S]`, ready for a per-frame encoder.
+    pub fn liveness_input(
+        size: u32,
+        min_size: u32,
+        batch: usize,
+    ) -> Result<(GraphBuilder, Value), ExportError> {
+        let sizes =
+            min_size.max(*crate::limits::INPUT_SIZE.start())..=*crate::limits::INPUT_SIZE.end();
+        if !sizes.contains(&size) {
+            return Err(ExportError::OutOfRange {
+                what: "input size",
+                got: u64::from(size),
+                allowed: format!("{}..={}", sizes.start(), sizes.end()),
+            });
+        }
+        if !crate::limits::BATCH.contains(&batch) {
+            return Err(ExportError::OutOfRange {
+                what: "batch",
+                got: batch as u64,
+                allowed: format!("{:?}", crate::limits::BATCH),
+            });
+        }
+        let (n, f, s) = (batch as i64, crate::FRAMES as i64, i64::from(size));
+        let mut g = GraphBuilder::default();
+        let input = Value {
+            name: crate::model::INPUT.to_owned(),
+            shape: vec![n, f, 3, s, s],
+        };
+        let folded = g.reshape(&input, &[n * f, 3, s, s]);
+        g.input = Some(value_info(&input.name, &input.shape));
+        Ok((g, folded))
+    }
+
+    /// The five-frame head shared by every architecture, on pooled per-frame features
+    /// `[N·5, F, 1, 1]`: `Conv1d(5→1, k3, s2, p1)` over the features → `Linear(F/2→1)` → `logit`
+    /// and `p_spoof` `[N, 1]` (weights `conv1d.*`, `fc.*`). Checks that wonnx can dispatch every
+    /// Conv, and finishes the model.
+    pub fn five_frame_head(
+        mut self,
+        pooled: &Value,
+        w: &Weights,
+        features: usize,
+        batch: usize,
+        name: &str,
+    ) -> Result<ModelProto, ExportError> {
+        let (n, f, features_i) = (batch as i64, crate::FRAMES as i64, features as i64);
+        let x = self.reshape(pooled, &[n, f, 1, features_i]);
+        let c1 = weight(w, "conv1d.weight", &[1, crate::FRAMES, 3])?;
+        let c1 = Weight {
+            shape: vec![1, crate::FRAMES, 1, 3],
+            values: c1.values.clone(),
+        };
+        let c1b = weight(w, "conv1d.bias", &[1])?.values.clone();
+        let x = self.conv(&x, "conv1d", &c1, &c1b, [1, 2], [0, 1, 0, 1]);
+        let half = features / 2;
+        let fc = weight(w, "fc.weight", &[1, half])?;
+        let fc = Weight {
+            shape: vec![1, 1, 1, half],
+            values: fc.values.clone(),
+        };
+        let fcb = weight(w, "fc.bias", &[1])?.values.clone();
+        let x = self.conv(&x, "fc", &fc, &fcb, [1, 1], [0, 0, 0, 0]);
+        let logit = self.reshape(&x, &[n, 1]);
+        let p = self.sigmoid(&logit);
+        // wonnx runs a Conv in one dispatch: refuse a batch whose largest Conv exceeds it.
+        let largest = self.largest_conv_output();
+        if largest > WONNX_MAX_CONV_OUTPUTS {
+            let size = self.input.as_ref().and_then(input_side).unwrap_or(0);
+            return Err(ExportError::TooLargeForWonnx {
+                batch,
+                size,
+                outputs: largest,
+                max_batch: WONNX_MAX_CONV_OUTPUTS / (largest / n),
+            });
+        }
+        let outputs = vec![
+            self.output(&logit, crate::model::LOGIT),
+            self.output(&p, crate::model::P_SPOOF),
+        ];
+        let inputs = self.input.take().into_iter().collect();
+        Ok(self.finish(name, inputs, outputs, OPSET, "liveness-core"))
     }
 
     /// Wraps the graph in a model.

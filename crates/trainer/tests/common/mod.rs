@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
-/// Frame size of generated samples (not square, to exercise the centre crop).
-pub const WIDTH: u32 = 40;
-pub const HEIGHT: u32 = 32;
+/// Frame size of generated samples (not square, to exercise the crop; large enough for the face
+/// detector to find the drawn faces).
+pub const WIDTH: u32 = 160;
+pub const HEIGHT: u32 = 120;
 
 /// Writes a generated dataset (see `liveness_trainer::synthetic`) and returns its root.
 pub fn make_dataset(root: &Path, subjects: u32, per_class: u32) -> PathBuf {

@@ -1,0 +1,106 @@
+//! The model architectures, by name: what each one's per-frame encoder hands to the shared
+//! five-frame head, the smallest input it takes, and its ONNX graph. Recorded in checkpoints and
+//! manifests; chosen with the trainer's `--arch`. Adding one = a file in `onnx/` (its graph), a
+//! file in the trainer's `arch/` (its tch network), a variant here, and a parity test.
+
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::onnx::proto::ModelProto;
+use crate::onnx::{self, ExportError, Weights};
+
+/// A model architecture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Arch {
+    /// ResNet-18 per frame (512 features), the recipe's model: 11 M weights, 45 MB as f32.
+    #[serde(rename = "resnet18", alias = "seed-resnet18")]
+    Resnet18,
+    /// Four conv blocks per frame (128 features): 98 k weights, 0.4 MB as f32.
+    #[serde(rename = "cnn4")]
+    Cnn4,
+}
+
+impl Arch {
+    /// Every architecture.
+    pub const ALL: [Arch; 2] = [Arch::Resnet18, Arch::Cnn4];
+
+    /// The name in flags, checkpoints and manifests.
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Resnet18 => "resnet18",
+            Arch::Cnn4 => "cnn4",
+        }
+    }
+
+    /// Features per frame out of the encoder (the head's input width; even).
+    pub fn features(self) -> usize {
+        match self {
+            Arch::Resnet18 => onnx::resnet18::FEATURES,
+            Arch::Cnn4 => onnx::cnn4::FEATURES,
+        }
+    }
+
+    /// Smallest input side the encoder takes.
+    pub fn min_input_size(self) -> u32 {
+        match self {
+            Arch::Resnet18 => onnx::resnet18::MIN_SIZE,
+            Arch::Cnn4 => onnx::cnn4::MIN_SIZE,
+        }
+    }
+
+    /// The ONNX graph for `batch` samples of `size × size` frames from trained `weights`.
+    pub fn onnx(
+        self,
+        weights: &Weights,
+        size: u32,
+        batch: usize,
+    ) -> Result<ModelProto, ExportError> {
+        match self {
+            Arch::Resnet18 => onnx::resnet18::graph(weights, size, batch),
+            Arch::Cnn4 => onnx::cnn4::graph(weights, size, batch),
+        }
+    }
+}
+
+impl std::fmt::Display for Arch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An architecture name that is not one of [`Arch::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown architecture {0:?} (known: resnet18, cnn4)")]
+pub struct UnknownArch(pub String);
+
+impl FromStr for Arch {
+    type Err = UnknownArch;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Arch::ALL
+            .into_iter()
+            .find(|a| a.name() == s)
+            .ok_or_else(|| UnknownArch(s.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_the_old_name_still_reads() {
+        for a in Arch::ALL {
+            assert_eq!(a.name().parse::<Arch>(), Ok(a));
+            let json = serde_json::to_string(&a).expect("json");
+            assert_eq!(serde_json::from_str::<Arch>(&json).expect("parse"), a);
+            assert_eq!(a.features() % 2, 0);
+        }
+        assert_eq!(
+            serde_json::from_str::<Arch>("\"seed-resnet18\"").expect("alias"),
+            Arch::Resnet18
+        );
+        assert!("mobilenet".parse::<Arch>().is_err());
+    }
+}

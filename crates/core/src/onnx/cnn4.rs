@@ -1,0 +1,31 @@
+//! A small network a browser can afford: per frame four blocks of `Conv 3×3 → BatchNorm → ReLU →
+//! MaxPool 2×2` (16, 32, 64, 128 channels; about 98 k weights) → global average → 128 features
+//! → the five-frame head. The trainer's `arch/cnn4.rs` defines the same network in tch.
+
+use super::proto::ModelProto;
+use super::{ExportError, GraphBuilder, Weights, fold_conv_bn};
+
+/// Output channels of the four blocks.
+pub const CHANNELS: [usize; 4] = [16, 32, 64, 128];
+/// Features per frame out of the encoder.
+pub const FEATURES: usize = CHANNELS[3];
+/// Smallest input side that keeps every feature map at least 1 pixel (four 2× poolings).
+pub const MIN_SIZE: u32 = 16;
+
+/// The graph for `batch` samples of `size × size` frames (weights `encoder.{k}.conv.weight`,
+/// `encoder.{k}.bn.*` for blocks k = 0..4, then `conv1d.*`, `fc.*`).
+pub fn graph(w: &Weights, size: u32, batch: usize) -> Result<ModelProto, ExportError> {
+    let (mut g, mut x) = GraphBuilder::liveness_input(size, MIN_SIZE, batch)?;
+    let mut c_in = 3;
+    for (k, &c_out) in CHANNELS.iter().enumerate() {
+        let conv = format!("encoder.{k}.conv");
+        let (weight, bias) =
+            fold_conv_bn(w, &conv, &format!("encoder.{k}.bn"), [c_out, c_in, 3, 3])?;
+        x = g.conv(&x, &conv, &weight, &bias, [1, 1], [1, 1, 1, 1]);
+        x = g.relu(&x);
+        x = g.max_pool(&x, 2, 2, 0);
+        c_in = c_out;
+    }
+    let x = g.global_average_pool(&x);
+    g.five_frame_head(&x, w, FEATURES, batch, "liveness-cnn4")
+}

@@ -1,0 +1,55 @@
+//! The small per-frame encoder (`liveness_core::onnx::cnn4` writes the same network as ONNX):
+//! four blocks of `Conv 3×3 (no bias) → BatchNorm → ReLU → MaxPool 2×2`, then the global mean.
+
+use liveness_core::onnx::cnn4::CHANNELS;
+use tch::{Tensor, nn};
+
+use super::Encoder;
+
+#[derive(Debug)]
+pub(super) struct Cnn4 {
+    blocks: Vec<(nn::Conv2D, nn::BatchNorm)>,
+}
+
+/// The encoder under `root` (variables `{k}.conv.weight`, `{k}.bn.*`).
+pub(super) fn encoder(root: &nn::Path<'_>) -> Cnn4 {
+    let mut c_in = 3;
+    let blocks = CHANNELS
+        .iter()
+        .enumerate()
+        .map(|(k, &c_out)| {
+            let block = root / k;
+            let conv = nn::conv2d(
+                &block / "conv",
+                c_in,
+                c_out as i64,
+                3,
+                nn::ConvConfig {
+                    padding: 1,
+                    bias: false,
+                    ..Default::default()
+                },
+            );
+            c_in = c_out as i64;
+            (
+                conv,
+                nn::batch_norm2d(&block / "bn", c_out as i64, Default::default()),
+            )
+        })
+        .collect();
+    Cnn4 { blocks }
+}
+
+impl Encoder for Cnn4 {
+    fn forward_t(&self, frames: &Tensor, train: bool) -> Tensor {
+        let mut x = frames.shallow_clone();
+        for (conv, bn) in &self.blocks {
+            x = x
+                .apply(conv)
+                .apply_t(bn, train)
+                .relu()
+                .max_pool2d_default(2);
+        }
+        x.adaptive_avg_pool2d([1, 1]).flatten(1, -1)
+    }
+}
