@@ -8,7 +8,8 @@ log() { printf '\033[1m[build-web]\033[0m %s\n' "$*"; }
 cargo build -p liveness-wasm --target wasm32-unknown-unknown --profile wasm-release
 wasm=target/wasm32-unknown-unknown/wasm-release/liveness_wasm.wasm
 rm -rf web/pkg.tmp
-wasm-bindgen --target web --out-dir web/pkg.tmp "$wasm"
+# The name section (function names for stack traces) is a fifth of the file: left out.
+wasm-bindgen --target web --remove-name-section --out-dir web/pkg.tmp "$wasm"
 # Replace the package in one step, so a server never sees half of it.
 rm -rf web/pkg && mv web/pkg.tmp web/pkg
 raw=$(stat -c %s web/pkg/liveness_wasm_bg.wasm)

@@ -1,10 +1,15 @@
-// Types of web/liveness-check.js, the <liveness-check> widget.
+// Types of web/liveness-check.js, the <liveness-check> widget. A browser test checks that the
+// unions below list exactly the wasm module's codes (errorCodes(), guidanceCodes()) and the
+// widget's STATES.
 
 /** The number of frames the model takes. */
 export const FRAMES: 5;
 
 /** Milliseconds between captured frames unless the `interval` attribute says otherwise. */
 export const DEFAULT_INTERVAL_MS: 200;
+
+/** Milliseconds between two looks of the face detector at the preview. */
+export const GUIDE_INTERVAL_MS: 250;
 
 /** What the widget is doing. */
 export type LivenessState =
@@ -14,9 +19,23 @@ export type LivenessState =
   | 'capturing'
   | 'analysing'
   | 'result'
+  | 'refused'
   | 'error';
 
-/** The `code` of a failure (the `code` of a `LivenessError` from the wasm module). */
+/** A row of STATES: whether a check is under way, the status text key, the button's text key. */
+export interface LivenessStateSpec {
+  readonly busy: boolean;
+  readonly text: keyof LivenessTexts | null;
+  readonly button: keyof LivenessTexts | null;
+}
+
+/** Every state and how it renders. */
+export const STATES: Readonly<Record<LivenessState, LivenessStateSpec>>;
+
+/** The face gate's refusals: the frames got no verdict (state `refused`, event `refused`). */
+export type LivenessRefusalCode = 'no-face' | 'multiple-faces';
+
+/** The `code` of a failure (state `error`, event `error`). */
 export type LivenessErrorCode =
   | 'webgpu-unavailable'
   | 'model-fetch'
@@ -28,7 +47,22 @@ export type LivenessErrorCode =
   | 'camera-denied'
   | 'camera-missing'
   | 'camera-in-use'
-  | 'camera-failed';
+  | 'camera-failed'
+  /** The `session` server refused or could not confirm the check. */
+  | 'session';
+
+/** Advice from the face detector while the user frames their face. */
+export type LivenessGuidanceCode =
+  | 'no-face'
+  | 'multiple-faces'
+  | 'too-far'
+  | 'too-close'
+  | 'off-centre'
+  | 'too-dark'
+  | 'good';
+
+/** The engine that ran the model. */
+export type LivenessBackend = 'webgpu' | 'cpu';
 
 /** Milliseconds spent in each stage of one check. */
 export interface LivenessTimings {
@@ -36,16 +70,42 @@ export interface LivenessTimings {
   captureMs: number;
   /** Waiting for the model to finish loading after the capture (0 when it was ready). */
   modelWaitMs: number;
-  /** Crop, resize and normalise (the trainer's preprocessing, in wasm). */
+  /** The face detector on the five frames (in the worker). */
+  detectMs: number;
+  /** Crop, resize and normalise (the trainer's preprocessing, in wasm, in the worker). */
   preprocessMs: number;
-  /** Running the model on WebGPU, upload and read-back included. */
+  /** Running the model on its engine (WebGPU upload and read-back included). */
   inferenceMs: number;
+  /** The whole round trip to the worker (transfer, detection, preprocessing, inference). */
+  workerMs: number;
   /** Loading the model, once per page: download of the model and its manifest, */
   modelFetchMs: number;
   /** its SHA-256 check against the manifest, */
   modelVerifyMs: number;
-  /** and the wonnx session (graph, weight upload, shaders). */
+  /** and the engine (wonnx session or tract plan). */
   modelSessionMs: number;
+}
+
+/** A face box in frame pixels. */
+export interface LivenessFace {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+  score: number;
+  keypoints: [number, number][];
+}
+
+/** What the `session` server confirmed (only with the `session` attribute). */
+export interface LivenessSessionResult {
+  /** The server's session id. */
+  id: string;
+  /** The signed verdict for the host's backend (verify it there, or ask GET /v1/sessions/{id}). */
+  token: string;
+  /** The server's own verdict on the same frames. */
+  live: boolean;
+  /** The server's pSpoof for the same frames. */
+  pSpoof: number;
 }
 
 /** The detail of the `result` event. */
@@ -58,32 +118,57 @@ export interface LivenessResult {
   logit: number;
   /** The decision threshold on `pSpoof`, from the model's manifest. */
   threshold: number;
+  /** The engine that ran the model, and why it was chosen. */
+  backend: LivenessBackend;
+  backendReason: string;
+  /** The one face of each frame. */
+  faces: LivenessFace[];
   timings: LivenessTimings;
   /** The five captured RGBA frames, only with the `share-frames` attribute. */
   frames?: ImageData[];
+  /** The server's confirmation, only with the `session` attribute. */
+  session?: LivenessSessionResult;
 }
 
-/** The detail of the `error` event. */
-export interface LivenessErrorDetail {
-  code: LivenessErrorCode;
-  /** A developer-facing message naming what failed (the user sees `texts.errors[code]`). */
+/** The detail of the `error` and `refused` events. */
+export interface LivenessErrorDetail<Code = LivenessErrorCode> {
+  code: Code;
+  /** A developer-facing message naming what failed (the user sees the widget's text). */
   message: string;
+}
+
+/** The detail of the `guidance` event (a few times a second during the preview). */
+export interface LivenessGuidance {
+  guidance: LivenessGuidanceCode;
+  /** The one person's face, or null. */
+  face: LivenessFace | null;
+  /** Whether the face held still since the previous look. */
+  steady: boolean;
+  detectMs: number;
 }
 
 /** The detail of the `state` event. */
 export interface LivenessStateDetail {
   state: LivenessState;
   previous: LivenessState;
-  /** Present when `state` is `error`. */
-  code?: LivenessErrorCode;
+  /** Present when `state` is `error` or `refused`. */
+  code?: LivenessErrorCode | LivenessRefusalCode;
 }
 
-/** Every text the widget shows; `{p}`/`{t}` in `score` and `{data}`/`{terms}` in `modelNote` are filled in. */
+/** The detail of the `progress` event while the model downloads. */
+export interface LivenessProgress {
+  loaded: number;
+  total: number;
+}
+
+/**
+ * Every text the widget shows; `{p}`/`{t}` in `score`, `{data}`/`{terms}` in `modelNote` and
+ * `{percent}` in `loading` are filled in.
+ */
 export interface LivenessTexts {
   intro: string;
   start: string;
   starting: string;
-  preview: string;
   capture: string;
   capturing: string;
   analysing: string;
@@ -94,10 +179,19 @@ export interface LivenessTexts {
   score: string;
   /** Under the check: the model's training data and terms, from its manifest. */
   modelNote: string;
+  /** While the model downloads. */
+  loading: string;
+  /** The preview's status line, by guidance. */
+  guidance: Record<LivenessGuidanceCode, string>;
+  /** The `refused` state's status line, by refusal. */
+  refused: Record<LivenessRefusalCode, string>;
+  /** The `error` state's status line, by error. */
   errors: Record<LivenessErrorCode, string>;
 }
 
-export type PartialLivenessTexts = Partial<Omit<LivenessTexts, 'errors'>> & {
+export type PartialLivenessTexts = Partial<Omit<LivenessTexts, 'errors' | 'guidance' | 'refused'>> & {
+  guidance?: Partial<Record<LivenessGuidanceCode, string>>;
+  refused?: Partial<Record<LivenessRefusalCode, string>>;
   errors?: Partial<Record<LivenessErrorCode, string>>;
 };
 
@@ -106,10 +200,15 @@ export const DEFAULT_TEXTS: Readonly<LivenessTexts>;
 /**
  * `<liveness-check model="/models/default.onnx">`. Attributes: `model` (URL of the ONNX file;
  * default `../models/default.onnx` relative to the widget), `manifest` (default: NAME.json next to
- * NAME.onnx), `interval` (ms between frames, default 200), `auto-capture` (ms after the preview
- * appears; without it the user presses Capture), `share-frames` (put the frames in the result).
+ * NAME.onnx), `backend` (`auto` | `webgpu` | `cpu`; default auto: WebGPU on a hardware adapter,
+ * the CPU engine otherwise), `interval` (ms between frames, default 200), `auto-capture`
+ * (capture by itself once the face is well placed and steady, no sooner than this many ms after
+ * the preview appears), `share-frames` (put the frames in the result), `session` (the address of
+ * the host's session endpoint, e.g. `/v1/sessions`: the check is bound to a server nonce, the
+ * frames go to that server, and the result carries its signed token).
  *
- * Events: `result` (LivenessResult), `error` (LivenessErrorDetail; does not bubble), `state`.
+ * Events: `result` (LivenessResult), `refused` and `error` (LivenessErrorDetail; they do not
+ * bubble), `state`, `guidance`, `progress`.
  */
 export class LivenessCheck extends HTMLElement {
   readonly state: LivenessState;
@@ -124,20 +223,27 @@ export class LivenessCheck extends HTMLElement {
 
   addEventListener(type: 'result', listener: (e: CustomEvent<LivenessResult>) => void, options?: boolean | AddEventListenerOptions): void;
   addEventListener(type: 'error', listener: (e: CustomEvent<LivenessErrorDetail>) => void, options?: boolean | AddEventListenerOptions): void;
+  addEventListener(type: 'refused', listener: (e: CustomEvent<LivenessErrorDetail<LivenessRefusalCode>>) => void, options?: boolean | AddEventListenerOptions): void;
   addEventListener(type: 'state', listener: (e: CustomEvent<LivenessStateDetail>) => void, options?: boolean | AddEventListenerOptions): void;
+  addEventListener(type: 'guidance', listener: (e: CustomEvent<LivenessGuidance>) => void, options?: boolean | AddEventListenerOptions): void;
+  addEventListener(type: 'progress', listener: (e: CustomEvent<LivenessProgress>) => void, options?: boolean | AddEventListenerOptions): void;
   addEventListener(type: string, listener: EventListenerOrEventListenerObject, options?: boolean | AddEventListenerOptions): void;
 }
 
 export interface MountOptions {
   model?: string;
   manifest?: string;
+  backend?: 'auto' | LivenessBackend;
   interval?: number;
   autoCapture?: number;
   shareFrames?: boolean;
+  session?: string;
   texts?: PartialLivenessTexts;
   onResult?: (result: LivenessResult) => void;
   onError?: (error: LivenessErrorDetail) => void;
+  onRefused?: (refusal: LivenessErrorDetail<LivenessRefusalCode>) => void;
   onState?: (state: LivenessStateDetail) => void;
+  onGuidance?: (guidance: LivenessGuidance) => void;
 }
 
 /** Creates a `<liveness-check>` inside `container` and returns it. */

@@ -1,28 +1,49 @@
 // <liveness-check>: the embeddable liveness widget.
 //
 // Embedding is one tag, `<liveness-check model="/models/default.onnx"></liveness-check>`, or one
-// call, `mount(element, { model })`. The widget asks for the camera, shows a preview with a face
-// guide, captures five frames, stops the camera, and runs the model on this device through the
-// wasm module in ./pkg (camera capture, the trainer's own preprocessing, wonnx on WebGPU). No frame
-// leaves the device unless the host page asks for them (`share-frames`).
+// call, `mount(element, { model })`. The widget asks for the camera, shows a preview with live
+// guidance from a face detector, captures five frames, stops the camera, and runs the model on
+// this device. The main thread only shows the preview and grabs frames (through the wasm module's
+// Camera); a Web Worker (liveness-worker.js) holds the models and runs the face detector, the
+// trainer's own preprocessing and inference — wonnx on a hardware WebGPU adapter, tract on the CPU
+// everywhere else. No frame leaves the device unless the host page asks for them (`share-frames`,
+// or a `session` endpoint of the host's own server).
 //
 // Everything it loads is relative to this file (no CDN), and it needs no inline script or style,
-// so it runs under `script-src 'self' 'wasm-unsafe-eval'; style-src 'self'`.
+// so it runs under `script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; worker-src 'self'`.
 
-/** The number of frames the model takes (liveness_core::FRAMES). */
+/** The number of frames the model takes (liveness_core::FRAMES; the wasm module's frameCount()). */
 export const FRAMES = 5;
 
 /** Milliseconds between captured frames unless the `interval` attribute says otherwise. */
 export const DEFAULT_INTERVAL_MS = 200;
 
+/** Milliseconds between two looks of the face detector at the preview. */
+export const GUIDE_INTERVAL_MS = 250;
+
 const BASE = new URL('./', import.meta.url);
+
+/**
+ * Every state of the widget: whether a check is under way (`busy`: start() does nothing), the
+ * text key of its status line (null: chosen from the detail), and the text key of its one button
+ * (null: hidden). Rendering, busy checks and the `.d.ts` all follow this table.
+ */
+export const STATES = Object.freeze({
+  idle: Object.freeze({ busy: false, text: 'intro', button: 'start' }),
+  starting: Object.freeze({ busy: true, text: 'starting', button: null }),
+  preview: Object.freeze({ busy: true, text: null, button: 'capture' }),
+  capturing: Object.freeze({ busy: true, text: 'capturing', button: null }),
+  analysing: Object.freeze({ busy: true, text: 'analysing', button: null }),
+  result: Object.freeze({ busy: false, text: null, button: 'again' }),
+  refused: Object.freeze({ busy: false, text: null, button: 'retry' }),
+  error: Object.freeze({ busy: false, text: null, button: 'retry' }),
+});
 
 /** Texts shown to the user; replace any of them through `element.texts` or `mount(…, {texts})`. */
 export const DEFAULT_TEXTS = Object.freeze({
   intro: 'Show that you are a live person. The camera pictures stay on this device.',
   start: 'Start check',
   starting: 'Asking for camera access…',
-  preview: 'Centre your face in the oval, then press Capture.',
   capture: 'Capture',
   capturing: 'Hold still…',
   analysing: 'Checking…',
@@ -32,45 +53,48 @@ export const DEFAULT_TEXTS = Object.freeze({
   again: 'Check again',
   score: 'Spoof probability {p} (threshold {t})',
   modelNote: 'Model trained on {data}. Terms: {terms}.',
+  loading: 'Downloading the check… {percent}%',
+  guidance: Object.freeze({
+    'no-face': 'Move into view: no face is visible.',
+    'multiple-faces': 'Only one person, please.',
+    'too-far': 'Come a little closer.',
+    'too-close': 'Move back a little.',
+    'off-centre': 'Centre your face in the oval.',
+    'too-dark': 'More light, please: your face is too dark.',
+    good: 'Good. Hold still and press Capture.',
+  }),
+  refused: Object.freeze({
+    'no-face': 'Your face was not visible in every picture. Face the camera and try again.',
+    'multiple-faces': 'More than one person was in the pictures. Make sure you are alone and try again.',
+  }),
   errors: Object.freeze({
     'camera-denied':
       'Camera access was blocked. Allow the camera for this site in your browser settings, then try again.',
     'camera-missing': 'No camera was found. Connect a camera, then try again.',
     'camera-in-use': 'The camera is in use by another application. Close it, then try again.',
     'camera-failed': 'The camera could not be started.',
-    'webgpu-unavailable':
-      'This browser cannot run the check on this device: WebGPU is unavailable. Try a current Chrome or Edge.',
+    'webgpu-unavailable': 'This browser cannot run the check on the graphics processor (WebGPU is unavailable).',
     'model-fetch': 'The liveness model could not be downloaded. Check your connection, then try again.',
     'model-hash': 'The liveness model failed its integrity check and was not used.',
     'model-invalid': 'The liveness model could not be loaded.',
     frames: 'The captured pictures could not be used.',
     'device-lost': 'The graphics device stopped working. Try again.',
     inference: 'The check could not run. Try again.',
+    session: 'The check could not be confirmed with the server. Try again.',
   }),
 });
 
-const BUSY = new Set(['starting', 'preview', 'capturing', 'analysing']);
-
 // ---------------------------------------------------------------------------------------------
-// The wasm runtime, shared by every widget of the page. A panic inside it (wonnx panics on GPU
-// errors) leaves the instance unusable: the fatal listener rejects what is pending and the next
-// use imports a fresh instance.
+// The wasm runtime on the main thread (the camera and the shared rules), and the worker that
+// holds the models. Both are shared by every widget of the page.
 
 let runtime = null;
-let generation = 0;
-const fatalWaiters = new Set();
 
 function loadRuntime() {
   if (!runtime) {
-    generation += 1;
-    const url = new URL(`pkg/liveness_wasm.js${generation > 1 ? `?instance=${generation}` : ''}`, BASE);
-    const loading = import(url.href).then(async (rt) => {
+    const loading = import(new URL('pkg/liveness_wasm.js', BASE).href).then(async (rt) => {
       await rt.default({ module_or_path: new URL('pkg/liveness_wasm_bg.wasm', BASE) });
-      rt.setFatalListener((error) => {
-        if (runtime === loading) runtime = null;
-        for (const reject of fatalWaiters) reject(error);
-      });
-      return { rt, models: new Map() };
+      return rt;
     });
     runtime = loading;
     loading.catch(() => {
@@ -80,43 +104,78 @@ function loadRuntime() {
   return runtime;
 }
 
-/** Resolves or rejects like `promise`, or rejects when the runtime dies first. */
-function guard(promise) {
-  let reject;
-  const fatal = new Promise((_, r) => {
-    reject = r;
-    fatalWaiters.add(r);
-  });
-  return Promise.race([promise, fatal]).finally(() => fatalWaiters.delete(reject));
+let worker = null;
+let nextId = 1;
+const pending = new Map(); // id → { resolve, reject, onProgress }
+
+function failAll(error) {
+  for (const p of pending.values()) p.reject(error);
+  pending.clear();
 }
 
-function modelFor(state, model, manifest) {
-  const key = `${model}\n${manifest}`;
-  let loading = state.models.get(key);
-  if (!loading) {
-    loading = state.rt.LivenessModel.load(model, manifest);
-    state.models.set(key, loading);
-    // A failed load is retried next time rather than remembered.
-    loading.catch(() => state.models.delete(key));
+function livenessError(detail) {
+  const error = new Error(detail.message);
+  error.name = 'LivenessError';
+  error.code = detail.code;
+  return error;
+}
+
+function getWorker() {
+  if (!worker) {
+    worker = new Worker(new URL('liveness-worker.js', BASE), { type: 'module' });
+    worker.onmessage = ({ data }) => {
+      if (data.op === 'fatal') {
+        // The worker's module died (a panic, e.g. a lost GPU device); it loads a fresh one.
+        failAll(livenessError(data.error));
+        return;
+      }
+      const p = pending.get(data.id);
+      if (!p) return;
+      if (data.op === 'progress') {
+        p.onProgress?.(data.loaded, data.total);
+        return;
+      }
+      pending.delete(data.id);
+      if (data.ok) p.resolve(data.value);
+      else p.reject(livenessError(data.error));
+    };
+    worker.onerror = (e) => {
+      failAll(livenessError({ code: 'inference', message: `the worker failed: ${e.message ?? e}` }));
+      worker?.terminate();
+      worker = null;
+    };
   }
-  return loading;
+  return worker;
+}
+
+/** Sends `msg` to the worker (moving `transfer`) and resolves with its answer. */
+function ask(msg, { transfer = [], onProgress } = {}) {
+  const id = nextId++;
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve, reject, onProgress });
+    getWorker().postMessage({ ...msg, id }, transfer);
+  });
+}
+
+/** Plain frames for the worker; `keep` copies them so the caller keeps its own. */
+function framesForWorker(frames, keep) {
+  const plain = frames.map((f) => ({
+    data: keep ? new Uint8ClampedArray(f.data) : f.data,
+    width: f.width,
+    height: f.height,
+  }));
+  return { plain, transfer: plain.map((f) => f.data.buffer) };
 }
 
 function errorCode(error) {
   return error && error.name === 'LivenessError' && typeof error.code === 'string' ? error.code : 'inference';
 }
 
-function manifestUrlOf(model) {
-  const url = new URL(model, document.baseURI);
-  url.pathname = url.pathname.replace(/\.onnx$/, '') + '.json';
-  return url.href;
-}
-
 // ---------------------------------------------------------------------------------------------
 
 export class LivenessCheck extends HTMLElement {
   static get observedAttributes() {
-    return ['model'];
+    return ['model', 'manifest'];
   }
 
   #texts = DEFAULT_TEXTS;
@@ -125,7 +184,9 @@ export class LivenessCheck extends HTMLElement {
   #modelLoading = null;
   #run = 0; // bumped on every start, stop and failure, so that a stale async step gives up
   #refocus = false; // the button had keyboard focus when it was hidden
-  #detail = null; // the verdict in `result`, { code, message } in `error`
+  #detail = null; // the verdict in `result`, { code, message } in `error` and `refused`
+  #guidance = null; // the last look of the face detector in `preview`
+  #progress = null; // download progress of the model, 0..1, while it loads
   #ui;
 
   constructor() {
@@ -143,6 +204,7 @@ export class LivenessCheck extends HTMLElement {
         <div class="guide" aria-hidden="true"></div>
       </div>
       <p class="status" role="status" aria-live="polite"></p>
+      <p class="progress" part="progress"></p>
       <p class="score" part="score"></p>
       <div class="actions"><button type="button" class="action" part="button"></button></div>
       <p class="note" part="note"></p>`;
@@ -150,6 +212,7 @@ export class LivenessCheck extends HTMLElement {
     this.#ui = {
       video: box.querySelector('video'),
       status: box.querySelector('.status'),
+      progress: box.querySelector('.progress'),
       score: box.querySelector('.score'),
       button: box.querySelector('button'),
       note: box.querySelector('.note'),
@@ -170,7 +233,7 @@ export class LivenessCheck extends HTMLElement {
     if (this.isConnected) this.#showModelNote();
   }
 
-  /** The current state: idle, starting, preview, capturing, analysing, result or error. */
+  /** The current state: one of the keys of STATES. */
   get state() {
     return this.#state;
   }
@@ -180,13 +243,13 @@ export class LivenessCheck extends HTMLElement {
     return this.#texts;
   }
 
-  /** Replaces some or all texts; `errors` is merged per code. */
+  /** Replaces some or all texts; `guidance`, `refused` and `errors` are merged per code. */
   set texts(texts) {
-    this.#texts = {
-      ...DEFAULT_TEXTS,
-      ...texts,
-      errors: { ...DEFAULT_TEXTS.errors, ...(texts?.errors ?? {}) },
-    };
+    const merged = { ...DEFAULT_TEXTS, ...texts };
+    for (const group of ['guidance', 'refused', 'errors']) {
+      merged[group] = { ...DEFAULT_TEXTS[group], ...(texts?.[group] ?? {}) };
+    }
+    this.#texts = merged;
     this.#render();
   }
 
@@ -194,9 +257,14 @@ export class LivenessCheck extends HTMLElement {
     return this.getAttribute('model') || new URL('../models/default.onnx', BASE).href;
   }
 
-  /** The manifest's address: the note under the check and the model load read the same one. */
+  /** The manifest's address (null: the wasm module's rule, NAME.json next to NAME.onnx). */
   get #manifest() {
-    return this.getAttribute('manifest') || manifestUrlOf(this.#model);
+    return this.getAttribute('manifest');
+  }
+
+  get #backend() {
+    const b = this.getAttribute('backend');
+    return b === 'webgpu' || b === 'cpu' ? b : 'auto';
   }
 
   get #interval() {
@@ -206,36 +274,41 @@ export class LivenessCheck extends HTMLElement {
 
   /** Asks for the camera and shows the preview. Does nothing while a check is under way. */
   async start() {
-    if (BUSY.has(this.#state)) return;
+    if (STATES[this.#state].busy) return;
     const run = ++this.#run;
     this.#set('starting');
     try {
-      const state = await guard(loadRuntime());
+      const rt = await loadRuntime();
       if (run !== this.#run) return;
-      // Before the camera: without WebGPU there is nothing to ask the user for.
-      await guard(state.rt.webgpuAvailable());
+      // Before the camera: a forced WebGPU engine without an adapter leaves nothing to ask for.
+      if (this.#backend === 'webgpu') rt.chooseBackend('webgpu', await rt.webgpuAdapter());
       if (run !== this.#run) return;
-      this.#modelLoading = modelFor(state, this.#model, this.#manifest);
-      // A model that cannot load is reported at once, not after the user has posed for nothing.
-      this.#modelLoading.catch((error) => {
-        if (run === this.#run && (this.#state === 'starting' || this.#state === 'preview')) this.#fail(error);
-      });
+      this.#progress = 0;
+      this.#modelLoading = ask(
+        { op: 'load', model: this.#model, manifest: this.#manifest, backend: this.#backend },
+        { onProgress: (loaded, total) => this.#onProgress(run, loaded, total) },
+      );
+      this.#modelLoading.then(
+        () => {
+          this.#progress = null;
+          if (run === this.#run) this.#render();
+        },
+        // A model that cannot load is reported at once, not after the user has posed for nothing.
+        (error) => {
+          if (run === this.#run && (this.#state === 'starting' || this.#state === 'preview')) this.#fail(error);
+        },
+      );
       const constraints = { facingMode: 'user', width: { ideal: 640 }, height: { ideal: 480 } };
-      const camera = await guard(state.rt.Camera.open(this.#ui.video, constraints));
+      const camera = await rt.Camera.open(this.#ui.video, constraints);
       if (run !== this.#run) {
         camera.stop();
         camera.free();
         return;
       }
       this.#camera = camera;
+      this.#guidance = null;
       this.#set('preview');
-      const auto = this.getAttribute('auto-capture');
-      if (auto !== null) {
-        const delay = Number(auto) || 0;
-        setTimeout(() => {
-          if (run === this.#run && this.#state === 'preview') this.capture();
-        }, delay);
-      }
+      this.#guide(run);
     } catch (error) {
       if (run === this.#run) this.#fail(error);
     }
@@ -249,27 +322,35 @@ export class LivenessCheck extends HTMLElement {
     this.#set('capturing');
     try {
       const started = performance.now();
-      const frames = await guard(camera.capture(FRAMES, this.#interval));
+      const frames = await camera.capture(FRAMES, this.#interval);
       const captureMs = performance.now() - started;
       this.#releaseCamera();
       if (run !== this.#run) return;
       this.#set('analysing');
       const waited = performance.now();
-      const model = await guard(this.#modelLoading);
+      const loaded = await this.#modelLoading;
       const modelWaitMs = performance.now() - waited;
       if (run !== this.#run) return;
-      const verdict = await guard(model.check(frames));
+      const share = this.hasAttribute('share-frames');
+      const { plain, transfer } = framesForWorker(frames, share);
+      const sent = performance.now();
+      const verdict = await ask(
+        { op: 'check', model: this.#model, manifest: this.#manifest, backend: this.#backend, frames: plain },
+        { transfer },
+      );
+      const workerMs = performance.now() - sent;
       if (run !== this.#run) return;
-      const load = model.loadTimings;
+      const load = loaded.loadTimings;
       verdict.timings = {
         captureMs,
         modelWaitMs,
         ...verdict.timings,
+        workerMs,
         modelFetchMs: load.fetchMs,
         modelVerifyMs: load.verifyMs,
         modelSessionMs: load.sessionMs,
       };
-      if (this.hasAttribute('share-frames')) verdict.frames = frames;
+      if (share) verdict.frames = frames;
       this.#set('result', verdict);
       this.dispatchEvent(new CustomEvent('result', { detail: verdict, bubbles: true, composed: true }));
     } catch (error) {
@@ -282,6 +363,45 @@ export class LivenessCheck extends HTMLElement {
     this.#run += 1;
     this.#releaseCamera();
     if (this.#state !== 'idle') this.#set('idle');
+  }
+
+  /** Looks at the preview a few times a second and tells the user how to place their face. */
+  async #guide(run) {
+    let previous = null;
+    let steadyLooks = 0;
+    const autoAfter = this.hasAttribute('auto-capture') ? Number(this.getAttribute('auto-capture')) || 0 : null;
+    const since = performance.now();
+    while (run === this.#run && this.#state === 'preview' && this.#camera) {
+      const looked = performance.now();
+      try {
+        const [frame] = await this.#camera.capture(1, 0);
+        if (run !== this.#run || this.#state !== 'preview') return;
+        const { plain, transfer } = framesForWorker([frame], false);
+        const look = await ask({ op: 'guide', frame: plain[0], previous }, { transfer });
+        if (run !== this.#run || this.#state !== 'preview') return;
+        steadyLooks = look.guidance === 'good' && look.steady ? steadyLooks + 1 : 0;
+        previous = look.face;
+        this.#guidance = look;
+        this.#render();
+        this.dispatchEvent(new CustomEvent('guidance', { detail: look, bubbles: true, composed: true }));
+        // Auto-capture: a well-placed face that held still for two looks in a row.
+        if (autoAfter !== null && steadyLooks >= 2 && performance.now() - since >= autoAfter) {
+          this.capture();
+          return;
+        }
+      } catch {
+        // Guidance is advice: a failed look leaves the last advice up, and capture still works.
+      }
+      const wait = GUIDE_INTERVAL_MS - (performance.now() - looked);
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+
+  #onProgress(run, loaded, total) {
+    if (run !== this.#run || !total) return;
+    this.#progress = Math.min(1, loaded / total);
+    this.#render();
+    this.dispatchEvent(new CustomEvent('progress', { detail: { loaded, total }, bubbles: true, composed: true }));
   }
 
   #onButton() {
@@ -302,9 +422,10 @@ export class LivenessCheck extends HTMLElement {
     this.#releaseCamera();
     const code = errorCode(error);
     const message = error?.message ?? String(error);
-    this.#set('error', { code, message });
+    const refused = code in DEFAULT_TEXTS.refused;
+    this.#set(refused ? 'refused' : 'error', { code, message });
     // Not bubbling: an `error` event reaching window would look like a script error to the page.
-    this.dispatchEvent(new CustomEvent('error', { detail: { code, message } }));
+    this.dispatchEvent(new CustomEvent(refused ? 'refused' : 'error', { detail: { code, message } }));
   }
 
   #set(state, detail) {
@@ -313,51 +434,60 @@ export class LivenessCheck extends HTMLElement {
     this.#detail = detail;
     this.#render();
     this.dispatchEvent(
-      new CustomEvent('state', { detail: { state, previous, ...(detail?.code ? { code: detail.code } : {}) }, bubbles: true, composed: true }),
+      new CustomEvent('state', {
+        detail: { state, previous, ...(detail?.code ? { code: detail.code } : {}) },
+        bubbles: true,
+        composed: true,
+      }),
     );
+  }
+
+  /** The status text of the current state (STATES[state].text, or one chosen by its detail). */
+  #statusText() {
+    const t = this.#texts;
+    const d = this.#detail;
+    switch (this.#state) {
+      case 'preview':
+        return t.guidance[this.#guidance?.guidance] ?? t.guidance['off-centre'];
+      case 'result':
+        return d.live ? t.live : t.spoof;
+      case 'refused':
+        return t.refused[d.code] ?? t.refused['no-face'];
+      case 'error':
+        return t.errors[d.code] ?? t.errors.inference;
+      default:
+        return t[STATES[this.#state].text];
+    }
   }
 
   #render() {
     const t = this.#texts;
-    const { status, score, button } = this.#ui;
+    const { status, progress, score, button } = this.#ui;
     const state = this.#state;
+    const spec = STATES[state];
     this.dataset.state = state;
-    let text;
-    let label = null;
-    score.textContent = '';
-    switch (state) {
-      case 'idle':
-        text = t.intro;
-        label = t.start;
-        break;
-      case 'preview':
-        text = t.preview;
-        label = t.capture;
-        break;
-      case 'result': {
-        const v = this.#detail;
-        this.dataset.verdict = v.live ? 'live' : 'spoof';
-        text = v.live ? t.live : t.spoof;
-        score.textContent = t.score.replace('{p}', v.pSpoof.toFixed(4)).replace('{t}', v.threshold.toFixed(4));
-        label = t.again;
-        break;
-      }
-      case 'error':
-        text = t.errors[this.#detail.code] ?? t.errors.inference;
-        label = t.retry;
-        break;
-      default:
-        text = t[state];
-    }
-    if (state !== 'result') delete this.dataset.verdict;
-    if (state === 'error') this.dataset.error = this.#detail.code;
+    status.textContent = this.#statusText();
+    const verdict = state === 'result' ? this.#detail : null;
+    if (verdict) this.dataset.verdict = verdict.live ? 'live' : 'spoof';
+    else delete this.dataset.verdict;
+    score.textContent = verdict
+      ? t.score.replace('{p}', verdict.pSpoof.toFixed(4)).replace('{t}', verdict.threshold.toFixed(4))
+      : '';
+    const code = state === 'error' || state === 'refused' ? this.#detail.code : null;
+    if (code) this.dataset.error = code;
     else delete this.dataset.error;
-    status.textContent = text;
-    if (label === null) {
+    const guidance = state === 'preview' ? this.#guidance?.guidance : null;
+    if (guidance) this.dataset.guidance = guidance;
+    else delete this.dataset.guidance;
+    progress.textContent =
+      spec.busy && this.#progress !== null && this.#progress < 1
+        ? t.loading.replace('{percent}', String(Math.round(100 * this.#progress)))
+        : '';
+    if (spec.button === null) {
       if (this.shadowRoot.activeElement === button) this.#refocus = true;
       button.hidden = true;
     } else {
-      button.textContent = label;
+      button.textContent = t[spec.button];
       button.hidden = false;
       // Keyboard users keep their place across the states in which the button is hidden.
       if (this.#refocus) button.focus();
@@ -367,9 +497,9 @@ export class LivenessCheck extends HTMLElement {
 
   async #showModelNote() {
     // The model's data terms travel with it: a research-use model says so wherever it is shown.
-    const url = this.#manifest;
     try {
-      const response = await fetch(url);
+      const rt = await loadRuntime();
+      const response = await fetch(this.#manifest ?? rt.manifestUrl(this.#model));
       if (!response.ok) return;
       const manifest = await response.json();
       const data = manifest?.data;
@@ -385,20 +515,32 @@ export class LivenessCheck extends HTMLElement {
 if (!customElements.get('liveness-check')) customElements.define('liveness-check', LivenessCheck);
 
 /**
- * Mounts a widget inside `container` and returns it.
- * Options: model, manifest, interval, autoCapture, shareFrames, texts, and on{Result,Error,State}.
+ * Mounts a widget inside `container` and returns it. Options: model, manifest, backend, interval,
+ * autoCapture, shareFrames, session, texts, and on{Result,Error,State,Guidance,Refused}.
  */
 export function mount(container, options = {}) {
   const el = document.createElement('liveness-check');
-  if (options.model) el.setAttribute('model', options.model);
-  if (options.manifest) el.setAttribute('manifest', options.manifest);
+  for (const [option, attribute] of [
+    ['model', 'model'],
+    ['manifest', 'manifest'],
+    ['backend', 'backend'],
+    ['session', 'session'],
+  ]) {
+    if (options[option]) el.setAttribute(attribute, options[option]);
+  }
   if (options.interval !== undefined) el.setAttribute('interval', String(options.interval));
   if (options.autoCapture !== undefined) el.setAttribute('auto-capture', String(options.autoCapture));
   if (options.shareFrames) el.setAttribute('share-frames', '');
   if (options.texts) el.texts = options.texts;
-  if (options.onResult) el.addEventListener('result', (e) => options.onResult(e.detail));
-  if (options.onError) el.addEventListener('error', (e) => options.onError(e.detail));
-  if (options.onState) el.addEventListener('state', (e) => options.onState(e.detail));
+  for (const [option, event] of [
+    ['onResult', 'result'],
+    ['onError', 'error'],
+    ['onState', 'state'],
+    ['onGuidance', 'guidance'],
+    ['onRefused', 'refused'],
+  ]) {
+    if (options[option]) el.addEventListener(event, (e) => options[option](e.detail));
+  }
   container.append(el);
   return el;
 }

@@ -22,6 +22,7 @@ export const CSP = [
   "img-src 'self' data: blob:",
   "media-src 'self' blob: mediastream:",
   "connect-src 'self'",
+  "worker-src 'self'",
   "object-src 'none'",
   "base-uri 'none'",
   "form-action 'self'",

@@ -42,6 +42,11 @@ try {
     el.setAttribute('model', model);
     el.setAttribute('auto-capture', '0');
     window.__results = [];
+    // The page's responsiveness: every main-thread task over 50 ms (the Long Tasks API).
+    window.__longTasks = [];
+    new PerformanceObserver((list) => {
+      for (const t of list.getEntries()) window.__longTasks.push(t.duration);
+    }).observe({ type: 'longtask', buffered: true });
     el.addEventListener('result', (e) => window.__results.push(e.detail.timings));
   }, values.model);
   for (let i = 0; i < runs; i++) {
@@ -50,6 +55,7 @@ try {
     await waitForState(page, 'result');
   }
   const all = await page.evaluate(() => window.__results);
+  const longTasks = await page.evaluate(() => window.__longTasks);
   const median = (xs) => {
     const s = [...xs].sort((a, b) => a - b);
     const m = s.length >> 1;
@@ -64,6 +70,7 @@ try {
     model_load_ms: Object.fromEntries(['modelFetchMs', 'modelVerifyMs', 'modelSessionMs'].map((k) => [k, all[0][k]])),
     first_check: Object.fromEntries(stages.map((k) => [k, all[0][k]])),
     median_later_checks: Object.fromEntries(stages.map((k) => [k, median(later.map((t) => t[k]))])),
+    main_thread_long_tasks: { count: longTasks.length, longest_ms: Math.max(0, ...longTasks) },
   };
   console.log(JSON.stringify(report));
 } finally {

@@ -33,33 +33,97 @@ export async function startSite() {
 }
 
 /**
- * Writes a Y4M (4:2:0) file that Chromium's fake camera plays in a loop: `count` frames of a
- * moving, face-sized bright ellipse on a textured background, so frames differ from each other.
+ * RGB pixels (`width × height × 3`) of a wall with cartoon faces that the face detector finds
+ * (the same drawing as liveness_core::testing::draw_faces): `faces` is a list of `{ cx, cy,
+ * width }` in pixels.
  */
-export async function writeY4m(file, { width = 320, height = 240, count = 10 } = {}) {
+export function drawFaces(width, height, faces, wall = [70, 90, 110]) {
+  const img = new Float32Array(width * height * 3);
+  for (let i = 0; i < width * height; i++) img.set(wall, i * 3);
+  const ellipse = (x0, y0, x1, y1, colour) => {
+    const [cx, cy, rx, ry] = [(x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2];
+    for (let y = Math.max(0, Math.floor(y0)); y < Math.min(height, Math.ceil(y1)); y++) {
+      for (let x = Math.max(0, Math.floor(x0)); x < Math.min(width, Math.ceil(x1)); x++) {
+        const dx = (x + 0.5 - cx) / rx;
+        const dy = (y + 0.5 - cy) / ry;
+        if (dx * dx + dy * dy <= 1) img.set(colour, (y * width + x) * 3);
+      }
+    }
+  };
+  for (const { cx, cy, width: fw } of faces) {
+    const fh = fw * 1.3;
+    ellipse(cx - fw / 2 - 8, cy - fh / 2 - 14, cx + fw / 2 + 8, cy + fh / 2 - 20, [60, 40, 30]);
+    ellipse(cx - fw / 2, cy - fh / 2, cx + fw / 2, cy + fh / 2, [220, 180, 150]);
+    const [ey, ex] = [cy - fh * 0.1, fw * 0.2];
+    for (const side of [-1, 1]) {
+      const x = cx + side * ex;
+      ellipse(x - fw * 0.09, ey - fw * 0.045, x + fw * 0.09, ey + fw * 0.045, [250, 250, 250]);
+      ellipse(x - fw * 0.04, ey - fw * 0.04, x + fw * 0.04, ey + fw * 0.04, [40, 30, 30]);
+      ellipse(x - fw * 0.1, ey - fw * 0.13, x + fw * 0.1, ey - fw * 0.09, [60, 40, 30]);
+    }
+    ellipse(cx - fw * 0.06, ey + fw * 0.05, cx + fw * 0.06, cy + fh * 0.12, [200, 150, 125]);
+    ellipse(cx - fw * 0.18, cy + fh * 0.2, cx + fw * 0.18, cy + fh * 0.28, [170, 70, 70]);
+  }
+  // Two passes of a 3×3 box blur, as a camera softens edges.
+  for (let pass = 0; pass < 2; pass++) {
+    const src = img.slice();
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        let r = 0;
+        let g = 0;
+        let b = 0;
+        let n = 0;
+        for (let yy = Math.max(0, y - 1); yy < Math.min(height, y + 2); yy++) {
+          for (let xx = Math.max(0, x - 1); xx < Math.min(width, x + 2); xx++) {
+            const at = (yy * width + xx) * 3;
+            r += src[at];
+            g += src[at + 1];
+            b += src[at + 2];
+            n++;
+          }
+        }
+        img.set([r / n, g / n, b / n], (y * width + x) * 3);
+      }
+    }
+  }
+  return img;
+}
+
+/** The faces a fake camera shows: one person, nobody, or two people. */
+export const SCENES = {
+  face: (w, h, f) => [{ cx: w / 2 + 2 * Math.sin(f / 2), cy: h / 2 + h * 0.05, width: Math.min(w, h) * 0.42 }],
+  none: () => [],
+  two: (w, h) => [
+    { cx: w * 0.3, cy: h / 2 + h * 0.05, width: Math.min(w, h) * 0.3 },
+    { cx: w * 0.72, cy: h / 2 + h * 0.05, width: Math.min(w, h) * 0.3 },
+  ],
+};
+
+/**
+ * Writes a Y4M (4:2:0) file that Chromium's fake camera plays in a loop: `count` frames of the
+ * `scene` (see SCENES), the face moving slightly from frame to frame.
+ */
+export async function writeY4m(file, { width = 320, height = 240, count = 10, scene = 'face' } = {}) {
   const header = Buffer.from(`YUV4MPEG2 W${width} H${height} F30:1 Ip A1:1 C420jpeg\n`);
   const parts = [header];
   const cw = width / 2;
   const ch = height / 2;
   for (let f = 0; f < count; f++) {
+    const rgb = drawFaces(width, height, SCENES[scene](width, height, f));
     const y = Buffer.alloc(width * height);
     const u = Buffer.alloc(cw * ch);
     const v = Buffer.alloc(cw * ch);
-    const cx = width / 2 + 12 * Math.sin(f / 2);
-    const cy = height / 2 + 6 * Math.cos(f / 3);
-    for (let j = 0; j < height; j++) {
-      for (let i = 0; i < width; i++) {
-        const dx = (i - cx) / (width * 0.18);
-        const dy = (j - cy) / (height * 0.32);
-        const inside = dx * dx + dy * dy < 1;
-        const texture = ((i * 7 + j * 13 + f * 5) % 31) - 15;
-        y[j * width + i] = Math.max(16, Math.min(235, (inside ? 170 : 70) + texture));
-      }
+    const clamp = (x) => Math.max(0, Math.min(255, Math.round(x)));
+    for (let i = 0; i < width * height; i++) {
+      const [r, g, b] = [rgb[i * 3], rgb[i * 3 + 1], rgb[i * 3 + 2]];
+      y[i] = clamp(0.299 * r + 0.587 * g + 0.114 * b);
     }
     for (let j = 0; j < ch; j++) {
       for (let i = 0; i < cw; i++) {
-        u[j * cw + i] = 110 + ((i + f) % 20);
-        v[j * cw + i] = 150 - ((j + f) % 20);
+        const at = ((2 * j) * width + 2 * i) * 3;
+        const [r, g, b] = [rgb[at], rgb[at + 1], rgb[at + 2]];
+        u[j * cw + i] = clamp(128 - 0.168736 * r - 0.331264 * g + 0.5 * b);
+        v[j * cw + i] = clamp(128 + 0.5 * r - 0.418688 * g - 0.081312 * b);
       }
     }
     parts.push(Buffer.from('FRAME\n'), y, u, v);
@@ -99,6 +163,14 @@ export async function launch({ webgpu = true, camera } = {}) {
 export async function instrumentedPage(context) {
   await context.addInitScript(() => {
     window.__streams = [];
+    window.__workers = [];
+    const NativeWorker = window.Worker;
+    window.Worker = class extends NativeWorker {
+      constructor(url, options) {
+        super(url, options);
+        window.__workers.push(String(url));
+      }
+    };
     window.__cspViolations = [];
     document.addEventListener('securitypolicyviolation', (e) =>
       window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`),
@@ -130,6 +202,15 @@ export async function openDemoPage(browser, base, { grant = true } = {}) {
   await page.goto(`${base}/demo/`);
   await waitForState(page, 'idle');
   return { context, page, problems };
+}
+
+/** Clicks start, waits for the preview and returns once the widget's face guidance is `want`. */
+export async function waitForGuidance(page, want, { selector = 'liveness-check', timeout = 60_000 } = {}) {
+  await page.waitForFunction(
+    ([sel, g]) => document.querySelector(sel)?.dataset.guidance === g,
+    [selector, want],
+    { timeout },
+  );
 }
 
 /** Waits until the widget `selector` reaches `state` (or fails after `timeout` ms). */

@@ -16,6 +16,15 @@ if (el) {
     if (e.detail.code === 'camera-broken') console.log('never');
   });
   el.addEventListener('state', (e) => console.log(e.detail.state, e.detail.previous));
+  el.addEventListener('guidance', (e) => {
+    if (e.detail.guidance === 'too-dark') console.log(e.detail.face?.width);
+    // @ts-expect-error: not a guidance code
+    if (e.detail.guidance === 'too-bright') console.log('never');
+  });
+  el.addEventListener('refused', (e) => {
+    const code: 'no-face' | 'multiple-faces' = e.detail.code;
+    console.log(code);
+  });
   el.texts = { start: 'Prüfung starten', errors: { 'camera-denied': 'Kamera blockiert.' } };
   void el.start();
 }
@@ -24,10 +33,12 @@ const widget = mount(document.body, {
   model: '/models/default.onnx',
   interval: 150,
   onResult: (r) => console.log(r.live),
+  backend: 'cpu',
   onError: (e) => console.log(e.code),
+  onGuidance: (g) => console.log(g.steady),
 });
 widget.stop();
 const five: 5 = FRAMES;
-console.log(five, DEFAULT_TEXTS.errors['webgpu-unavailable']);
+console.log(five, DEFAULT_TEXTS.errors['webgpu-unavailable'], DEFAULT_TEXTS.guidance.good);
 // @ts-expect-error: the state is read-only
 widget.state = 'idle';

@@ -1,6 +1,7 @@
-// The widget, its wasm module and the demo page in Debian's Chromium: WebGPU on its software
-// adapter, the camera faked from a Y4M file this test writes. Run by scripts/test.sh after the
-// wasm build (scripts/build-web.sh) and the Rust tests (which build liveness-trainer).
+// The widget, its worker, its wasm module and the demo page in Debian's Chromium: WebGPU on its
+// software adapter (or none), the camera faked from Y4M files this test writes (a drawn face,
+// nobody, two people). Run by scripts/test.sh after the wasm build (scripts/build-web.sh) and the
+// Rust tests (which build liveness-trainer, the native scorer).
 
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -15,6 +16,7 @@ import {
   openDemoPage,
   startSite,
   tempDir,
+  waitForGuidance,
   waitForState,
   writeY4m,
 } from './harness.mjs';
@@ -23,13 +25,16 @@ const MODEL = path.join(ROOT, 'models', 'default.onnx');
 
 let site;
 let browser;
-let camera;
+const cameras = {};
 
 before(async () => {
   site = await startSite();
-  camera = path.join(await tempDir(), 'camera.y4m');
-  await writeY4m(camera);
-  browser = await launch({ camera });
+  const dir = await tempDir();
+  for (const scene of ['face', 'none', 'two']) {
+    cameras[scene] = path.join(dir, `${scene}.y4m`);
+    await writeY4m(cameras[scene], { scene });
+  }
+  browser = await launch({ camera: cameras.face });
 });
 
 after(async () => {
@@ -40,21 +45,51 @@ after(async () => {
 /** The demo page in a new context of `from` (default: the shared browser), camera granted or not. */
 const demoPage = ({ grant = true, from = browser } = {}) => openDemoPage(from, site.base, { grant });
 
-const streamStates = (page) =>
-  page.evaluate(() => window.__streams.map((s) => s.getTracks().map((t) => t.readyState)));
+const streamStates = (page) => page.evaluate(() => window.__streams.map((s) => s.getTracks().map((t) => t.readyState)));
 
-describe('the widget in Chromium', () => {
-  test('five captured frames give the score the native runtime gives them', async () => {
-    const { context, page, problems } = await demoPage();
-    await page.evaluate(() => {
-      const el = document.getElementById('liveness');
-      el.setAttribute('share-frames', '');
-      el.addEventListener('result', (e) => {
-        window.__result = e.detail;
-      });
-      window.__states = [];
-      el.addEventListener('state', (e) => window.__states.push(e.detail.state));
+/** Sets up result/state recording and attributes on the demo's widget. */
+function record(page, attributes = {}) {
+  return page.evaluate((attrs) => {
+    const el = document.getElementById('liveness');
+    for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+    window.__states = [];
+    window.__guidance = [];
+    el.addEventListener('result', (e) => {
+      window.__result = e.detail;
     });
+    el.addEventListener('state', (e) => window.__states.push(e.detail.state));
+    el.addEventListener('guidance', (e) => window.__guidance.push(e.detail.guidance));
+  }, attributes);
+}
+
+/** The last result with its frames as PNG data URLs (lossless, for the native scorer). */
+function resultWithPngs(page) {
+  return page.evaluate(() => {
+    const r = window.__result;
+    const pngs = (r.frames ?? []).map((frame) => {
+      const canvas = document.createElement('canvas');
+      canvas.width = frame.width;
+      canvas.height = frame.height;
+      canvas.getContext('2d').putImageData(frame, 0, 0);
+      return canvas.toDataURL('image/png');
+    });
+    const { frames, ...rest } = r;
+    return { ...rest, pngs, states: window.__states, guidance: window.__guidance };
+  });
+}
+
+/** |browser pSpoof − native pSpoof| for the result's frames through `score-onnx` (tract). */
+async function nativeDiff(result) {
+  const pngs = result.pngs.map((url) => Buffer.from(url.split(',')[1], 'base64'));
+  const native = await nativeScore(pngs, MODEL);
+  assert.equal(native.error, undefined, `the native face gate refused the frames: ${native.error}`);
+  return { native: native.spoof, diff: Math.abs(native.spoof - result.pSpoof) };
+}
+
+describe('the widget in Chromium, a camera showing a face', () => {
+  test('guidance, a check in the worker on the CPU engine, and the native score of the same frames', async () => {
+    const { context, page, problems } = await demoPage();
+    await record(page, { 'share-frames': '' });
     assert.equal(await page.locator('#submit').isDisabled(), true, 'submit starts locked');
 
     // Keyboard: the start button works with Enter.
@@ -64,52 +99,104 @@ describe('the widget in Chromium', () => {
     // Starting again while the preview runs must not open a second stream.
     await page.evaluate(() => document.getElementById('liveness').start());
     assert.equal((await streamStates(page)).length, 1, 'one getUserMedia call');
-    assert.deepEqual(await streamStates(page), [['live']]);
+    // The face detector finds the drawn face well placed.
+    await waitForGuidance(page, 'good');
+    assert.match(await page.locator('liveness-check .status').textContent(), /Hold still/);
 
     // The button kept keyboard focus through 'starting': Enter again captures.
     await page.keyboard.press('Enter');
     await waitForState(page, 'result', { timeout: 240_000 });
-
-    const result = await page.evaluate(async () => {
-      const r = window.__result;
-      const pngs = [];
-      for (const frame of r.frames) {
-        const canvas = document.createElement('canvas');
-        canvas.width = frame.width;
-        canvas.height = frame.height;
-        canvas.getContext('2d').putImageData(frame, 0, 0);
-        pngs.push(canvas.toDataURL('image/png'));
-      }
-      const { frames, ...rest } = r;
-      return { ...rest, pngs, sizes: frames.map((f) => [f.width, f.height]), states: window.__states };
-    });
-    console.log(
-      `browser: pSpoof ${result.pSpoof}, logit ${result.logit}, live ${result.live}, frames ${JSON.stringify(result.sizes)}`,
-    );
+    const result = await resultWithPngs(page);
+    console.log(`browser (${result.backend}: ${result.backendReason}): pSpoof ${result.pSpoof}, live ${result.live}`);
     console.log(`timings (ms): ${JSON.stringify(result.timings)}`);
 
     assert.deepEqual(result.states, ['starting', 'preview', 'capturing', 'analysing', 'result']);
-    assert.equal(result.pngs.length, 5);
+    assert.ok(result.guidance.includes('good'), `guidance seen: ${result.guidance}`);
+    // SwiftShader is a software adapter: the policy picks the CPU engine.
+    assert.equal(result.backend, 'cpu');
+    assert.match(result.backendReason, /software/);
+    assert.equal(result.faces.length, 5);
     assert.equal(result.live, result.pSpoof < result.threshold);
-    for (const key of ['captureMs', 'preprocessMs', 'inferenceMs', 'modelFetchMs', 'modelVerifyMs', 'modelSessionMs']) {
+    for (const key of ['captureMs', 'detectMs', 'preprocessMs', 'inferenceMs', 'workerMs', 'modelFetchMs', 'modelVerifyMs', 'modelSessionMs']) {
       assert.ok(result.timings[key] >= 0, `timings.${key}`);
     }
     // Five frames at the default 200 ms interval span at least four intervals.
     assert.ok(result.timings.captureMs >= 4 * 200 - 5, `capture took ${result.timings.captureMs} ms`);
+    // The model ran in the widget's worker, not on the page's thread.
+    assert.ok((await page.evaluate(() => window.__workers)).some((u) => u.endsWith('/liveness-worker.js')));
 
-    // The same five frames, losslessly as PNG, through the native tract path.
-    const pngs = result.pngs.map((url) => Buffer.from(url.split(',')[1], 'base64'));
-    const native = await nativeScore(pngs, MODEL);
-    const diff = Math.abs(native.spoof - result.pSpoof);
-    console.log(`native (tract): spoof ${native.spoof}; |browser - native| = ${diff.toExponential(2)}`);
-    assert.ok(diff <= 1e-3, `browser pSpoof ${result.pSpoof} vs native ${native.spoof}`);
+    const { native, diff } = await nativeDiff(result);
+    console.log(`native (tract): spoof ${native}; |browser - native| = ${diff.toExponential(2)}`);
+    assert.ok(diff <= 1e-3, `browser pSpoof ${result.pSpoof} vs native ${native}`);
 
     // The camera light is off after the result, and the demo form follows the verdict.
     assert.deepEqual(await streamStates(page), [['ended']]);
-    assert.equal(await page.locator('#submit').isDisabled(), !result.live);
-    const violations = await page.evaluate(() => window.__cspViolations);
-    assert.deepEqual(violations, [], 'no CSP violation');
+    assert.deepEqual(await page.evaluate(() => window.__cspViolations), [], 'no CSP violation');
     assert.deepEqual(problems, [], 'no page error');
+    await context.close();
+  });
+
+  test('the WebGPU engine and the CPU engine give the same verdict on the same frames', async () => {
+    const { context, page } = await demoPage();
+    await record(page, { 'share-frames': '', backend: 'webgpu' });
+    await clickWidgetButton(page);
+    await waitForGuidance(page, 'good');
+    await clickWidgetButton(page);
+    await waitForState(page, 'result', { timeout: 240_000 });
+    const result = await resultWithPngs(page);
+    assert.equal(result.backend, 'webgpu');
+    // The same frames on the CPU engine, through the wasm API on the page.
+    const cpu = await page.evaluate(async () => {
+      const rt = await import('/pkg/liveness_wasm.js');
+      await rt.default();
+      const model = await rt.LivenessModel.load('/models/default.onnx', undefined, { backend: 'cpu' });
+      return model.check(window.__result.frames);
+    });
+    assert.equal(cpu.backend, 'cpu');
+    const diff = Math.abs(cpu.pSpoof - result.pSpoof);
+    console.log(`webgpu pSpoof ${result.pSpoof}, cpu ${cpu.pSpoof}: |Δ| = ${diff.toExponential(2)}`);
+    assert.ok(diff <= 1e-3);
+    assert.equal(cpu.live, result.live);
+    const { diff: nativeGap } = await nativeDiff(result);
+    assert.ok(nativeGap <= 1e-3, `webgpu vs native ${nativeGap}`);
+    await context.close();
+  });
+
+  test('the widget, its types and the wasm module agree on codes, states and the frame count', async () => {
+    const { context, page } = await demoPage();
+    const got = await page.evaluate(async () => {
+      const rt = await import('/pkg/liveness_wasm.js');
+      await rt.default();
+      const w = await import('/liveness-check.js');
+      return {
+        errorCodes: rt.errorCodes(),
+        guidanceCodes: rt.guidanceCodes(),
+        frames: rt.frameCount(),
+        widgetFrames: w.FRAMES,
+        errors: Object.keys(w.DEFAULT_TEXTS.errors),
+        refused: Object.keys(w.DEFAULT_TEXTS.refused),
+        guidance: Object.keys(w.DEFAULT_TEXTS.guidance),
+        states: Object.keys(w.STATES),
+        textKeys: Object.keys(w.DEFAULT_TEXTS),
+        stateTexts: Object.values(w.STATES).flatMap((s) => [s.text, s.button]).filter(Boolean),
+      };
+    });
+    const dts = await readFile(path.join(ROOT, 'web', 'liveness-check.d.ts'), 'utf8');
+    const union = (name) => {
+      const m = dts.match(new RegExp(`export type ${name} =([^;]*);`));
+      assert.ok(m, `${name} in the .d.ts`);
+      return [...m[1].matchAll(/'([a-z-]+)'/g)].map((x) => x[1]).sort();
+    };
+    const sorted = (xs) => [...xs].sort();
+    // Widget-only code: the session server's refusal (not the wasm module's).
+    const widgetOnly = ['session'];
+    assert.equal(got.frames, got.widgetFrames);
+    assert.deepEqual(sorted([...got.errors, ...got.refused]), sorted([...got.errorCodes, ...widgetOnly]));
+    assert.deepEqual(sorted([...union('LivenessErrorCode'), ...union('LivenessRefusalCode')]), sorted([...got.errorCodes, ...widgetOnly]));
+    assert.deepEqual(sorted(got.guidance), sorted(got.guidanceCodes));
+    assert.deepEqual(union('LivenessGuidanceCode'), sorted(got.guidanceCodes));
+    assert.deepEqual(union('LivenessState'), sorted(got.states));
+    for (const key of got.stateTexts) assert.ok(got.textKeys.includes(key), `STATES names text ${key}`);
     await context.close();
   });
 
@@ -127,13 +214,13 @@ describe('the widget in Chromium', () => {
 
     // Texts are replaceable (here for German), and retry works once the user allows the camera.
     await page.evaluate(() => {
-      document.getElementById('liveness').texts = { retry: 'Erneut versuchen', preview: 'Gesicht ins Oval.' };
+      document.getElementById('liveness').texts = { retry: 'Erneut versuchen', guidance: { good: 'Gut so.' } };
     });
     assert.equal(await page.locator('liveness-check button.action').textContent(), 'Erneut versuchen');
     await context.grantPermissions(['camera'], { origin: site.base });
     await clickWidgetButton(page);
-    await waitForState(page, 'preview');
-    assert.equal(await page.locator('liveness-check .status').textContent(), 'Gesicht ins Oval.');
+    await waitForGuidance(page, 'good');
+    assert.equal(await page.locator('liveness-check .status').textContent(), 'Gut so.');
     assert.deepEqual(await streamStates(page), [['live']]);
     await context.close();
   });
@@ -142,7 +229,7 @@ describe('the widget in Chromium', () => {
     const { context, page } = await demoPage();
     const bytes = await readFile(MODEL);
     bytes[bytes.length >> 1] ^= 0x01; // one flipped bit in the weights
-    await page.route('**/models/default.onnx', (route) =>
+    await page.route('**/models/default.onnx?*', (route) =>
       route.fulfill({ body: bytes, contentType: 'application/octet-stream' }),
     );
     const failure = page.evaluate(
@@ -160,7 +247,6 @@ describe('the widget in Chromium', () => {
     assert.equal(await page.locator('liveness-check').getAttribute('data-error'), 'model-hash');
     // The camera, if it had opened by then, is released (a late one is stopped on arrival).
     await page.waitForFunction(() => window.__streams.every((s) => s.getTracks().every((t) => t.readyState === 'ended')));
-    assert.ok((await streamStates(page)).length <= 1);
     await context.close();
   });
 
@@ -178,22 +264,36 @@ describe('the widget in Chromium', () => {
         }
       };
       const missing = await caught(rt.LivenessModel.load('/models/missing.onnx'));
-      const model = await rt.LivenessModel.load('/models/default.onnx');
+      const badBackend = await caught(rt.LivenessModel.load('/models/default.onnx', undefined, { backend: 'gpu' }));
+      const model = await rt.LivenessModel.load('/models/default.onnx', undefined, { backend: 'cpu' });
       const frame = (w, h) => new ImageData(w, h);
       const four = await caught(model.check([1, 2, 3, 4].map(() => frame(64, 48))));
       const mixed = await caught(model.check([frame(64, 48), frame(64, 48), frame(64, 48), frame(32, 48), frame(64, 48)]));
       const notFrames = await caught(model.check([1, 2, 3, 4, 5]));
-      return { missing, four, mixed, notFrames };
+      // A frame claiming 100000 × 1 pixels: refused from its size, before anything is copied.
+      const huge = { data: new Uint8ClampedArray(400_000), width: 100_000, height: 1 };
+      const tooLarge = await caught(model.check([huge, huge, huge, huge, huge]));
+      const short = { data: new Uint8ClampedArray(10), width: 64, height: 48 };
+      const shortData = await caught(model.check([short, short, short, short, short]));
+      // Five grey frames: no face, no verdict.
+      const blank = await caught(model.check([1, 2, 3, 4, 5].map(() => frame(320, 240))));
+      return { missing, badBackend, four, mixed, notFrames, tooLarge, shortData, blank };
     });
     assert.equal(errors.missing.name, 'LivenessError');
     assert.equal(errors.missing.code, 'model-fetch');
     assert.match(errors.missing.message, /missing\.(json|onnx).*404/);
+    assert.match(errors.badBackend.message, /backend "gpu"/);
     assert.equal(errors.four.code, 'frames');
     assert.match(errors.four.message, /5 frames, got 4/);
     assert.equal(errors.mixed.code, 'frames');
     assert.match(errors.mixed.message, /frame 3 is 32x48/);
     assert.equal(errors.notFrames.code, 'frames');
     assert.match(errors.notFrames.message, /frame 0/);
+    assert.equal(errors.tooLarge.code, 'frames');
+    assert.match(errors.tooLarge.message, /frame 0 is 100000x1/);
+    assert.match(errors.shortData.message, /frame 0: 64x48 RGBA needs 12288 bytes, got 10/);
+    assert.equal(errors.blank.code, 'no-face');
+    assert.match(errors.blank.message, /frame 0 shows no face/);
     await context.close();
   });
 
@@ -206,6 +306,32 @@ describe('the widget in Chromium', () => {
     await context.close();
   });
 });
+
+for (const [scene, code] of [
+  ['none', 'no-face'],
+  ['two', 'multiple-faces'],
+]) {
+  describe(`a camera showing ${scene === 'none' ? 'nobody' : 'two people'}`, () => {
+    test(`guides with ${code} and refuses the capture without a verdict`, async () => {
+      const other = await launch({ camera: cameras[scene] });
+      try {
+        const { page } = await demoPage({ from: other });
+        await record(page, {});
+        await clickWidgetButton(page);
+        await waitForGuidance(page, code);
+        const expected = await page.evaluate((c) => document.getElementById('liveness').texts.guidance[c], code);
+        assert.equal(await page.locator('liveness-check .status').textContent(), expected);
+        await clickWidgetButton(page);
+        await waitForState(page, 'refused', { timeout: 240_000 });
+        assert.equal(await page.locator('liveness-check').getAttribute('data-error'), code);
+        assert.equal(await page.evaluate(() => window.__result), undefined, 'no verdict');
+        assert.equal(await page.locator('#submit').isDisabled(), true);
+      } finally {
+        await other.close();
+      }
+    });
+  });
+}
 
 describe('a browser without a camera', () => {
   test('shows the no-camera state', async () => {
@@ -223,14 +349,34 @@ describe('a browser without a camera', () => {
 });
 
 describe('a browser without WebGPU', () => {
-  test('shows the unavailable state without asking for the camera', async () => {
-    const plain = await launch({ webgpu: false, camera });
+  test('checks on the CPU engine, with the native score of the same frames', async () => {
+    const plain = await launch({ webgpu: false, camera: cameras.face });
+    try {
+      const { page, problems } = await demoPage({ from: plain });
+      await record(page, { 'share-frames': '', 'auto-capture': '0' });
+      await clickWidgetButton(page);
+      // auto-capture: the widget captures by itself once the face is well placed and steady.
+      await waitForState(page, 'result', { timeout: 240_000 });
+      const result = await resultWithPngs(page);
+      assert.equal(result.backend, 'cpu');
+      assert.match(result.backendReason, /no WebGPU adapter/);
+      const { diff } = await nativeDiff(result);
+      console.log(`no WebGPU: cpu pSpoof ${result.pSpoof}; |browser - native| = ${diff.toExponential(2)}`);
+      assert.ok(diff <= 1e-3);
+      assert.deepEqual(problems, []);
+    } finally {
+      await plain.close();
+    }
+  });
+
+  test('backend="webgpu" shows the unavailable state without asking for the camera', async () => {
+    const plain = await launch({ webgpu: false, camera: cameras.face });
     try {
       const { page } = await demoPage({ from: plain });
+      await page.evaluate(() => document.getElementById('liveness').setAttribute('backend', 'webgpu'));
       await clickWidgetButton(page);
       await waitForState(page, 'error');
       assert.equal(await page.locator('liveness-check').getAttribute('data-error'), 'webgpu-unavailable');
-      assert.match(await page.locator('liveness-check .status').textContent(), /WebGPU is unavailable/);
       assert.deepEqual(await streamStates(page), []);
     } finally {
       await plain.close();

@@ -258,37 +258,18 @@ pub fn preprocess_sample(
     preprocess_squares(frames, &squares, size, norm)
 }
 
-/// The model's input for one sample, taking `squares[k]` of frame `k` (see [`Crop::square`]).
-pub fn preprocess_squares(
-    frames: &[Frame<'_>],
-    squares: &[Square],
-    size: u32,
-    norm: &Normalization,
-) -> Result<Vec<f32>> {
+/// Checks a sample's frames before anything runs on them: exactly [`FRAMES`] frames, each within
+/// the limits and matching its buffer, all of one size.
+pub fn check_sample(frames: &[Frame<'_>]) -> Result<()> {
     if frames.len() != FRAMES {
         return Err(Error::FrameCount {
             expected: FRAMES,
             got: frames.len(),
         });
     }
-    if squares.len() != frames.len() {
-        return Err(Error::BoxCount {
-            expected: frames.len(),
-            got: squares.len(),
-        });
-    }
-    if size == 0 || size > *crate::limits::INPUT_SIZE.end() {
-        return Err(Error::BadInputSize(size));
-    }
     let (first_width, first_height) = (frames[0].width, frames[0].height);
-    let per_frame = 3 * size as usize * size as usize;
-    let mut out = vec![0.0; FRAMES * per_frame];
-    for (index, ((frame, square), chunk)) in frames
-        .iter()
-        .zip(squares)
-        .zip(out.chunks_exact_mut(per_frame))
-        .enumerate()
-    {
+    for (index, frame) in frames.iter().enumerate() {
+        frame.check(index)?;
         if (frame.width, frame.height) != (first_width, first_height) {
             return Err(Error::MixedSizes {
                 index,
@@ -298,7 +279,35 @@ pub fn preprocess_squares(
                 first_height,
             });
         }
-        frame.check(index)?;
+    }
+    Ok(())
+}
+
+/// The model's input for one sample, taking `squares[k]` of frame `k` (see [`Crop::square`]).
+pub fn preprocess_squares(
+    frames: &[Frame<'_>],
+    squares: &[Square],
+    size: u32,
+    norm: &Normalization,
+) -> Result<Vec<f32>> {
+    check_sample(frames)?;
+    if squares.len() != frames.len() {
+        return Err(Error::BoxCount {
+            expected: frames.len(),
+            got: squares.len(),
+        });
+    }
+    if size == 0 || size > *crate::limits::INPUT_SIZE.end() {
+        return Err(Error::BadInputSize(size));
+    }
+    let per_frame = 3 * size as usize * size as usize;
+    let mut out = vec![0.0; FRAMES * per_frame];
+    for (index, ((frame, square), chunk)) in frames
+        .iter()
+        .zip(squares)
+        .zip(out.chunks_exact_mut(per_frame))
+        .enumerate()
+    {
         let rgb = resize_square(*frame, *square, size, index)?;
         normalize_into(&rgb, norm, chunk);
     }

@@ -5,7 +5,7 @@
 
 use liveness_core::face::{FaceBox, gate};
 use liveness_core::manifest::Manifest;
-use liveness_core::{FRAMES, Frame, classified_as_attack, preprocess_squares};
+use liveness_core::{Frame, check_sample, classified_as_attack, preprocess_squares};
 use serde::Serialize;
 
 use crate::detector::{self, FaceDetector};
@@ -76,15 +76,9 @@ impl Checker {
         &self.detector
     }
 
-    /// The faces of each of five frames.
+    /// The faces of each of five frames (checked first: count, limits, buffers, one size).
     pub fn faces(&self, frames: &[Frame<'_>]) -> Result<Vec<Vec<FaceBox>>> {
-        if frames.len() != FRAMES {
-            return Err(liveness_core::Error::FrameCount {
-                expected: FRAMES,
-                got: frames.len(),
-            }
-            .into());
-        }
+        check_sample(frames)?;
         frames
             .iter()
             .enumerate()
@@ -95,7 +89,16 @@ impl Checker {
     /// The face gate (exactly one face per frame; else [`Error::Refused`]), the crop rule and
     /// the shared preprocessing: five frames → the model's input for one sample.
     pub fn prepare(&self, frames: &[Frame<'_>]) -> Result<Prepared> {
-        let faces = gate(&self.faces(frames)?)?;
+        self.prepare_from(frames, &self.faces(frames)?)
+    }
+
+    /// [`Checker::prepare`] with the faces already found ([`Checker::faces`]).
+    pub fn prepare_from(
+        &self,
+        frames: &[Frame<'_>],
+        faces_per_frame: &[Vec<FaceBox>],
+    ) -> Result<Prepared> {
+        let faces = gate(faces_per_frame)?;
         let input = &self.manifest.input;
         let squares: Vec<_> = frames
             .iter()

@@ -28,6 +28,19 @@ impl TractModel {
             });
         }
         manifest.verify(bytes)?;
+        Self::load_verified(bytes, manifest, source)
+    }
+
+    /// Like [`TractModel::load`] for bytes whose SHA-256 the caller has already checked against
+    /// the manifest (the browser hashes with WebCrypto, which is much faster than hashing in wasm).
+    pub fn load_verified(bytes: &[u8], manifest: Manifest, source: &str) -> Result<Self> {
+        if bytes.len() as u64 > MAX_MODEL_BYTES {
+            return Err(Error::ModelTooLarge {
+                source_name: source.to_owned(),
+                bytes: bytes.len() as u64,
+                max: MAX_MODEL_BYTES,
+            });
+        }
         let plan = tract_onnx::onnx()
             .model_for_read(&mut &bytes[..])
             .and_then(|m| m.into_optimized())

@@ -9,7 +9,7 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand, parse
 use liveness_trainer::bench::{self, BenchArgs};
 use liveness_trainer::config::{RunArgs, TrainConfig};
 use liveness_trainer::export::{self, ExportArgs};
-use liveness_trainer::onnx_runtime::{self, ScoreOnnxArgs};
+use liveness_trainer::onnx_runtime::{self, FacesArgs, ScoreOnnxArgs};
 use liveness_trainer::report::{self, ReportArgs, report_lines};
 use liveness_trainer::scoring::{self, EvalArgs, Evaluated};
 use liveness_trainer::synthetic::{self, SynthArgs};
@@ -45,6 +45,8 @@ enum Command {
     Report(ReportArgs),
     /// Write a small generated dataset (drawn faces, live vs textured "attack") for smoke runs.
     Synth(SynthArgs),
+    /// The face detector over a data folder: one JSON line per sample with each frame's faces.
+    Faces(FacesArgs),
 }
 
 #[derive(clap::Args)]
@@ -150,6 +152,14 @@ fn run() -> Result<ExitCode> {
                 2 * a.subjects * a.per_class,
                 a.out.display()
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Faces(a) => {
+            onnx_runtime::faces_folder(&a, |line| {
+                if let Ok(json) = serde_json::to_string(line) {
+                    println!("{json}");
+                }
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(a) => {

@@ -233,3 +233,82 @@ pub fn score_folder(
     }
     Ok(())
 }
+
+/// `faces`: the face detector over a data folder, one JSON line per sample.
+#[derive(Debug, clap::Args)]
+pub struct FacesArgs {
+    /// Dataset folder.
+    #[arg(long)]
+    pub data: PathBuf,
+}
+
+/// One line of `faces`: the faces found in each frame of a sample, in frame pixels.
+#[derive(Debug, serde::Serialize)]
+pub struct FacesLine {
+    /// The sample's folder.
+    pub path: String,
+    /// Its class.
+    pub class: liveness_core::AttackClass,
+    /// Frame width and height.
+    pub size: [u32; 2],
+    /// Per frame, `[x, y, width, height, score]` of each face found.
+    pub faces: Vec<Vec<[f32; 5]>>,
+    /// The face gate's verdict on the sample (`no-face`, `multiple-faces`), if it refuses it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'static str>,
+}
+
+/// Runs `faces`: the detector every runtime uses, on every frame of the folder.
+pub fn faces_folder(a: &FacesArgs, mut emit: impl FnMut(&FacesLine)) -> Result<(), RuntimeError> {
+    let detector =
+        liveness_runtime::FaceDetector::new(liveness_core::face::MIN_SCORE).map_err(|source| {
+            RuntimeError::Runtime {
+                path: a.data.clone(),
+                source,
+            }
+        })?;
+    for sample in scan(&a.data, &SubjectRule::default())? {
+        let mut faces = Vec::new();
+        let mut size = [0, 0];
+        for (k, path) in sample.frames.iter().enumerate() {
+            let image = decode_frame(path)?;
+            size = [image.width(), image.height()];
+            let found = detector
+                .detect(Frame::rgb(image.as_raw(), image.width(), image.height()), k)
+                .map_err(|source| RuntimeError::Runtime {
+                    path: path.clone(),
+                    source,
+                })?;
+            faces.push(
+                found
+                    .iter()
+                    .map(|f| [f.x, f.y, f.width, f.height, f.score])
+                    .collect::<Vec<_>>(),
+            );
+        }
+        let boxes: Vec<Vec<liveness_core::face::FaceBox>> = faces
+            .iter()
+            .map(|fs| {
+                fs.iter()
+                    .map(|f| liveness_core::face::FaceBox {
+                        x: f[0],
+                        y: f[1],
+                        width: f[2],
+                        height: f[3],
+                        score: f[4],
+                        keypoints: [[0.0; 2]; 6],
+                    })
+                    .collect()
+            })
+            .collect();
+        let error = liveness_core::face::gate(&boxes).err().map(|r| r.code());
+        emit(&FacesLine {
+            path: shown(&sample.path),
+            class: sample.class,
+            size,
+            faces,
+            error,
+        });
+    }
+    Ok(())
+}

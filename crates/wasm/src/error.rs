@@ -3,10 +3,12 @@
 
 use wasm_bindgen::JsValue;
 
-/// What failed. The string forms are part of the JS API (see `web/liveness-check.d.ts`).
+/// What failed. The string forms are part of the JS API: [`ErrorCode::ALL`] is exported to
+/// JavaScript (`errorCodes()`), and a browser test checks that the widget's texts and
+/// `web/liveness-check.d.ts` list exactly these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
-    /// The browser has no WebGPU, or no adapter for it.
+    /// `backend="webgpu"` was asked for, but the browser has no WebGPU or no adapter for it.
     WebGpuUnavailable,
     /// The model or its manifest could not be downloaded.
     ModelFetch,
@@ -16,6 +18,10 @@ pub enum ErrorCode {
     ModelInvalid,
     /// The frames handed to the model are not five frames of one valid size.
     Frames,
+    /// The face gate refused the frames: a frame shows no face (no verdict, not "live").
+    NoFace,
+    /// The face gate refused the frames: a frame shows more than one person.
+    MultipleFaces,
     /// The GPU device was lost or the runtime failed while running the model.
     DeviceLost,
     /// Running the model failed otherwise.
@@ -31,6 +37,28 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in the order the widget documents them.
+    pub const ALL: [ErrorCode; 13] = [
+        ErrorCode::WebGpuUnavailable,
+        ErrorCode::ModelFetch,
+        ErrorCode::ModelHash,
+        ErrorCode::ModelInvalid,
+        ErrorCode::Frames,
+        ErrorCode::NoFace,
+        ErrorCode::MultipleFaces,
+        ErrorCode::DeviceLost,
+        ErrorCode::Inference,
+        ErrorCode::CameraDenied,
+        ErrorCode::CameraMissing,
+        ErrorCode::CameraInUse,
+        ErrorCode::CameraFailed,
+    ];
+
+    /// Whether this is the face gate's refusal (a state of its own, not a failure).
+    pub fn is_refusal(self) -> bool {
+        matches!(self, ErrorCode::NoFace | ErrorCode::MultipleFaces)
+    }
+
     /// The `code` property of the JS error.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -39,6 +67,8 @@ impl ErrorCode {
             ErrorCode::ModelHash => "model-hash",
             ErrorCode::ModelInvalid => "model-invalid",
             ErrorCode::Frames => "frames",
+            ErrorCode::NoFace => "no-face",
+            ErrorCode::MultipleFaces => "multiple-faces",
             ErrorCode::DeviceLost => "device-lost",
             ErrorCode::Inference => "inference",
             ErrorCode::CameraDenied => "camera-denied",
@@ -60,6 +90,14 @@ impl ErrorCode {
             "NotReadableError" | "TrackStartError" | "AbortError" => ErrorCode::CameraInUse,
             _ => ErrorCode::CameraFailed,
         }
+    }
+}
+
+/// The error code of a face-gate refusal.
+pub fn refusal_code(refusal: &liveness_core::face::Refusal) -> ErrorCode {
+    match refusal {
+        liveness_core::face::Refusal::NoFace { .. } => ErrorCode::NoFace,
+        liveness_core::face::Refusal::MultipleFaces { .. } => ErrorCode::MultipleFaces,
     }
 }
 
@@ -139,24 +177,20 @@ mod tests {
 
     #[test]
     fn codes_are_distinct_kebab_case() {
-        let codes = [
-            ErrorCode::WebGpuUnavailable,
-            ErrorCode::ModelFetch,
-            ErrorCode::ModelHash,
-            ErrorCode::ModelInvalid,
-            ErrorCode::Frames,
-            ErrorCode::DeviceLost,
-            ErrorCode::Inference,
-            ErrorCode::CameraDenied,
-            ErrorCode::CameraMissing,
-            ErrorCode::CameraInUse,
-            ErrorCode::CameraFailed,
-        ];
         let mut seen = std::collections::HashSet::new();
-        for c in codes {
+        for c in ErrorCode::ALL {
             let s = c.as_str();
             assert!(seen.insert(s), "{s} twice");
             assert!(s.chars().all(|ch| ch.is_ascii_lowercase() || ch == '-'));
         }
+        // The gate's codes are the core's refusal codes.
+        assert_eq!(
+            ErrorCode::NoFace.as_str(),
+            liveness_core::face::Refusal::NoFace { frame: 0 }.code()
+        );
+        assert_eq!(
+            ErrorCode::MultipleFaces.as_str(),
+            liveness_core::face::Refusal::MultipleFaces { frame: 0, count: 2 }.code()
+        );
     }
 }

@@ -1,24 +1,28 @@
-//! A verified model on wonnx: the manifest's checks, the shared preprocessing, one inference.
+//! A verified model on its engine, and one check: the face gate, the crop and the shared
+//! preprocessing (`liveness_runtime::Checker`, the server's code), inference on the chosen
+//! engine, and the fail-closed verdict.
 //!
-//! Only [`Model::load`] and [`Model::infer`] touch WebGPU; the checks and the verdict are plain
-//! Rust, tested on the host.
+//! Only [`Model::load`] and [`Model::check`] touch WebGPU; the rest is plain Rust, tested on the
+//! host.
 
-use std::collections::HashMap;
-
-use liveness_core::manifest::{Manifest, ManifestError};
-use liveness_core::model::{LOGIT, P_SPOOF, pad_to_batch};
-use liveness_core::{Frame, classified_as_attack, preprocess_sample};
+use liveness_core::Frame;
+use liveness_core::face::FaceBox;
+use liveness_core::manifest::Manifest;
+use liveness_runtime::{Checker, TractModel};
 use serde::Serialize;
 
-use crate::error::{ErrorCode, LivenessError, Result};
+use crate::engine::{AdapterInfo, Backend, Engine, Preference, choose};
+use crate::error::{ErrorCode, LivenessError, Result, refusal_code};
 
 /// How long each stage of one check took, in milliseconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Timings {
-    /// Crop, resize and normalise the five frames (`liveness_core::preprocess_sample`).
+    /// The face detector on the five frames.
+    pub detect_ms: f64,
+    /// Crop, resize and normalise the five frames (`liveness_core::preprocess_squares`).
     pub preprocess_ms: f64,
-    /// Upload, run and read back the model on WebGPU.
+    /// Running the model on its engine (upload and read-back included on WebGPU).
     pub inference_ms: f64,
 }
 
@@ -26,7 +30,7 @@ pub struct Timings {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Verdict {
-    /// `true` when a live person was seen: `p_spoof < threshold`.
+    /// `true` when a live person was seen: `p_spoof < threshold` (never for a non-finite score).
     pub live: bool,
     /// The model's probability that the frames show a presentation attack.
     pub p_spoof: f32,
@@ -34,38 +38,12 @@ pub struct Verdict {
     pub logit: f32,
     /// The decision threshold on `p_spoof`, from the manifest.
     pub threshold: f32,
+    /// The engine that ran the model: `webgpu` or `cpu`.
+    pub backend: Backend,
+    /// The face found in each frame.
+    pub faces: Vec<FaceBox>,
     /// Per-stage durations.
     pub timings: Timings,
-}
-
-impl Verdict {
-    /// The verdict for the model's outputs at `threshold`, with the rule the metrics use.
-    pub fn new(logit: f32, p_spoof: f32, threshold: f32, timings: Timings) -> Self {
-        Verdict {
-            live: !classified_as_attack(p_spoof, threshold),
-            p_spoof,
-            logit,
-            threshold,
-            timings,
-        }
-    }
-}
-
-/// Parses a manifest and checks that this build can run the model it describes (the checks
-/// every runtime shares: `Manifest::parse`).
-pub fn parse_manifest(json: &str, source: &str) -> Result<Manifest> {
-    Manifest::parse(json, source)
-        .map_err(|e| LivenessError::new(ErrorCode::ModelInvalid, e.to_string()))
-}
-
-/// Checks the model's SHA-256 (hex) against the manifest's.
-pub fn verify_sha256(manifest: &Manifest, sha256: String, source: &str) -> Result<()> {
-    manifest.verify_sha256(sha256).map_err(|e: ManifestError| {
-        LivenessError::new(
-            ErrorCode::ModelHash,
-            format!("refusing model {source}: {e}"),
-        )
-    })
 }
 
 /// How long each stage of loading a model took, in milliseconds.
@@ -76,60 +54,124 @@ pub struct LoadTimings {
     pub fetch_ms: f64,
     /// Hashing the model (SHA-256) and checking it against the manifest.
     pub verify_ms: f64,
-    /// Building the wonnx session: parsing the graph, uploading weights, compiling shaders.
+    /// Preparing the engine: the wonnx session (graph, weight upload, shaders) or tract's plan.
     pub session_ms: f64,
 }
 
-/// The model's input for five frames: preprocessed by the trainer's code, padded to the
-/// model's batch with zeros.
-pub fn model_input(manifest: &Manifest, frames: &[Frame<'_>]) -> Result<Vec<f32>> {
-    let input = preprocess_sample(frames, manifest.input.size, &manifest.input.normalization)
-        .map_err(|e| LivenessError::new(ErrorCode::Frames, e.to_string()))?;
-    Ok(pad_to_batch(input, manifest))
+/// Parses a manifest and checks that this build can run the model it describes (the checks
+/// every runtime shares: `Manifest::parse`, and the face detector compiled in).
+pub fn parse_manifest(json: &str, source: &str) -> Result<Manifest> {
+    let manifest = Manifest::parse(json, source)
+        .map_err(|e| LivenessError::new(ErrorCode::ModelInvalid, e.to_string()))?;
+    manifest
+        .check_detector(&liveness_runtime::detector::sha256(), source)
+        .map_err(|e| LivenessError::new(ErrorCode::ModelInvalid, e.to_string()))?;
+    Ok(manifest)
 }
 
-/// A model loaded onto WebGPU through wonnx, with its manifest.
+/// Checks the model's SHA-256 (hex) against the manifest's.
+pub fn verify_sha256(manifest: &Manifest, sha256: String, source: &str) -> Result<()> {
+    manifest.verify_sha256(sha256).map_err(|e| {
+        LivenessError::new(
+            ErrorCode::ModelHash,
+            format!("refusing model {source}: {e}"),
+        )
+    })
+}
+
+/// A model loaded onto its engine, with its manifest and face gate.
 pub struct Model {
-    /// The verified manifest.
-    pub manifest: Manifest,
-    session: wonnx::Session,
+    /// The face gate, crop, preprocessing and verdict of the manifest.
+    pub checker: Checker,
+    /// The engine that runs the model.
+    pub engine: Engine,
+    /// Why this engine was chosen.
+    pub reason: String,
+}
+
+fn invalid(source: &str) -> impl Fn(String) -> LivenessError + '_ {
+    move |e| {
+        LivenessError::new(
+            ErrorCode::ModelInvalid,
+            format!("cannot load {source}: {e}"),
+        )
+    }
 }
 
 impl Model {
-    /// Builds the wonnx session for bytes already checked against `manifest`
-    /// ([`verify_sha256`]). The caller must have checked for a WebGPU adapter first:
+    /// Prepares bytes already checked against `manifest` on the engine the policy picks for
+    /// `preference` and `adapter` ([`choose`]). Under `auto`, a wonnx failure at load falls back
+    /// to the CPU engine. The caller must have checked for an adapter before asking for WebGPU:
     /// without one wonnx panics and never returns.
-    pub async fn load(bytes: &[u8], manifest: Manifest, source: &str) -> Result<Model> {
-        let session = wonnx::Session::from_bytes(bytes).await.map_err(|e| {
-            LivenessError::new(
-                ErrorCode::ModelInvalid,
-                format!("wonnx cannot load {source}: {e}"),
-            )
-        })?;
-        Ok(Model { manifest, session })
+    pub async fn load(
+        bytes: &[u8],
+        manifest: Manifest,
+        source: &str,
+        preference: Preference,
+        adapter: Option<&AdapterInfo>,
+    ) -> Result<Model> {
+        let checker =
+            Checker::new(manifest.clone(), source).map_err(|e| invalid(source)(e.to_string()))?;
+        let (backend, mut reason) = choose(preference, adapter)?;
+        let cpu = |manifest: Manifest| {
+            TractModel::load_verified(bytes, manifest, source)
+                .map(Engine::Cpu)
+                .map_err(|e| invalid(source)(e.to_string()))
+        };
+        let engine = match backend {
+            Backend::Cpu => cpu(manifest)?,
+            Backend::WebGpu => match wonnx::Session::from_bytes(bytes).await {
+                Ok(session) => Engine::WebGpu(session),
+                Err(e) if preference == Preference::Auto => {
+                    reason = format!("wonnx could not load the model ({e}); CPU engine instead");
+                    cpu(manifest)?
+                }
+                Err(e) => return Err(invalid(source)(format!("wonnx: {e}"))),
+            },
+        };
+        Ok(Model {
+            checker,
+            engine,
+            reason,
+        })
     }
 
-    /// Runs the model on a prepared input → `(logit, p_spoof)` of the first sample.
-    pub async fn infer(&self, input: &[f32]) -> Result<(f32, f32)> {
-        let mut inputs = HashMap::new();
-        inputs.insert(self.manifest.input.name.clone(), input.into());
-        let outputs = self.session.run(&inputs).await.map_err(|e| {
-            LivenessError::new(ErrorCode::Inference, format!("running the model: {e}"))
-        })?;
-        let first = |name: &str| -> Result<f32> {
-            let values: Vec<f32> = outputs
-                .get(name)
-                .cloned()
-                .and_then(|t| Vec::<f32>::try_from(t).ok())
-                .unwrap_or_default();
-            values.first().copied().ok_or_else(|| {
-                LivenessError::new(
-                    ErrorCode::Inference,
-                    format!("the model returned no {name:?} values"),
-                )
-            })
+    /// The manifest.
+    pub fn manifest(&self) -> &Manifest {
+        self.checker.manifest()
+    }
+
+    /// One check on five frames; `now` reads a clock in milliseconds for the timings.
+    pub async fn check(&self, frames: &[Frame<'_>], now: impl Fn() -> f64) -> Result<Verdict> {
+        let frames_error = |e: liveness_runtime::Error| match e {
+            liveness_runtime::Error::Refused(r) => {
+                LivenessError::new(refusal_code(&r), r.to_string())
+            }
+            other => LivenessError::new(ErrorCode::Frames, other.to_string()),
         };
-        Ok((first(LOGIT)?, first(P_SPOOF)?))
+        let started = now();
+        let faces = self.checker.faces(frames).map_err(frames_error)?;
+        let detected = now();
+        let prepared = self
+            .checker
+            .prepare_from(frames, &faces)
+            .map_err(frames_error)?;
+        let preprocessed = now();
+        let logit = self.engine.logit(prepared.input, self.manifest()).await?;
+        let verdict = self.checker.decide(logit);
+        Ok(Verdict {
+            live: verdict.live,
+            p_spoof: verdict.p_spoof,
+            logit,
+            threshold: verdict.threshold,
+            backend: self.engine.backend(),
+            faces: prepared.faces,
+            timings: Timings {
+                detect_ms: detected - started,
+                preprocess_ms: preprocessed - detected,
+                inference_ms: now() - preprocessed,
+            },
+        })
     }
 }
 
@@ -137,10 +179,10 @@ impl Model {
 mod tests {
     use super::*;
     use liveness_core::manifest::sha256_hex;
-    use liveness_core::{FRAMES, Normalization};
 
     fn manifest_json(size: u32, batch: usize) -> String {
-        let m = liveness_core::manifest::example(b"model bytes", size, batch);
+        let mut m = liveness_core::manifest::example(b"model bytes", size, batch);
+        m.face.sha256 = liveness_runtime::detector::sha256();
         serde_json::to_string(&m).expect("manifest serialises")
     }
 
@@ -165,46 +207,10 @@ mod tests {
         let err = parse_manifest(&v.to_string(), "four.json").expect_err("4 frames");
         assert!(err.message.contains("input.frames is 4"), "{}", err.message);
 
-        let mut v: serde_json::Value = serde_json::from_str(&manifest_json(16, 1)).expect("JSON");
-        v["threshold"] = 1.5.into();
-        assert!(parse_manifest(&v.to_string(), "t.json").is_err());
-
-        let mut v: serde_json::Value = serde_json::from_str(&manifest_json(16, 1)).expect("JSON");
-        v["format"] = "other".into();
-        assert!(parse_manifest(&v.to_string(), "f.json").is_err());
-    }
-
-    #[test]
-    fn input_is_the_shared_preprocessing_padded_to_the_batch() {
-        let m = parse_manifest(&manifest_json(16, 2), "m.json").expect("valid");
-        let pixels: Vec<u8> = (0..24 * 16 * 4).map(|i| (i * 7 % 256) as u8).collect();
-        let frames = vec![Frame::rgba(&pixels, 24, 16); FRAMES];
-        let input = model_input(&m, &frames).expect("input");
-        let expected =
-            preprocess_sample(&frames, 16, &Normalization::IMAGENET).expect("preprocess");
-        assert_eq!(input.len(), 2 * expected.len());
-        assert_eq!(&input[..expected.len()], expected.as_slice());
-        assert!(input[expected.len()..].iter().all(|&x| x == 0.0));
-    }
-
-    #[test]
-    fn wrong_frames_are_a_frames_error() {
-        let m = parse_manifest(&manifest_json(16, 1), "m.json").expect("valid");
-        let pixels = vec![0u8; 6 * 4 * 4];
-        let err = model_input(&m, &[Frame::rgba(&pixels, 6, 4); 4]).expect_err("4 frames");
-        assert_eq!(err.code, ErrorCode::Frames);
-        let short = vec![0u8; 10];
-        let mut frames = vec![Frame::rgba(&pixels, 6, 4); FRAMES];
-        frames[3] = Frame::rgba(&short, 6, 4);
-        let err = model_input(&m, &frames).expect_err("short frame");
-        assert!(err.message.contains("frame 3"), "{}", err.message);
-    }
-
-    #[test]
-    fn verdict_uses_the_metrics_rule() {
-        let t = Timings::default();
-        assert!(Verdict::new(-2.0, 0.2, 0.5, t.clone()).live);
-        assert!(!Verdict::new(0.0, 0.5, 0.5, t.clone()).live);
-        assert!(!Verdict::new(3.0, 0.95, 0.5, t).live);
+        // A manifest made for another face detector.
+        let other =
+            serde_json::to_string(&liveness_core::manifest::example(b"x", 16, 1)).expect("json");
+        let err = parse_manifest(&other, "other.json").expect_err("other detector");
+        assert!(err.message.contains("face detector"), "{}", err.message);
     }
 }

@@ -99,7 +99,8 @@ pub fn face_luma(frame: Frame<'_>, face: &FaceBox) -> f32 {
 
 /// The guidance for one preview frame and the faces found in it.
 pub fn guide(frame: Frame<'_>, faces: &[FaceBox]) -> Guidance {
-    let face = match faces {
+    let people = super::people(faces);
+    let face = match people.as_slice() {
         [] => return Guidance::NoFace,
         [one] => one,
         _ => return Guidance::MultipleFaces,
@@ -154,7 +155,8 @@ mod tests {
         let frame = Frame::rgb(&bright, 320, 240);
         let centred = face_at(160.0, 120.0, 100.0);
         assert_eq!(guide(frame, &[]), Guidance::NoFace);
-        assert_eq!(guide(frame, &[centred, centred]), Guidance::MultipleFaces);
+        let beside = face_at(250.0, 120.0, 90.0);
+        assert_eq!(guide(frame, &[centred, beside]), Guidance::MultipleFaces);
         assert_eq!(
             guide(frame, &[face_at(160.0, 120.0, 30.0)]),
             Guidance::TooFar
