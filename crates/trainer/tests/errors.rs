@@ -183,3 +183,310 @@ fn a_fresh_run_never_overwrites_another_run() {
         before
     );
 }
+
+/// Runs the trainer with `args`, asserting a clean failure (exit status 1, one `error:` line, no
+/// panic), and returns stderr.
+fn fails(args: &[&str]) -> String {
+    let output = trainer().args(args).output().expect("run");
+    let err = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{args:?} should fail cleanly: {err}"
+    );
+    assert!(
+        err.starts_with("error: ") && !err.contains("panicked"),
+        "{args:?}: {err}"
+    );
+    err
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("utf-8 temp path")
+}
+
+#[test]
+fn out_of_range_flags_are_refused_before_anything_runs() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = make_dataset(&tmp.path().join("data"), 2, 1);
+    let out = tmp.path().join("run");
+    let (d, o) = (path_str(&data), path_str(&out));
+    // `--lr 1e6` used to diverge and hang in validation on NaN scores.
+    for (flag, value) in [
+        ("--lr", "1e6"),
+        ("--lr", "NaN"),
+        ("--input-size", "0"),
+        ("--input-size", "100000"),
+        ("--threshold", "1.5"),
+        ("--threshold", "NaN"),
+        ("--batch-size", "0"),
+        ("--momentum", "1"),
+        ("--aug-noise", "inf"),
+    ] {
+        let err = fails(&[
+            "train", "--device", "cpu", "--data", d, "--out", o, flag, value,
+        ]);
+        assert!(
+            err.contains(flag) && err.contains("not allowed"),
+            "{flag} {value}: {err}"
+        );
+    }
+    assert!(!out.join("last.safetensors").exists());
+    let err = fails(&[
+        "bench",
+        "--device",
+        "cpu",
+        "--input-size",
+        "0",
+        "--steps",
+        "1",
+    ]);
+    assert!(err.contains("--input-size"), "{err}");
+}
+
+#[test]
+fn a_misspelt_class_folder_is_an_error_not_a_silent_skip() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = make_dataset(&tmp.path().join("data"), 2, 1);
+    std::fs::rename(data.join("printed"), data.join("print")).expect("rename");
+    let err = train_fails(&data, &tmp.path().join("run"));
+    assert!(
+        err.contains("print") && err.contains("not a class folder"),
+        "{err}"
+    );
+    // A file in the data root (a README) is fine.
+    std::fs::rename(data.join("print"), data.join("printed")).expect("rename");
+    std::fs::write(data.join("README.md"), "about this data").expect("write");
+    train_small(&data, &tmp.path().join("ok"), 1, &[]);
+}
+
+#[test]
+fn a_truncated_jpeg_is_an_error() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = make_dataset(&tmp.path().join("data"), 2, 1);
+    let png = data.join("real/s0_0/2.png");
+    let jpeg = data.join("real/s0_0/2.jpg");
+    let img = image::open(&png).expect("open");
+    img.save(&jpeg).expect("jpeg");
+    std::fs::remove_file(&png).expect("rm");
+    let bytes = std::fs::read(&jpeg).expect("read");
+    // Whole, it trains; a third of it is refused with its path (the image crate alone decodes it).
+    std::fs::write(&jpeg, &bytes[..bytes.len() / 3]).expect("write");
+    assert!(
+        image::load_from_memory(&bytes[..bytes.len() / 3]).is_ok(),
+        "lenient decoders accept it"
+    );
+    let err = train_fails(&data, &tmp.path().join("run"));
+    assert!(
+        err.contains(path_str(&jpeg)) && err.contains("not a complete JPEG"),
+        "{err}"
+    );
+}
+
+#[test]
+fn resume_refuses_other_data_and_other_settings() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = make_dataset(&tmp.path().join("data"), 2, 2);
+    let out = tmp.path().join("run");
+    train_small(&data, &out, 1, &["--lr", "0.01"]);
+    let split_before = std::fs::read(out.join("split.json")).expect("split");
+    let other = make_dataset(&tmp.path().join("other"), 3, 2);
+    let mut args = small_train_args(&other, &out, 4);
+    args.extend(["--epochs", "2", "--resume"].map(String::from));
+    let output = trainer().args(&args).output().expect("run");
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        err.contains("--data")
+            && err.contains(path_str(&other))
+            && err.contains("the run trained on"),
+        "{err}"
+    );
+    let mut args = small_train_args(&data, &out, 4);
+    args.extend(["--epochs", "2", "--resume", "--lr", "0.5"].map(String::from));
+    let output = trainer().args(&args).output().expect("run");
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains("--lr 0.5 differs from the checkpoint's 0.01"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(out.join("split.json")).expect("split"),
+        split_before,
+        "split.json kept"
+    );
+    // Same data, --epochs only: resumes.
+    let mut args = small_train_args(&data, &out, 4);
+    args.extend(["--epochs", "2", "--resume"].map(String::from));
+    trainer().args(&args).assert().success();
+}
+
+#[test]
+fn checkpoint_metadata_is_covered_by_the_checksum_and_validated() {
+    use liveness_trainer::checkpoint::{self, CheckpointError};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = make_dataset(&tmp.path().join("data"), 2, 1);
+    let out = tmp.path().join("run");
+    train_small(&data, &out, 1, &[]);
+    let good = std::fs::read(out.join("last.safetensors")).expect("read");
+    // An edited threshold in the metadata (the JSON in the header) fails the checksum.
+    let needle = br#"\"threshold\":0.5"#;
+    let at = good
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("threshold in the header");
+    let mut edited = good.clone();
+    edited[at + needle.len() - 1] = b'9';
+    let p = tmp.path().join("edited.safetensors");
+    std::fs::write(&p, &edited).expect("write");
+    let err = checkpoint::load(&p).expect_err("edited metadata");
+    assert!(matches!(err, CheckpointError::Checksum(_)), "{err}");
+
+    // Metadata that passes its checksum but is out of range (written by a broken tool): refused
+    // with the path, not a hang (std = 0) or a panicking loader (input size 0).
+    let ckpt = checkpoint::load(&out.join("last.safetensors")).expect("load");
+    let (model, _) =
+        checkpoint::load_model(&out.join("last.safetensors"), tch::Device::Cpu).expect("model");
+    for (name, edit) in [
+        (
+            "std0",
+            Box::new(|m: &mut checkpoint::Meta| m.normalization.std[1] = 0.0)
+                as Box<dyn Fn(&mut checkpoint::Meta)>,
+        ),
+        (
+            "size0",
+            Box::new(|m: &mut checkpoint::Meta| m.input_size = 0),
+        ),
+    ] {
+        let mut meta = ckpt.meta.clone();
+        edit(&mut meta);
+        let p = tmp.path().join(format!("{name}.safetensors"));
+        checkpoint::save(&p, &meta, &model, &[]).expect("save");
+        let err = fails(&[
+            "eval",
+            "--device",
+            "cpu",
+            "--checkpoint",
+            path_str(&p),
+            "--data",
+            path_str(&data),
+        ]);
+        assert!(
+            err.contains(path_str(&p)) && err.contains("not a valid checkpoint"),
+            "{name}: {err}"
+        );
+    }
+}
+
+#[test]
+fn score_onnx_refuses_manifests_no_runtime_can_run() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = make_dataset(&tmp.path().join("data"), 2, 1);
+    let out = tmp.path().join("run");
+    train_small(&data, &out, 1, &["--arch", "cnn4"]);
+    let onnx = tmp.path().join("m.onnx");
+    trainer()
+        .args([
+            "export",
+            "--data-name",
+            "d",
+            "--data-terms",
+            "t",
+            "--checkpoint",
+        ])
+        .arg(out.join("last.safetensors"))
+        .arg("--out")
+        .arg(&onnx)
+        .assert()
+        .success();
+    let manifest_path = onnx.with_extension("json");
+    let original: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).expect("read")).expect("json");
+    for (field, edit) in [
+        (
+            "input.batch",
+            Box::new(|v: &mut serde_json::Value| v["input"]["batch"] = 0.into())
+                as Box<dyn Fn(&mut serde_json::Value)>,
+        ),
+        (
+            "input.size",
+            Box::new(|v: &mut serde_json::Value| v["input"]["size"] = 0.into()),
+        ),
+        (
+            "input.size",
+            Box::new(|v: &mut serde_json::Value| v["input"]["size"] = 100_000.into()),
+        ),
+        (
+            "input.normalization",
+            Box::new(|v: &mut serde_json::Value| {
+                v["input"]["normalization"]["std"][0] = 0.0.into()
+            }),
+        ),
+        (
+            "threshold",
+            Box::new(|v: &mut serde_json::Value| v["threshold"] = 1.5.into()),
+        ),
+    ] {
+        let mut v = original.clone();
+        edit(&mut v);
+        std::fs::write(&manifest_path, v.to_string()).expect("write");
+        let err = fails(&[
+            "score-onnx",
+            "--model",
+            path_str(&onnx),
+            "--data",
+            path_str(&data),
+        ]);
+        assert!(
+            err.contains(field) && err.contains(path_str(&manifest_path)),
+            "{field}: {err}"
+        );
+    }
+}
+
+#[test]
+fn synth_never_writes_into_an_existing_dataset() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = make_dataset(&tmp.path().join("data"), 1, 1);
+    let before = std::fs::read_dir(data.join("real")).expect("ls").count();
+    let err = fails(&["synth", "--out", path_str(&data)]);
+    assert!(err.contains("not empty"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(data.join("real")).expect("ls").count(),
+        before
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn non_utf8_names_are_shown_so_they_can_be_found_again() {
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = make_dataset(&tmp.path().join("data"), 2, 1);
+    let odd = data
+        .join("real")
+        .join(std::ffi::OsStr::from_bytes(b"s0_bad\xff"));
+    std::fs::create_dir(&odd).expect("mkdir");
+    std::fs::write(odd.join("0.png"), b"not a png").expect("write");
+    let err = train_fails(&data, &tmp.path().join("run"));
+    assert!(err.contains("s0_bad\\xFF"), "{err}");
+}
+
+#[test]
+fn a_run_folder_that_cannot_be_written_is_named() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = make_dataset(&tmp.path().join("data"), 2, 1);
+    // /proc/self exists and no one, root included, may create files in it.
+    let err = fails(&[
+        "train",
+        "--device",
+        "cpu",
+        "--input-size",
+        "32",
+        "--data",
+        path_str(&data),
+        "--out",
+        "/proc/self",
+    ]);
+    assert!(err.contains("/proc/self"), "{err}");
+}

@@ -221,12 +221,14 @@ pub fn decode(
 /// score-weighted mean and whose score is the strongest.
 fn blend_overlaps(mut found: Vec<FaceBox>) -> Vec<FaceBox> {
     found.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut rest = found.into_iter();
     let mut faces = Vec::new();
-    while let Some(best) = found.first().copied() {
-        let (group, rest): (Vec<FaceBox>, Vec<FaceBox>) = found
-            .into_iter()
-            .partition(|f| best.iou(f) >= NMS_IOU || *f == best);
-        found = rest;
+    // Each round takes the strongest left and removes it with its group: always progresses.
+    while let Some(best) = rest.next() {
+        let (overlapping, others): (Vec<FaceBox>, Vec<FaceBox>) =
+            rest.partition(|f| best.iou(f) >= NMS_IOU);
+        rest = others.into_iter();
+        let group: Vec<FaceBox> = std::iter::once(best).chain(overlapping).collect();
         let total: f32 = group.iter().map(|f| f.score).sum();
         let mean = |get: &dyn Fn(&FaceBox) -> f32| {
             group.iter().map(|f| get(f) * f.score).sum::<f32>() / total
