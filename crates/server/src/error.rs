@@ -1,0 +1,70 @@
+//! The one error type of the HTTP API: a client fault is a 4xx with a JSON body that names the
+//! fault (`{"error": "code", "message": "…"}`); only the server's own failures are 500s.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// An API failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The client's request is at fault.
+    #[error("{message}")]
+    Client {
+        /// HTTP status (4xx).
+        status: StatusCode,
+        /// Stable machine-readable code.
+        code: &'static str,
+        /// What exactly, naming the field, frame or session.
+        message: String,
+    },
+    /// The server failed (database, model); the details go to the log, not the client.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// A 4xx.
+    pub fn client(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Client {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A 400 naming a bad field or frame.
+    pub fn bad(code: &'static str, message: impl Into<String>) -> Self {
+        Self::client(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// A 500 from any error.
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = match self {
+            ApiError::Client {
+                status,
+                code,
+                message,
+            } => (status, code, message),
+            ApiError::Internal(detail) => {
+                eprintln!("liveness-server: internal error: {detail}");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the server failed; see its log".to_owned(),
+                )
+            }
+        };
+        (
+            status,
+            Json(serde_json::json!({ "error": code, "message": message })),
+        )
+            .into_response()
+    }
+}

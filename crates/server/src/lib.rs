@@ -1,0 +1,150 @@
+//! `liveness-server`: the host's own verification server.
+//!
+//! The widget keeps the check on the user's device; with a `session` endpoint it also binds the
+//! capture to a server nonce and sends the five frames here, where the server re-runs the same
+//! model on the same frames with the same code (`liveness-runtime`) and answers with a signed
+//! verdict its backend can trust. Sessions and the audit log live in SQLite or PostgreSQL
+//! ([`db`]). The server also serves the demo site ([`site`], [`demo`]).
+//!
+//! - [`sessions`]: the session API; [`tokens`]: Ed25519-signed verdicts and their offline check;
+//! - [`frames`]: the client's PNG frames, checked before decoding; [`scorer`]: the server's check;
+//! - [`bench`]: the load benchmark.
+
+pub mod bench;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod frames;
+pub mod scorer;
+pub mod sessions;
+pub mod site;
+pub mod tokens;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The widget, its worker and wasm package, and the demo page.
+    pub web_dir: PathBuf,
+    /// The models folder served under `/models/`.
+    pub models_dir: PathBuf,
+    /// The model the server checks with (its manifest next to it).
+    pub model: PathBuf,
+    /// `sqlite://FILE` or `postgres://…`.
+    pub database: String,
+    /// Keep the five frames of every verify in the audit log.
+    pub store_frames: bool,
+    /// How long a session waits for its verify.
+    pub session_ttl: std::time::Duration,
+    /// How long a token stays valid.
+    pub token_ttl: std::time::Duration,
+}
+
+impl Config {
+    /// The demo's settings: `web/`, `models/`, the default model, a SQLite log in `database`.
+    pub fn new(web_dir: PathBuf, models_dir: PathBuf, model: PathBuf, database: String) -> Self {
+        Config {
+            web_dir,
+            models_dir,
+            model,
+            database,
+            store_frames: false,
+            session_ttl: sessions::SESSION_TTL,
+            token_ttl: sessions::TOKEN_TTL,
+        }
+    }
+}
+
+/// What every request shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// Settings.
+    pub config: Arc<Config>,
+    /// The database.
+    pub store: db::Store,
+    /// The model.
+    pub scorer: scorer::SharedScorer,
+    /// The token key.
+    pub signer: Arc<tokens::Signer>,
+    /// SHA-256 of served models.
+    pub hashes: Arc<site::HashCache>,
+}
+
+/// Why the server cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The model cannot be loaded.
+    #[error(transparent)]
+    Model(#[from] scorer::ScorerError),
+    /// The database cannot be used.
+    #[error(transparent)]
+    Db(#[from] db::DbError),
+    /// The port cannot be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl AppState {
+    /// Loads the model and connects to the database.
+    pub async fn new(config: Config, signer: tokens::Signer) -> Result<Self, StartError> {
+        let model = config.model.clone();
+        let scorer = tokio::task::spawn_blocking(move || scorer::Scorer::load(&model))
+            .await
+            .map_err(|e| db::DbError::Url(e.to_string()))??;
+        let store = db::Store::connect(&config.database).await?;
+        Ok(AppState {
+            config: Arc::new(config),
+            store,
+            scorer: Arc::new(scorer),
+            signer: Arc::new(signer),
+            hashes: Arc::default(),
+        })
+    }
+}
+
+/// The whole site: the session API, the demo signup, and the static files.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/v1/sessions", post(sessions::create))
+        .route("/v1/sessions/{id}", get(sessions::get))
+        .route(
+            "/v1/sessions/{id}/verify",
+            post(sessions::verify).layer(DefaultBodyLimit::max(sessions::MAX_BODY_BYTES)),
+        )
+        .route("/v1/public-key", get(sessions::public_key))
+        .route("/demo/signup", post(demo::signup));
+    // Models are float weights (they barely compress) and served with Range: left alone.
+    let compress = CompressionLayer::new()
+        .compress_when(DefaultPredicate::new().and(NotForContentType::const_new("application/octet-stream")));
+    api.fallback(site::serve).layer(compress).with_state(state)
+}
+
+/// Binds `addr` and serves until the process ends; returns the bound address first through
+/// `on_bound` (port 0 picks a free port).
+pub async fn serve(state: AppState, addr: &str, on_bound: impl FnOnce(SocketAddr)) -> Result<(), StartError> {
+    let bind = |source| StartError::Bind {
+        addr: addr.to_owned(),
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(bind)?;
+    on_bound(listener.local_addr().map_err(bind)?);
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(bind)
+}

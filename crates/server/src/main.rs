@@ -1,0 +1,123 @@
+//! `liveness-server`: serve (the demo site and the session API), verify a token offline, or run
+//! the load benchmark.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use liveness_server::{AppState, Config, bench, tokens};
+
+#[derive(Parser)]
+#[command(name = "liveness-server", version, about = "The liveness checker's verification server and demo site.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the session API, the demo page and the models.
+    Serve(ServeArgs),
+    /// Check a token offline with the server's public key; prints its claims.
+    VerifyToken {
+        /// The token (`v1.…`).
+        token: String,
+        /// The server's public key (base64; GET /v1/public-key).
+        #[arg(long)]
+        public_key: String,
+    },
+    /// Load benchmark: concurrent sessions verified per second, latency, memory.
+    Bench {
+        /// The model (its manifest next to it).
+        #[arg(long, default_value = "models/default.onnx")]
+        model: PathBuf,
+        /// The site folder.
+        #[arg(long, default_value = "web")]
+        web: PathBuf,
+        /// Sessions to verify.
+        #[arg(long, default_value_t = 100)]
+        sessions: usize,
+        /// Client threads.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+    },
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port (0 = any free port).
+    #[arg(long, env = "PORT", default_value_t = 8080)]
+    port: u16,
+    /// The site folder (widget, worker, wasm package, demo).
+    #[arg(long, default_value = "web")]
+    web: PathBuf,
+    /// The models folder, served under /models/.
+    #[arg(long, default_value = "models")]
+    models: PathBuf,
+    /// The model the server re-scores with (its manifest next to it).
+    #[arg(long, default_value = "models/default.onnx")]
+    model: PathBuf,
+    /// The audit log: sqlite://FILE (created when missing) or postgres://USER@HOST/DB.
+    #[arg(long, env = "LIVENESS_DATABASE", default_value = "sqlite://liveness.db")]
+    database: String,
+    /// Ed25519 signing key file (base64 seed); created on first start when missing. The
+    /// LIVENESS_SIGNING_KEY environment variable (base64 seed) takes precedence.
+    #[arg(long, default_value = "liveness-signing.key")]
+    key: PathBuf,
+    /// Keep the five frames of every verify in the audit log (off: no frame is stored).
+    #[arg(long)]
+    store_frames: bool,
+}
+
+fn run() -> Result<()> {
+    match Cli::parse().command {
+        Command::Serve(a) => {
+            let signer = match std::env::var("LIVENESS_SIGNING_KEY") {
+                Ok(seed) => tokens::Signer::from_base64(&seed, "LIVENESS_SIGNING_KEY")?,
+                Err(_) => tokens::Signer::load_or_create(&a.key)?,
+            };
+            let config = Config {
+                store_frames: a.store_frames,
+                ..Config::new(a.web, a.models, a.model, a.database)
+            };
+            let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            runtime.block_on(async {
+                let state = AppState::new(config, signer).await?;
+                let public = state.signer.public_key();
+                let addr = format!("{}:{}", a.host, a.port);
+                liveness_server::serve(state, &addr, |bound| {
+                    let host = if a.host == "0.0.0.0" { "localhost".to_owned() } else { a.host.clone() };
+                    println!("Demo signup page: http://{host}:{}/demo/", bound.port());
+                    println!("Token public key (Ed25519): {public}. Ctrl+C stops.");
+                })
+                .await?;
+                Ok(())
+            })
+        }
+        Command::VerifyToken { token, public_key } => {
+            let key = tokens::public_key(&public_key)?;
+            let claims = tokens::verify(&token, &key, liveness_server::sessions::now_ms())?;
+            println!("{}", serde_json::to_string(&claims)?);
+            Ok(())
+        }
+        Command::Bench { model, web, sessions, concurrency } => {
+            let r = bench::run(model, web, sessions, concurrency)?;
+            println!("{}", serde_json::to_string(&r)?);
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

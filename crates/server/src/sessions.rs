@@ -1,0 +1,289 @@
+//! The session API a host's page and backend use:
+//!
+//! - `POST /v1/sessions` → `{ id, nonce, expiresAt, modelSha256, minIntervalMs }`;
+//! - `POST /v1/sessions/{id}/verify` with `{ nonce, frames: [5 × base64 PNG], client: { pSpoof,
+//!   live, captureMs } }` → the server's own verdict on the same frames and a signed token;
+//! - `GET /v1/sessions/{id}` → the session as the audit log holds it (for the host's backend);
+//! - `GET /v1/public-key` → the key that verifies tokens offline.
+//!
+//! A verify is refused (4xx, nothing written) for an unknown, expired or used session, a wrong
+//! nonce, or frames that are not five PNGs of one valid size; otherwise the session is used once
+//! and its outcome recorded, live only when the server's check says live, the client's score
+//! agrees within [`SCORE_TOLERANCE`], and the capture timing is plausible.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use liveness_runtime::Outcome as CheckOutcome;
+use serde::{Deserialize, Serialize};
+
+use crate::AppState;
+use crate::db::Outcome;
+use crate::error::ApiError;
+use crate::frames::decode_all;
+use crate::tokens::Claims;
+
+/// How long a session may wait for its verify.
+pub const SESSION_TTL: Duration = Duration::from_secs(180);
+/// How long a token stays valid after the verify.
+pub const TOKEN_TTL: Duration = Duration::from_secs(600);
+/// Client and server scores of the same frames may differ by float rounding only.
+pub const SCORE_TOLERANCE: f64 = 1e-3;
+/// The least time between two captured frames the server accepts.
+pub const MIN_INTERVAL_MS: u32 = 100;
+/// The longest plausible capture of five frames.
+pub const MAX_CAPTURE_MS: f64 = 30_000.0;
+/// The largest verify body (five lossless frames, base64).
+pub const MAX_BODY_BYTES: usize = 24 << 20;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// JSON body whose rejections are this API's 4xx JSON errors.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(JsonBody(v)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::client(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "content-type",
+                "the body must be JSON (Content-Type: application/json)",
+            )),
+            Err(JsonRejection::BytesRejection(e)) => Err(ApiError::client(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body",
+                format!("the body could not be read: {e} (at most {MAX_BODY_BYTES} bytes)"),
+            )),
+            Err(e) => Err(ApiError::bad("json", format!("the body is not a valid request: {}", e.body_text()))),
+        }
+    }
+}
+
+/// A new session.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Created {
+    /// Session id.
+    pub id: String,
+    /// The single-use nonce the verify must carry.
+    pub nonce: String,
+    /// When the session expires, ms since the Unix epoch.
+    pub expires_at: i64,
+    /// SHA-256 of the model the server checks with (the client must run the same).
+    pub model_sha256: String,
+    /// The least interval between captured frames the server accepts.
+    pub min_interval_ms: u32,
+}
+
+/// What the client reports of its own check.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClientResult {
+    /// The client's `p_spoof`.
+    pub p_spoof: f64,
+    /// The client's verdict.
+    pub live: bool,
+    /// How long the capture of the five frames took, ms.
+    pub capture_ms: f64,
+}
+
+/// A verify request.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VerifyRequest {
+    /// The session's nonce.
+    pub nonce: String,
+    /// Five lossless PNG frames, base64.
+    pub frames: Vec<String>,
+    /// The client's result.
+    pub client: ClientResult,
+}
+
+/// A verify's answer.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verified {
+    /// Session id.
+    pub id: String,
+    /// Confirmed live by the server.
+    pub live: bool,
+    /// `live`, `attack`, `refused`, `mismatch` or `timing`.
+    pub verdict: String,
+    /// The server's `p_spoof` (absent when the face gate refused the frames).
+    pub p_spoof: Option<f64>,
+    /// The client's `p_spoof`.
+    pub client_p_spoof: f64,
+    /// Why not live beyond the score.
+    pub findings: Vec<String>,
+    /// The signed verdict for the host's backend.
+    pub token: String,
+    /// Server time in the face gate, preprocessing and the model, ms.
+    pub model_ms: f64,
+}
+
+fn random_hex(bytes: usize) -> String {
+    let raw: Vec<u8> = (0..bytes).map(|_| rand::random::<u8>()).collect();
+    liveness_core::model::hex(&raw)
+}
+
+fn valid_id(id: &str) -> Result<(), ApiError> {
+    if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(ApiError::client(StatusCode::NOT_FOUND, "session", format!("no session {id:?} (ids are 32 hex digits)")))
+    }
+}
+
+/// `POST /v1/sessions`.
+pub async fn create(State(app): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let now = now_ms();
+    let id = random_hex(16);
+    let nonce = random_hex(16);
+    let expires_at = now + app.config.session_ttl.as_millis() as i64;
+    let sha = app.scorer.manifest().sha256.clone();
+    app.store.create(&id, &nonce, &sha, now, expires_at).await.map_err(ApiError::internal)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Created {
+            id,
+            nonce,
+            expires_at,
+            model_sha256: sha,
+            min_interval_ms: MIN_INTERVAL_MS,
+        }),
+    ))
+}
+
+/// `GET /v1/sessions/{id}`.
+pub async fn get(State(app): State<AppState>, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
+    valid_id(&id)?;
+    let row = app.store.get(&id).await.map_err(ApiError::internal)?;
+    let row = row.ok_or_else(|| ApiError::client(StatusCode::NOT_FOUND, "session", format!("no session {id}")))?;
+    Ok(Json(row))
+}
+
+/// `GET /v1/public-key`.
+pub async fn public_key(State(app): State<AppState>) -> impl IntoResponse {
+    Json(serde_json::json!({ "alg": "Ed25519", "publicKey": app.signer.public_key() }))
+}
+
+/// `POST /v1/sessions/{id}/verify`.
+pub async fn verify(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<VerifyRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    valid_id(&id)?;
+    let client = &req.client;
+    if !(client.p_spoof.is_finite() && (0.0..=1.0).contains(&client.p_spoof)) {
+        return Err(ApiError::bad("client", format!("client.pSpoof {} is not a probability", client.p_spoof)));
+    }
+    if !(client.capture_ms.is_finite() && client.capture_ms >= 0.0) {
+        return Err(ApiError::bad("client", format!("client.captureMs {} is not a duration", client.capture_ms)));
+    }
+    // Everything the request can get wrong is checked before the session is touched.
+    let frames = decode_all(&req.frames)?;
+    let now = now_ms();
+    let session = app.store.get(&id).await.map_err(ApiError::internal)?;
+    let session = session.ok_or_else(|| ApiError::client(StatusCode::NOT_FOUND, "session", format!("no session {id}")))?;
+    if session.nonce != req.nonce {
+        return Err(ApiError::client(StatusCode::FORBIDDEN, "nonce", format!("the nonce does not belong to session {id}")));
+    }
+    if session.state != "open" {
+        return Err(ApiError::client(StatusCode::CONFLICT, "used", format!("session {id} was already verified: a nonce is single-use")));
+    }
+    if now >= session.expires_at {
+        return Err(ApiError::client(StatusCode::GONE, "expired", format!("session {id} expired; start a new one")));
+    }
+    if !app.store.claim(&id, now).await.map_err(ApiError::internal)? {
+        return Err(ApiError::client(StatusCode::CONFLICT, "used", format!("session {id} was already verified: a nonce is single-use")));
+    }
+    let scorer = app.scorer.clone();
+    let scored = tokio::task::spawn_blocking(move || scorer.score(&frames)).await;
+    let scored = match scored {
+        Ok(Ok(s)) => s,
+        other => {
+            // The server's failure, not the client's: the session stays usable.
+            let _ = app.store.release(&id).await;
+            let why = match other {
+                Ok(Err(e)) => e.to_string(),
+                Err(e) => e.to_string(),
+                Ok(Ok(_)) => String::new(),
+            };
+            return Err(ApiError::internal(why));
+        }
+    };
+    let mut findings = Vec::new();
+    let (mut verdict, server_p) = match &scored.outcome {
+        CheckOutcome::Refused(r) => {
+            findings.push(format!("{}: {r}", r.code()));
+            ("refused", None)
+        }
+        CheckOutcome::Verdict(v) => (if v.live { "live" } else { "attack" }, Some(f64::from(v.p_spoof))),
+    };
+    if let Some(p) = server_p {
+        let server_live = verdict == "live";
+        if (p - client.p_spoof).abs() > SCORE_TOLERANCE || client.live != server_live {
+            findings.push(format!(
+                "score-mismatch: the client reported pSpoof {} ({}), the server computed {p} ({}) on the same frames",
+                client.p_spoof,
+                if client.live { "live" } else { "attack" },
+                if server_live { "live" } else { "attack" }
+            ));
+            verdict = "mismatch";
+        }
+    }
+    let min_capture = f64::from(4 * MIN_INTERVAL_MS);
+    if client.capture_ms < min_capture || client.capture_ms > MAX_CAPTURE_MS || client.capture_ms > (now - session.created_at) as f64 {
+        findings.push(format!(
+            "capture-timing: {} ms for five frames; the server accepts {min_capture} to {MAX_CAPTURE_MS} ms within the session's life",
+            client.capture_ms
+        ));
+        if verdict == "live" {
+            verdict = "timing";
+        }
+    }
+    let live = verdict == "live" && findings.is_empty();
+    let outcome = Outcome {
+        verified_ms: now,
+        client_p_spoof: client.p_spoof,
+        server_p_spoof: server_p,
+        capture_ms: client.capture_ms as i64,
+        verdict,
+        live,
+        findings: findings.clone(),
+        frames: app.config.store_frames.then(|| req.frames.clone()),
+    };
+    app.store.finish(&id, &outcome).await.map_err(ApiError::internal)?;
+    let token = app.signer.sign(&Claims {
+        sid: id.clone(),
+        live,
+        p_spoof: server_p.unwrap_or(1.0) as f32,
+        model: session.model_sha256,
+        iat: now,
+        exp: now + app.config.token_ttl.as_millis() as i64,
+    });
+    Ok(Json(Verified {
+        id,
+        live,
+        verdict: verdict.to_owned(),
+        p_spoof: server_p,
+        client_p_spoof: client.p_spoof,
+        findings,
+        token,
+        model_ms: scored.model_ms,
+    }))
+}
