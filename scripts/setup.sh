@@ -5,8 +5,9 @@
 #                          version in Cargo.lock), Node.js to serve the page;
 #   scripts/setup.sh       everything (what the tests need): the above, plus libtorch 2.11 from
 #                          PyPI's torch==2.11.0 wheel into .venv (linked as .libtorch for cargo),
-#                          Mesa's software Vulkan driver (native wonnx), Debian's Chromium and the
-#                          browser tests' npm packages.
+#                          Mesa's software Vulkan driver (native wonnx), Debian's Chromium,
+#                          PostgreSQL (the server's shared-database test), cargo-fuzz (the fuzz
+#                          targets' short run) and the browser tests' npm packages.
 #
 # Needs a Rust toolchain installed with rustup (cargo on PATH).
 set -euo pipefail
@@ -42,6 +43,7 @@ if [ "$part" = all ]; then
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
   done
   [ -x /usr/bin/chromium ] || need+=(chromium)
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
   # Any python3 with a working venv module will do (Debian's, or e.g. pyenv's).
   python3 -m venv --help >/dev/null 2>&1 || need+=(python3 python3-venv python3-pip)
 fi
@@ -76,6 +78,12 @@ if [ "$part" = all ]; then
   torch_dir=$(.venv/bin/python -c "import os, torch; print(os.path.dirname(torch.__file__))" 2>/dev/null)
   ln -sfn "$torch_dir" .libtorch # .cargo/config.toml points LIBTORCH here
   log "libtorch: $torch_dir"
+
+  # The fuzz targets (crates/core/fuzz) run briefly in the tests.
+  if ! cargo fuzz --version >/dev/null 2>&1; then
+    log "cargo install cargo-fuzz (about 3 minutes, once)"
+    cargo install --quiet --locked cargo-fuzz
+  fi
 
   # The browser tests' npm packages: playwright-core (drives Debian's Chromium), typescript.
   if ! (cd tests/browser && npm ls --silent >/dev/null 2>&1); then

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test of the project (what CI runs): formatting, lints (host and wasm32),
-# all Rust tests (on the CPU; tests make their own tiny data), the wasm build, and the widget's
-# tests in Debian's Chromium (WebGPU on its software adapter, a fake camera).
+# all Rust tests (on the CPU; tests make their own tiny data; the server's shared-database test
+# against a throw-away PostgreSQL), a short run of each fuzz target, the wasm build, and the
+# widget's tests in Debian's Chromium (WebGPU on its software adapter or none, fake cameras).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -9,17 +10,22 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
+cargo fmt --manifest-path crates/core/fuzz/Cargo.toml -- --check
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets -- -D warnings
-step "liveness-core and liveness-wasm for wasm32-unknown-unknown"
-cargo clippy -p liveness-core -p liveness-wasm --target wasm32-unknown-unknown -- -D warnings
-step "cargo test"
-cargo test --workspace
+step "liveness-core, liveness-runtime and liveness-wasm for wasm32-unknown-unknown"
+cargo clippy -p liveness-core -p liveness-runtime -p liveness-wasm --target wasm32-unknown-unknown -- -D warnings
+step "cargo test (with a throw-away PostgreSQL for the server's shared-database test)"
+./scripts/with-postgres.sh cargo test --workspace
+step "fuzz targets, ${FUZZ_SECONDS:=20} s each (crates/core/fuzz; longer: see README)"
+for target in manifest frames onnx; do
+  (cd crates/core/fuzz && cargo fuzz run --sanitizer none "$target" -- -max_total_time="$FUZZ_SECONDS" 2>&1 | tail -n 2)
+done
 step "wasm build (web/pkg)"
 ./scripts/build-web.sh
 step "widget type declarations (tsc)"
 (cd tests/browser && npx --no-install tsc -p tsconfig.json)
 step "browser tests (tests/browser, Chromium)"
 # They compare the browser's score with the native one, from the liveness-trainer that
-# `cargo test` just built.
+# `cargo test` just built, and run the demo against the liveness-server it built.
 (cd tests/browser && node --test widget.test.mjs)

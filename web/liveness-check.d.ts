@@ -84,6 +84,8 @@ export interface LivenessTimings {
   modelVerifyMs: number;
   /** and the engine (wonnx session or tract plan). */
   modelSessionMs: number;
+  /** With `session`: encoding the frames as PNG and the server's verify. */
+  sessionMs?: number;
 }
 
 /** A face box in frame pixels. */
@@ -104,13 +106,17 @@ export interface LivenessSessionResult {
   token: string;
   /** The server's own verdict on the same frames. */
   live: boolean;
-  /** The server's pSpoof for the same frames. */
-  pSpoof: number;
+  /** The server's pSpoof for the same frames (null when its face gate refused them). */
+  pSpoof: number | null;
+  /** `live`, `attack`, `refused`, `mismatch` (the client's score disagrees) or `timing`. */
+  verdict: string;
+  /** Why the server did not confirm beyond the score. */
+  findings: string[];
 }
 
 /** The detail of the `result` event. */
 export interface LivenessResult {
-  /** `true` when a live person was seen (`pSpoof < threshold`). */
+  /** `true` when a live person was seen (`pSpoof < threshold`, and confirmed by the server with `session`). */
   live: boolean;
   /** The model's probability that the frames show a presentation attack. */
   pSpoof: number;
@@ -167,6 +173,8 @@ export interface LivenessProgress {
  */
 export interface LivenessTexts {
   intro: string;
+  /** The idle text with a `session` endpoint (the pictures go to the host's server). */
+  introSession: string;
   start: string;
   starting: string;
   capture: string;

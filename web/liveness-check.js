@@ -42,6 +42,7 @@ export const STATES = Object.freeze({
 /** Texts shown to the user; replace any of them through `element.texts` or `mount(…, {texts})`. */
 export const DEFAULT_TEXTS = Object.freeze({
   intro: 'Show that you are a live person. The camera pictures stay on this device.',
+  introSession: "Show that you are a live person. The pictures go only to this site's server, to confirm the check.",
   start: 'Start check',
   starting: 'Asking for camera access…',
   capture: 'Capture',
@@ -167,6 +168,42 @@ function framesForWorker(frames, keep) {
   return { plain, transfer: plain.map((f) => f.data.buffer) };
 }
 
+/** Base64 of a lossless PNG of one RGBA frame (for the session server). */
+async function pngBase64(frame) {
+  const canvas = new OffscreenCanvas(frame.width, frame.height);
+  canvas.getContext('2d').putImageData(frame, 0, 0);
+  const blob = await canvas.convertToBlob({ type: 'image/png' });
+  const url = await new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(blob);
+  });
+  return String(url).slice(String(url).indexOf(',') + 1);
+}
+
+/** A `session` error: the host's server refused or could not confirm the check. */
+function sessionError(message) {
+  return livenessError({ code: 'session', message });
+}
+
+/** POSTs JSON to the host's session endpoint; resolves to the answer or rejects with `session`. */
+async function sessionCall(url, body) {
+  let response;
+  try {
+    response = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (e) {
+    throw sessionError(`${url}: ${e.message ?? e}`);
+  }
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) throw sessionError(`${url}: HTTP ${response.status}: ${answer.message ?? answer.error ?? ''}`);
+  return answer;
+}
+
 function errorCode(error) {
   return error && error.name === 'LivenessError' && typeof error.code === 'string' ? error.code : 'inference';
 }
@@ -187,6 +224,7 @@ export class LivenessCheck extends HTMLElement {
   #detail = null; // the verdict in `result`, { code, message } in `error` and `refused`
   #guidance = null; // the last look of the face detector in `preview`
   #progress = null; // download progress of the model, 0..1, while it loads
+  #session = null; // the host server's session of this check ({ id, nonce, … }), with `session`
   #ui;
 
   constructor() {
@@ -269,7 +307,15 @@ export class LivenessCheck extends HTMLElement {
 
   get #interval() {
     const v = Number(this.getAttribute('interval') ?? NaN);
-    return Number.isFinite(v) && v >= 0 ? v : DEFAULT_INTERVAL_MS;
+    const interval = Number.isFinite(v) && v >= 0 ? v : DEFAULT_INTERVAL_MS;
+    // A session server sets the least interval it accepts.
+    return Math.max(interval, this.#session?.minIntervalMs ?? 0);
+  }
+
+  /** The host's session endpoint (`session` attribute), or null: then nothing leaves the device. */
+  get #sessionUrl() {
+    const url = this.getAttribute('session');
+    return url ? new URL(url, document.baseURI).href : null;
   }
 
   /** Asks for the camera and shows the preview. Does nothing while a check is under way. */
@@ -283,6 +329,13 @@ export class LivenessCheck extends HTMLElement {
       // Before the camera: a forced WebGPU engine without an adapter leaves nothing to ask for.
       if (this.#backend === 'webgpu') rt.chooseBackend('webgpu', await rt.webgpuAdapter());
       if (run !== this.#run) return;
+      // With a session endpoint: a server nonce binds this capture (before the camera opens).
+      this.#session = null;
+      if (this.#sessionUrl) {
+        const session = await sessionCall(this.#sessionUrl);
+        if (run !== this.#run) return;
+        this.#session = session;
+      }
       this.#progress = 0;
       this.#modelLoading = ask(
         { op: 'load', model: this.#model, manifest: this.#manifest, backend: this.#backend },
@@ -332,7 +385,8 @@ export class LivenessCheck extends HTMLElement {
       const modelWaitMs = performance.now() - waited;
       if (run !== this.#run) return;
       const share = this.hasAttribute('share-frames');
-      const { plain, transfer } = framesForWorker(frames, share);
+      const session = this.#session;
+      const { plain, transfer } = framesForWorker(frames, share || session !== null);
       const sent = performance.now();
       const verdict = await ask(
         { op: 'check', model: this.#model, manifest: this.#manifest, backend: this.#backend, frames: plain },
@@ -350,6 +404,21 @@ export class LivenessCheck extends HTMLElement {
         modelVerifyMs: load.verifyMs,
         modelSessionMs: load.sessionMs,
       };
+      if (session) {
+        // The frames go to the host's own server (only now, only with `session`): it re-runs the
+        // same model on them and signs its verdict; the page's verdict is never more than the server's.
+        const sent = performance.now();
+        const pngs = await Promise.all(frames.map(pngBase64));
+        const confirmed = await sessionCall(`${this.#sessionUrl}/${session.id}/verify`, {
+          nonce: session.nonce,
+          frames: pngs,
+          client: { pSpoof: verdict.pSpoof, live: verdict.live, captureMs },
+        });
+        if (run !== this.#run) return;
+        verdict.timings.sessionMs = performance.now() - sent;
+        verdict.session = { id: confirmed.id, token: confirmed.token, live: confirmed.live, pSpoof: confirmed.pSpoof, verdict: confirmed.verdict, findings: confirmed.findings };
+        verdict.live = verdict.live && confirmed.live;
+      }
       if (share) verdict.frames = frames;
       this.#set('result', verdict);
       this.dispatchEvent(new CustomEvent('result', { detail: verdict, bubbles: true, composed: true }));
@@ -447,6 +516,8 @@ export class LivenessCheck extends HTMLElement {
     const t = this.#texts;
     const d = this.#detail;
     switch (this.#state) {
+      case 'idle':
+        return this.#sessionUrl ? t.introSession : t.intro;
       case 'preview':
         return t.guidance[this.#guidance?.guidance] ?? t.guidance['off-centre'];
       case 'result':

@@ -1,7 +1,7 @@
 // What the browser tests share: the site server, a fake camera made from the test's own frames,
 // Debian's Chromium launched the way these machines need, and the native scorer.
 
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, writeFile, mkdir, access } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,25 +10,60 @@ import { promisify } from 'node:util';
 
 import { chromium } from 'playwright-core';
 
-import { CSP, createSiteServer } from '../../web/serve.mjs';
-
-export { CSP };
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
-/** Serves web/ and models/ on a free localhost port; resolves to { base, close }. */
-export async function startSite() {
+/** A binary of this workspace, as `cargo test` / `cargo build` left it (debug). */
+async function binary(name, env) {
+  const file =
+    process.env[env] ?? path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, 'target'), 'debug', name);
+  await access(file).catch(() => {
+    throw new Error(`${file} is missing: build it first (cargo build -p ${name})`);
+  });
+  return file;
+}
+
+/**
+ * Starts the demo's server (`liveness-server serve`: web/, models/, the session API, the demo
+ * signup) on a free localhost port with a fresh audit log and key; resolves to { base, close }.
+ * `model` (with its manifest next to it) replaces the default model; its folder is then served
+ * as /models/.
+ */
+export async function startSite({ model } = {}) {
   await access(path.join(ROOT, 'web', 'pkg', 'liveness_wasm_bg.wasm')).catch(() => {
     throw new Error('web/pkg is missing: run scripts/build-web.sh first');
   });
-  const server = createSiteServer();
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
+  const dir = await tempDir('liveness-server-');
+  const server = spawn(
+    await binary('liveness-server', 'LIVENESS_SERVER'),
+    [
+      'serve',
+      '--port',
+      '0',
+      '--database',
+      `sqlite://${path.join(dir, 'log.db')}`,
+      '--key',
+      path.join(dir, 'key'),
+      ...(model ? ['--model', model, '--models', path.dirname(model)] : []),
+    ],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const base = await new Promise((resolve, reject) => {
+    let out = '';
+    server.stdout.on('data', (chunk) => {
+      out += chunk;
+      const m = out.match(/http:\/\/127\.0\.0\.1:(\d+)\//);
+      if (m) resolve(`http://127.0.0.1:${m[1]}`);
+    });
+    server.once('exit', (code) => reject(new Error(`liveness-server exited (${code}) before serving:\n${out}`)));
   });
   return {
-    base: `http://127.0.0.1:${server.address().port}`,
-    close: () => new Promise((resolve) => server.close(resolve)),
+    base,
+    close: () =>
+      new Promise((resolve) => {
+        server.once('exit', resolve);
+        server.kill('SIGINT');
+      }),
   };
 }
 
@@ -230,21 +265,37 @@ export function clickWidgetButton(page, selector = 'liveness-check') {
 const run = promisify(execFile);
 
 /**
+ * A model trained by the trainer on generated data (drawn faces; attacks look printed), in which
+ * the fake camera's drawn face is a live person by construction: for testing the session flow
+ * end to end with a model that says "live" for it. Resolves to the path of `test.onnx`.
+ */
+export async function trainTestModel() {
+  const trainer = await binary('liveness-trainer', 'LIVENESS_TRAINER');
+  const dir = await tempDir('liveness-test-model-');
+  const data = path.join(dir, 'data');
+  const opts = { maxBuffer: 1 << 24, env: { ...process.env, OMP_NUM_THREADS: '2' } };
+  await run(trainer, ['synth', '--out', data, '--subjects', '4', '--per-class', '3'], opts);
+  const out = path.join(dir, 'run');
+  await run(trainer, ['train', '--device', 'cpu', '--data', data, '--out', out, '--arch', 'cnn4', '--input-size', '32',
+    '--epochs', '6', '--batch-size', '8', '--optimizer', 'adamw', '--lr', '3e-3', '--seed', '1'], opts);
+  const model = path.join(dir, 'models', 'test.onnx');
+  await mkdir(path.dirname(model), { recursive: true });
+  await run(trainer, ['export', '--checkpoint', path.join(out, 'last.safetensors'), '--out', model,
+    '--data-name', 'generated test data', '--data-terms', 'test only', '--threshold', '0.5'], opts);
+  return model;
+}
+
+/**
  * Scores one sample of PNG frames with the native tract path (`liveness-trainer score-onnx`) on
  * `model`; resolves to its JSON line.
  */
 export async function nativeScore(pngFrames, model) {
-  const binary =
-    process.env.LIVENESS_TRAINER ??
-    path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, 'target'), 'debug', 'liveness-trainer');
-  await access(binary).catch(() => {
-    throw new Error(`${binary} is missing: build it first (cargo build -p liveness-trainer)`);
-  });
+  const trainer = await binary('liveness-trainer', 'LIVENESS_TRAINER');
   const data = await tempDir('liveness-native-');
   const sample = path.join(data, 'real', 'capture_0');
   await mkdir(sample, { recursive: true });
   await Promise.all(pngFrames.map((png, i) => writeFile(path.join(sample, `frame${i}.png`), png)));
-  const { stdout } = await run(binary, ['score-onnx', '--model', model, '--data', data], {
+  const { stdout } = await run(trainer, ['score-onnx', '--model', model, '--data', data], {
     maxBuffer: 1 << 20,
   });
   const lines = stdout.trim().split('\n').filter(Boolean);

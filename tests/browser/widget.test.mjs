@@ -16,6 +16,7 @@ import {
   openDemoPage,
   startSite,
   tempDir,
+  trainTestModel,
   waitForGuidance,
   waitForState,
   writeY4m,
@@ -304,6 +305,54 @@ describe('the widget in Chromium, a camera showing a face', () => {
     await page.evaluate(() => document.getElementById('liveness').remove());
     assert.deepEqual(await streamStates(page), [['ended']]);
     await context.close();
+  });
+});
+
+describe('the demo signup and its verification server', () => {
+  test('a forged result event does not sign up; a real check, confirmed by the server, does', async () => {
+    // A model in which the fake camera's drawn face is live by construction, on a server of its own.
+    const model = await trainTestModel();
+    const demo = await startSite({ model });
+    try {
+      const { context, page, problems } = await openDemoPage(browser, demo.base);
+      await page.evaluate(() => document.getElementById('liveness').setAttribute('model', '/models/test.onnx'));
+      await page.fill('input[name=name]', 'Ada');
+      await page.fill('input[name=email]', 'ada@example.org');
+      await page.fill('input[name=password]', 'correct horse');
+      // From the console: a hand-made `result` unlocks the button, but the server refuses.
+      await page.evaluate(() =>
+        document.getElementById('liveness').dispatchEvent(new CustomEvent('result', { detail: { live: true } })),
+      );
+      assert.equal(await page.locator('#submit').isDisabled(), false);
+      await page.click('#submit');
+      await page.waitForFunction(() => document.getElementById('outcome').dataset.accepted !== undefined);
+      assert.equal(await page.locator('#outcome').getAttribute('data-accepted'), 'false');
+      assert.match(await page.locator('#outcome').textContent(), /refused.*liveness token/);
+
+      // A real check: the frames go to the demo's server, which re-checks them and signs.
+      await record(page, {});
+      await clickWidgetButton(page);
+      await waitForGuidance(page, 'good');
+      await clickWidgetButton(page);
+      await waitForState(page, 'result', { timeout: 240_000 });
+      const result = await page.evaluate(() => window.__result);
+      console.log(`session: ${JSON.stringify({ ...result.session, token: '…' })}, client pSpoof ${result.pSpoof}`);
+      assert.equal(result.session.verdict, 'live', JSON.stringify(result.session));
+      assert.ok(Math.abs(result.session.pSpoof - result.pSpoof) <= 1e-3);
+      assert.equal(result.live, true);
+      await page.click('#submit');
+      await page.waitForFunction(() => document.getElementById('outcome').dataset.accepted === 'true');
+      assert.match(await page.locator('#outcome').textContent(), /Account created for Ada/);
+      // The token is single-use: the same submit again is refused.
+      await page.click('#submit');
+      await page.waitForFunction(() => document.getElementById('outcome').dataset.accepted === 'false');
+      assert.match(await page.locator('#outcome').textContent(), /already used/);
+      // The browser logs the two refused signups (403, 409) as failed loads: expected here.
+      assert.deepEqual(problems.filter((p) => !/status of (403|409)/.test(p)), []);
+      await context.close();
+    } finally {
+      await demo.close();
+    }
   });
 });
 

@@ -49,7 +49,12 @@ fn peak_rss_mb() -> Option<f64> {
 }
 
 /// Runs the benchmark.
-pub fn run(model: PathBuf, web: PathBuf, sessions: usize, concurrency: usize) -> anyhow::Result<BenchResult> {
+pub fn run(
+    model: PathBuf,
+    web: PathBuf,
+    sessions: usize,
+    concurrency: usize,
+) -> anyhow::Result<BenchResult> {
     let dir = tempfile_dir()?;
     let config = Config::new(
         web,
@@ -73,13 +78,35 @@ pub fn run(model: PathBuf, web: PathBuf, sessions: usize, concurrency: usize) ->
 
     // The client's frames and its own score (the same model and code: the scores agree).
     let (w, h) = (640, 480);
-    let rgb = draw_faces(w, h, &[DrawnFace { cx: 320.0, cy: 250.0, width: 200.0 }], [70, 90, 110]);
-    let rgba: Vec<u8> = rgb.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect();
+    let rgb = draw_faces(
+        w,
+        h,
+        &[DrawnFace {
+            cx: 320.0,
+            cy: 250.0,
+            width: 200.0,
+        }],
+        [70, 90, 110],
+    );
+    let rgba: Vec<u8> = rgb
+        .chunks_exact(3)
+        .flat_map(|p| [p[0], p[1], p[2], 255])
+        .collect();
     let frames: Vec<String> = (0..5).map(|_| encode_png(&rgba, w, h)).collect();
-    let local = scorer.score(&(0..5).map(|_| Rgba { pixels: rgba.clone(), width: w, height: h }).collect::<Vec<_>>())?;
+    let local = scorer.score(
+        &(0..5)
+            .map(|_| Rgba {
+                pixels: rgba.clone(),
+                width: w,
+                height: h,
+            })
+            .collect::<Vec<_>>(),
+    )?;
     let p_spoof = match local.outcome {
         liveness_runtime::Outcome::Verdict(v) => v,
-        liveness_runtime::Outcome::Refused(r) => anyhow::bail!("the benchmark's frames were refused: {r}"),
+        liveness_runtime::Outcome::Refused(r) => {
+            anyhow::bail!("the benchmark's frames were refused: {r}")
+        }
     };
     let body = |nonce: &str| {
         serde_json::json!({
@@ -96,11 +123,16 @@ pub fn run(model: PathBuf, web: PathBuf, sessions: usize, concurrency: usize) ->
         let handles: Vec<_> = (0..concurrency.max(1))
             .map(|_| {
                 s.spawn(|| -> anyhow::Result<Vec<(f64, f64)>> {
-                    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+                    let agent: ureq::Agent = ureq::Agent::config_builder()
+                        .http_status_as_error(false)
+                        .build()
+                        .into();
                     let mut out = Vec::new();
                     for _ in 0..per_thread {
-                        let mut created = agent.post(&format!("{base}/v1/sessions")).send_empty()?;
-                        let created: Created = serde_json::from_str(&created.body_mut().read_to_string()?)?;
+                        let mut created =
+                            agent.post(&format!("{base}/v1/sessions")).send_empty()?;
+                        let created: Created =
+                            serde_json::from_str(&created.body_mut().read_to_string()?)?;
                         // A real capture takes ~0.8 s; here the session is verified at once, so the
                         // timing rule flags it (it does not change the server's work).
                         let t0 = Instant::now();
@@ -110,14 +142,21 @@ pub fn run(model: PathBuf, web: PathBuf, sessions: usize, concurrency: usize) ->
                             .send(body(&created.nonce))?;
                         let text = verified.body_mut().read_to_string()?;
                         let latency = t0.elapsed().as_secs_f64() * 1e3;
-                        let v: Verified = serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{e}: {text}"))?;
+                        let v: Verified = serde_json::from_str(&text)
+                            .map_err(|e| anyhow::anyhow!("{e}: {text}"))?;
                         out.push((latency, v.model_ms));
                     }
                     Ok(out)
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a client thread panicked")))).collect()
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a client thread panicked")))
+            })
+            .collect()
     });
     let wall = started.elapsed().as_secs_f64();
     let mut latency = Vec::new();

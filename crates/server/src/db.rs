@@ -127,7 +127,11 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Self, DbError> {
         install_default_drivers();
         let url_full = if let Some(path) = url.strip_prefix("sqlite://") {
-            if path.contains('?') { url.to_owned() } else { format!("sqlite://{path}?mode=rwc") }
+            if path.contains('?') {
+                url.to_owned()
+            } else {
+                format!("sqlite://{path}?mode=rwc")
+            }
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             url.to_owned()
         } else {
@@ -155,7 +159,14 @@ impl Store {
     }
 
     /// Records a new open session.
-    pub async fn create(&self, id: &str, nonce: &str, model_sha256: &str, created_ms: i64, expires_ms: i64) -> Result<(), DbError> {
+    pub async fn create(
+        &self,
+        id: &str,
+        nonce: &str,
+        model_sha256: &str,
+        created_ms: i64,
+        expires_ms: i64,
+    ) -> Result<(), DbError> {
         sqlx::query(
             "INSERT INTO sessions (id, nonce, model_sha256, created_ms, expires_ms, state) VALUES ($1, $2, $3, $4, $5, 'open')",
         )
@@ -200,7 +211,10 @@ impl Store {
 
     /// Records a verify's outcome.
     pub async fn finish(&self, id: &str, o: &Outcome) -> Result<(), DbError> {
-        let frames = o.frames.as_ref().map(|f| serde_json::to_string(f).unwrap_or_default());
+        let frames = o
+            .frames
+            .as_ref()
+            .map(|f| serde_json::to_string(f).unwrap_or_default());
         sqlx::query(
             "UPDATE sessions SET state = 'done', verified_ms = $1, client_p_spoof = $2, server_p_spoof = $3, capture_ms = $4, verdict = $5, live = $6, findings = $7, frames = $8 WHERE id = $9",
         )

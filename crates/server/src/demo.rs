@@ -27,24 +27,43 @@ pub struct Signup {
 }
 
 /// `POST /demo/signup`.
-pub async fn signup(State(app): State<AppState>, JsonBody(form): JsonBody<Signup>) -> Result<impl IntoResponse, ApiError> {
+pub async fn signup(
+    State(app): State<AppState>,
+    JsonBody(form): JsonBody<Signup>,
+) -> Result<impl IntoResponse, ApiError> {
     let refused = |code, message: String| ApiError::client(StatusCode::FORBIDDEN, code, message);
-    if form.name.trim().is_empty() || !form.email.contains('@') || form.name.len() > 200 || form.email.len() > 200 {
+    if form.name.trim().is_empty()
+        || !form.email.contains('@')
+        || form.name.len() > 200
+        || form.email.len() > 200
+    {
         return Err(ApiError::bad("form", "name and a valid email are required"));
     }
-    let token = form
-        .token
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| refused("token", "no liveness token: complete the liveness check first".into()))?;
+    let token = form.token.filter(|t| !t.is_empty()).ok_or_else(|| {
+        refused(
+            "token",
+            "no liveness token: complete the liveness check first".into(),
+        )
+    })?;
     let key = crate::tokens::public_key(&app.signer.public_key()).map_err(ApiError::internal)?;
     let claims = verify(&token, &key, now_ms()).map_err(|e| match e {
-        TokenError::Expired(_) => ApiError::client(StatusCode::GONE, "token-expired", e.to_string()),
+        TokenError::Expired(_) => {
+            ApiError::client(StatusCode::GONE, "token-expired", e.to_string())
+        }
         other => refused("token", other.to_string()),
     })?;
     if !claims.live {
-        return Err(refused("not-live", "the liveness check did not confirm a live person".into()));
+        return Err(refused(
+            "not-live",
+            "the liveness check did not confirm a live person".into(),
+        ));
     }
-    if !app.store.use_token(&claims.sid, now_ms()).await.map_err(ApiError::internal)? {
+    if !app
+        .store
+        .use_token(&claims.sid, now_ms())
+        .await
+        .map_err(ApiError::internal)?
+    {
         return Err(ApiError::client(
             StatusCode::CONFLICT,
             "token-used",

@@ -29,7 +29,8 @@ pub fn decode_png(b64: &str, index: usize) -> Result<Rgba, ApiError> {
     if !bytes.starts_with(PNG_SIGNATURE) {
         return Err(bad("not a PNG (frames must be lossless PNG)".into()));
     }
-    let reader = image::ImageReader::with_format(std::io::Cursor::new(&bytes), image::ImageFormat::Png);
+    let reader =
+        image::ImageReader::with_format(std::io::Cursor::new(&bytes), image::ImageFormat::Png);
     let (width, height) = reader
         .into_dimensions()
         .map_err(|e| bad(format!("not a readable PNG: {e}")))?;
@@ -62,10 +63,17 @@ pub fn decode_all(frames: &[String]) -> Result<Vec<Rgba>, ApiError> {
         .map(|(i, f)| decode_png(f, i))
         .collect::<Result<Vec<_>, _>>()?;
     let (w, h) = (decoded[0].width, decoded[0].height);
-    if let Some((i, f)) = decoded.iter().enumerate().find(|(_, f)| (f.width, f.height) != (w, h)) {
+    if let Some((i, f)) = decoded
+        .iter()
+        .enumerate()
+        .find(|(_, f)| (f.width, f.height) != (w, h))
+    {
         return Err(ApiError::bad(
             "frames",
-            format!("frame {i} is {}x{} but frame 0 is {w}x{h}: the frames of a check share one size", f.width, f.height),
+            format!(
+                "frame {i} is {}x{} but frame 0 is {w}x{h}: the frames of a check share one size",
+                f.width, f.height
+            ),
         ));
     }
     Ok(decoded)

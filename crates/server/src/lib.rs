@@ -127,14 +127,19 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/public-key", get(sessions::public_key))
         .route("/demo/signup", post(demo::signup));
     // Models are float weights (they barely compress) and served with Range: left alone.
-    let compress = CompressionLayer::new()
-        .compress_when(DefaultPredicate::new().and(NotForContentType::const_new("application/octet-stream")));
+    let compress = CompressionLayer::new().compress_when(
+        DefaultPredicate::new().and(NotForContentType::const_new("application/octet-stream")),
+    );
     api.fallback(site::serve).layer(compress).with_state(state)
 }
 
 /// Binds `addr` and serves until the process ends; returns the bound address first through
 /// `on_bound` (port 0 picks a free port).
-pub async fn serve(state: AppState, addr: &str, on_bound: impl FnOnce(SocketAddr)) -> Result<(), StartError> {
+pub async fn serve(
+    state: AppState,
+    addr: &str,
+    on_bound: impl FnOnce(SocketAddr),
+) -> Result<(), StartError> {
     let bind = |source| StartError::Bind {
         addr: addr.to_owned(),
         source,

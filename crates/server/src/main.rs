@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 use liveness_server::{AppState, Config, bench, tokens};
 
 #[derive(Parser)]
-#[command(name = "liveness-server", version, about = "The liveness checker's verification server and demo site.")]
+#[command(
+    name = "liveness-server",
+    version,
+    about = "The liveness checker's verification server and demo site."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -62,7 +66,11 @@ struct ServeArgs {
     #[arg(long, default_value = "models/default.onnx")]
     model: PathBuf,
     /// The audit log: sqlite://FILE (created when missing) or postgres://USER@HOST/DB.
-    #[arg(long, env = "LIVENESS_DATABASE", default_value = "sqlite://liveness.db")]
+    #[arg(
+        long,
+        env = "LIVENESS_DATABASE",
+        default_value = "sqlite://liveness.db"
+    )]
     database: String,
     /// Ed25519 signing key file (base64 seed); created on first start when missing. The
     /// LIVENESS_SIGNING_KEY environment variable (base64 seed) takes precedence.
@@ -84,13 +92,18 @@ fn run() -> Result<()> {
                 store_frames: a.store_frames,
                 ..Config::new(a.web, a.models, a.model, a.database)
             };
-            let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            let runtime =
+                tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             runtime.block_on(async {
                 let state = AppState::new(config, signer).await?;
                 let public = state.signer.public_key();
                 let addr = format!("{}:{}", a.host, a.port);
                 liveness_server::serve(state, &addr, |bound| {
-                    let host = if a.host == "0.0.0.0" { "localhost".to_owned() } else { a.host.clone() };
+                    let host = if a.host == "0.0.0.0" {
+                        "localhost".to_owned()
+                    } else {
+                        a.host.clone()
+                    };
                     println!("Demo signup page: http://{host}:{}/demo/", bound.port());
                     println!("Token public key (Ed25519): {public}. Ctrl+C stops.");
                 })
@@ -104,7 +117,12 @@ fn run() -> Result<()> {
             println!("{}", serde_json::to_string(&claims)?);
             Ok(())
         }
-        Command::Bench { model, web, sessions, concurrency } => {
+        Command::Bench {
+            model,
+            web,
+            sessions,
+            concurrency,
+        } => {
             let r = bench::run(model, web, sessions, concurrency)?;
             println!("{}", serde_json::to_string(&r)?);
             Ok(())

@@ -67,7 +67,8 @@ impl Scorer {
         let checker = Checker::new(manifest.clone(), &manifest_file.display().to_string())
             .map_err(runtime(&manifest_file))?;
         let bytes = read(model)?;
-        let model_loaded = TractModel::load(&bytes, manifest, &model.display().to_string()).map_err(runtime(model))?;
+        let model_loaded = TractModel::load(&bytes, manifest, &model.display().to_string())
+            .map_err(runtime(model))?;
         Ok(Scorer {
             checker,
             model: model_loaded,

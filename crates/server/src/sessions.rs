@@ -67,7 +67,10 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for JsonBody
                 "body",
                 format!("the body could not be read: {e} (at most {MAX_BODY_BYTES} bytes)"),
             )),
-            Err(e) => Err(ApiError::bad("json", format!("the body is not a valid request: {}", e.body_text()))),
+            Err(e) => Err(ApiError::bad(
+                "json",
+                format!("the body is not a valid request: {}", e.body_text()),
+            )),
         }
     }
 }
@@ -143,7 +146,11 @@ fn valid_id(id: &str) -> Result<(), ApiError> {
     if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(())
     } else {
-        Err(ApiError::client(StatusCode::NOT_FOUND, "session", format!("no session {id:?} (ids are 32 hex digits)")))
+        Err(ApiError::client(
+            StatusCode::NOT_FOUND,
+            "session",
+            format!("no session {id:?} (ids are 32 hex digits)"),
+        ))
     }
 }
 
@@ -154,7 +161,10 @@ pub async fn create(State(app): State<AppState>) -> Result<impl IntoResponse, Ap
     let nonce = random_hex(16);
     let expires_at = now + app.config.session_ttl.as_millis() as i64;
     let sha = app.scorer.manifest().sha256.clone();
-    app.store.create(&id, &nonce, &sha, now, expires_at).await.map_err(ApiError::internal)?;
+    app.store
+        .create(&id, &nonce, &sha, now, expires_at)
+        .await
+        .map_err(ApiError::internal)?;
     Ok((
         StatusCode::CREATED,
         Json(Created {
@@ -168,10 +178,15 @@ pub async fn create(State(app): State<AppState>) -> Result<impl IntoResponse, Ap
 }
 
 /// `GET /v1/sessions/{id}`.
-pub async fn get(State(app): State<AppState>, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
+pub async fn get(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
     valid_id(&id)?;
     let row = app.store.get(&id).await.map_err(ApiError::internal)?;
-    let row = row.ok_or_else(|| ApiError::client(StatusCode::NOT_FOUND, "session", format!("no session {id}")))?;
+    let row = row.ok_or_else(|| {
+        ApiError::client(StatusCode::NOT_FOUND, "session", format!("no session {id}"))
+    })?;
     Ok(Json(row))
 }
 
@@ -189,27 +204,56 @@ pub async fn verify(
     valid_id(&id)?;
     let client = &req.client;
     if !(client.p_spoof.is_finite() && (0.0..=1.0).contains(&client.p_spoof)) {
-        return Err(ApiError::bad("client", format!("client.pSpoof {} is not a probability", client.p_spoof)));
+        return Err(ApiError::bad(
+            "client",
+            format!("client.pSpoof {} is not a probability", client.p_spoof),
+        ));
     }
     if !(client.capture_ms.is_finite() && client.capture_ms >= 0.0) {
-        return Err(ApiError::bad("client", format!("client.captureMs {} is not a duration", client.capture_ms)));
+        return Err(ApiError::bad(
+            "client",
+            format!("client.captureMs {} is not a duration", client.capture_ms),
+        ));
     }
     // Everything the request can get wrong is checked before the session is touched.
     let frames = decode_all(&req.frames)?;
     let now = now_ms();
     let session = app.store.get(&id).await.map_err(ApiError::internal)?;
-    let session = session.ok_or_else(|| ApiError::client(StatusCode::NOT_FOUND, "session", format!("no session {id}")))?;
+    let session = session.ok_or_else(|| {
+        ApiError::client(StatusCode::NOT_FOUND, "session", format!("no session {id}"))
+    })?;
     if session.nonce != req.nonce {
-        return Err(ApiError::client(StatusCode::FORBIDDEN, "nonce", format!("the nonce does not belong to session {id}")));
+        return Err(ApiError::client(
+            StatusCode::FORBIDDEN,
+            "nonce",
+            format!("the nonce does not belong to session {id}"),
+        ));
     }
     if session.state != "open" {
-        return Err(ApiError::client(StatusCode::CONFLICT, "used", format!("session {id} was already verified: a nonce is single-use")));
+        return Err(ApiError::client(
+            StatusCode::CONFLICT,
+            "used",
+            format!("session {id} was already verified: a nonce is single-use"),
+        ));
     }
     if now >= session.expires_at {
-        return Err(ApiError::client(StatusCode::GONE, "expired", format!("session {id} expired; start a new one")));
+        return Err(ApiError::client(
+            StatusCode::GONE,
+            "expired",
+            format!("session {id} expired; start a new one"),
+        ));
     }
-    if !app.store.claim(&id, now).await.map_err(ApiError::internal)? {
-        return Err(ApiError::client(StatusCode::CONFLICT, "used", format!("session {id} was already verified: a nonce is single-use")));
+    if !app
+        .store
+        .claim(&id, now)
+        .await
+        .map_err(ApiError::internal)?
+    {
+        return Err(ApiError::client(
+            StatusCode::CONFLICT,
+            "used",
+            format!("session {id} was already verified: a nonce is single-use"),
+        ));
     }
     let scorer = app.scorer.clone();
     let scored = tokio::task::spawn_blocking(move || scorer.score(&frames)).await;
@@ -232,7 +276,10 @@ pub async fn verify(
             findings.push(format!("{}: {r}", r.code()));
             ("refused", None)
         }
-        CheckOutcome::Verdict(v) => (if v.live { "live" } else { "attack" }, Some(f64::from(v.p_spoof))),
+        CheckOutcome::Verdict(v) => (
+            if v.live { "live" } else { "attack" },
+            Some(f64::from(v.p_spoof)),
+        ),
     };
     if let Some(p) = server_p {
         let server_live = verdict == "live";
@@ -247,7 +294,10 @@ pub async fn verify(
         }
     }
     let min_capture = f64::from(4 * MIN_INTERVAL_MS);
-    if client.capture_ms < min_capture || client.capture_ms > MAX_CAPTURE_MS || client.capture_ms > (now - session.created_at) as f64 {
+    if client.capture_ms < min_capture
+        || client.capture_ms > MAX_CAPTURE_MS
+        || client.capture_ms > (now - session.created_at) as f64
+    {
         findings.push(format!(
             "capture-timing: {} ms for five frames; the server accepts {min_capture} to {MAX_CAPTURE_MS} ms within the session's life",
             client.capture_ms
@@ -267,7 +317,10 @@ pub async fn verify(
         findings: findings.clone(),
         frames: app.config.store_frames.then(|| req.frames.clone()),
     };
-    app.store.finish(&id, &outcome).await.map_err(ApiError::internal)?;
+    app.store
+        .finish(&id, &outcome)
+        .await
+        .map_err(ApiError::internal)?;
     let token = app.signer.sign(&Claims {
         sid: id.clone(),
         live,

@@ -27,9 +27,12 @@ use crate::AppState;
 /// from this origin only.
 pub const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob: mediastream:; connect-src 'self'; worker-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-/// SHA-256 of model files, by (path, size, mtime).
+/// A file as last seen: path, size, modification time.
+type FileKey = (PathBuf, u64, Option<SystemTime>);
+
+/// SHA-256 of model files, by [`FileKey`].
 #[derive(Default)]
-pub struct HashCache(Mutex<HashMap<(PathBuf, u64, Option<SystemTime>), String>>);
+pub struct HashCache(Mutex<HashMap<FileKey, String>>);
 
 impl HashCache {
     fn sha256(&self, path: &Path, meta: &std::fs::Metadata) -> Option<String> {
@@ -46,7 +49,10 @@ impl HashCache {
 
 fn plain(status: StatusCode, text: String) -> Response {
     let mut r = (status, text).into_response();
-    r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    r.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
     r
 }
 
@@ -71,8 +77,12 @@ fn percent_decode(path: &str) -> Option<String> {
 /// Serves a file of `web/` or `models/`.
 pub async fn serve(State(app): State<AppState>, req: Request) -> Response {
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed: GET or HEAD\n".into());
-        r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        let mut r = plain(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed: GET or HEAD\n".into(),
+        );
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         return r;
     }
     let raw = req.uri().path().to_owned();
@@ -115,7 +125,10 @@ pub async fn serve(State(app): State<AppState>, req: Request) -> Response {
     let mut cache = "no-cache".to_owned();
     let mut etag = None;
     if is_model && let Some(sha) = app.hashes.sha256(&file, &meta) {
-        let wanted = req.uri().query().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("v=")));
+        let wanted = req
+            .uri()
+            .query()
+            .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("v=")));
         if wanted == Some(sha.as_str()) {
             cache = "public, max-age=31536000, immutable".into();
         }
@@ -143,8 +156,14 @@ pub async fn serve(State(app): State<AppState>, req: Request) -> Response {
         Err(never) => match never {},
     };
     let h = response.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     if let Ok(v) = HeaderValue::from_str(&cache) {
         h.insert(header::CACHE_CONTROL, v);
     }
@@ -153,10 +172,16 @@ pub async fn serve(State(app): State<AppState>, req: Request) -> Response {
     }
     // ES modules must be served as JavaScript whatever the platform's MIME table says.
     if file.extension().is_some_and(|e| e == "js" || e == "mjs") {
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/javascript; charset=utf-8"),
+        );
     }
     if file.extension().is_some_and(|e| e == "wasm") {
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/wasm"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/wasm"),
+        );
     }
     response
 }

@@ -92,7 +92,8 @@ impl Signer {
                 #[cfg(unix)]
                 std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
                 let mut file = options.open(path).map_err(io)?;
-                std::io::Write::write_all(&mut file, STANDARD.encode(seed).as_bytes()).map_err(io)?;
+                std::io::Write::write_all(&mut file, STANDARD.encode(seed).as_bytes())
+                    .map_err(io)?;
                 Ok(Signer {
                     key: SigningKey::from_bytes(&seed),
                 })
@@ -177,11 +178,17 @@ mod tests {
         assert_eq!(verify(&token, &key, 2000), Err(TokenError::Expired(2000)));
         // A forged payload (live flipped) with the old signature.
         let (head, sig) = token.rsplit_once('.').expect("dots");
-        let forged = Claims { live: false, ..claims() };
+        let forged = Claims {
+            live: false,
+            ..claims()
+        };
         let forged_payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).expect("json"));
         let forged = format!("v1.{forged_payload}.{sig}");
         assert_eq!(verify(&forged, &key, 1500), Err(TokenError::Signature));
-        assert!(matches!(verify(head, &key, 1500), Err(TokenError::Malformed(_))));
+        assert!(matches!(
+            verify(head, &key, 1500),
+            Err(TokenError::Malformed(_))
+        ));
         let other = Signer::from_base64(&STANDARD.encode([8u8; 32]), "test").expect("key");
         let other_key = public_key(&other.public_key()).expect("public");
         assert_eq!(verify(&token, &other_key, 1500), Err(TokenError::Signature));

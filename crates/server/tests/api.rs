@@ -24,17 +24,31 @@ struct Server {
 }
 
 fn config(dir: &Path, database: Option<&str>) -> Config {
-    let db = database.map_or_else(|| format!("sqlite://{}", dir.join("log.db").display()), str::to_owned);
-    Config::new(root().join("web"), root().join("models"), root().join("models/default.onnx"), db)
+    let db = database.map_or_else(
+        || format!("sqlite://{}", dir.join("log.db").display()),
+        str::to_owned,
+    );
+    Config::new(
+        root().join("web"),
+        root().join("models"),
+        root().join("models/default.onnx"),
+        db,
+    )
 }
 
 fn start_with(edit: impl FnOnce(&mut Config), database: Option<&str>, seed: [u8; 32]) -> Server {
     let dir = tempfile::tempdir().expect("tmp");
     let mut cfg = config(dir.path(), database);
     edit(&mut cfg);
-    let signer = tokens::Signer::from_base64(&base64::engine::general_purpose::STANDARD.encode(seed), "test").expect("key");
+    let signer = tokens::Signer::from_base64(
+        &base64::engine::general_purpose::STANDARD.encode(seed),
+        "test",
+    )
+    .expect("key");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let state = runtime.block_on(AppState::new(cfg, signer)).expect("server starts");
+    let state = runtime
+        .block_on(AppState::new(cfg, signer))
+        .expect("server starts");
     let (tx, rx) = std::sync::mpsc::channel();
     runtime.spawn(async move {
         let _ = liveness_server::serve(state, "127.0.0.1:0", move |a| {
@@ -67,7 +81,10 @@ fn call(method: &str, url: &str, body: Option<String>) -> (u16, Value, ureq::htt
     let a = agent();
     let response = match (method, body) {
         ("GET", _) => a.get(url).call(),
-        ("POST", Some(b)) => a.post(url).header("content-type", "application/json").send(b),
+        ("POST", Some(b)) => a
+            .post(url)
+            .header("content-type", "application/json")
+            .send(b),
         ("POST", None) => a.post(url).send_empty(),
         _ => unreachable!("test helper"),
     };
@@ -75,20 +92,48 @@ fn call(method: &str, url: &str, body: Option<String>) -> (u16, Value, ureq::htt
     let status = r.status().as_u16();
     let headers = r.headers().clone();
     let text = r.body_mut().read_to_string().unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)), headers)
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        headers,
+    )
 }
 
 /// Five PNG frames of a drawn face, and what an honest client computes on them.
 fn honest_frames() -> (Vec<String>, f32, bool) {
     let (w, h) = (320, 240);
-    let rgb = draw_faces(w, h, &[DrawnFace { cx: 160.0, cy: 125.0, width: 100.0 }], [70, 90, 110]);
-    let rgba: Vec<u8> = rgb.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect();
-    let scorer = liveness_server::scorer::Scorer::load(&root().join("models/default.onnx")).expect("model");
-    let frames: Vec<Rgba> = (0..5).map(|_| Rgba { pixels: rgba.clone(), width: w, height: h }).collect();
-    let liveness_runtime::Outcome::Verdict(v) = scorer.score(&frames).expect("score").outcome else {
+    let rgb = draw_faces(
+        w,
+        h,
+        &[DrawnFace {
+            cx: 160.0,
+            cy: 125.0,
+            width: 100.0,
+        }],
+        [70, 90, 110],
+    );
+    let rgba: Vec<u8> = rgb
+        .chunks_exact(3)
+        .flat_map(|p| [p[0], p[1], p[2], 255])
+        .collect();
+    let scorer =
+        liveness_server::scorer::Scorer::load(&root().join("models/default.onnx")).expect("model");
+    let frames: Vec<Rgba> = (0..5)
+        .map(|_| Rgba {
+            pixels: rgba.clone(),
+            width: w,
+            height: h,
+        })
+        .collect();
+    let liveness_runtime::Outcome::Verdict(v) = scorer.score(&frames).expect("score").outcome
+    else {
         panic!("the drawn face must pass the face gate")
     };
-    ((0..5).map(|_| encode_png(&rgba, w, h)).collect(), v.p_spoof, v.live)
+    (
+        (0..5).map(|_| encode_png(&rgba, w, h)).collect(),
+        v.p_spoof,
+        v.live,
+    )
 }
 
 fn create(s: &Server) -> Created {
@@ -105,7 +150,11 @@ fn verify_body(nonce: &str, frames: &[String], p_spoof: f32, live: bool) -> Stri
 fn verified(s: &Server, frames: &[String], p_spoof: f32, live: bool) -> (Created, u16, Value) {
     let c = create(s);
     std::thread::sleep(Duration::from_millis(500));
-    let (status, body, _) = call("POST", &format!("{}/v1/sessions/{}/verify", s.base, c.id), Some(verify_body(&c.nonce, frames, p_spoof, live)));
+    let (status, body, _) = call(
+        "POST",
+        &format!("{}/v1/sessions/{}/verify", s.base, c.id),
+        Some(verify_body(&c.nonce, frames, p_spoof, live)),
+    );
     (c, status, body)
 }
 
@@ -122,12 +171,18 @@ fn an_honest_check_is_confirmed_and_its_token_verifies_offline() {
     let (c, status, body) = verified(&s, &frames, p, live);
     assert_eq!(status, 200, "{body}");
     let v: Verified = serde_json::from_value(body).expect("verified");
-    eprintln!("server: verdict {} pSpoof {:?} (client {p}), model {:.1} ms", v.verdict, v.p_spoof, v.model_ms);
+    eprintln!(
+        "server: verdict {} pSpoof {:?} (client {p}), model {:.1} ms",
+        v.verdict, v.p_spoof, v.model_ms
+    );
     assert!(v.findings.is_empty(), "{:?}", v.findings);
     assert_eq!(v.live, live);
     assert_eq!(v.verdict, if live { "live" } else { "attack" });
     let server_p = v.p_spoof.expect("a score");
-    assert!((server_p - f64::from(p)).abs() <= 1e-6, "server {server_p} vs client {p}");
+    assert!(
+        (server_p - f64::from(p)).abs() <= 1e-6,
+        "server {server_p} vs client {p}"
+    );
     // The audit log.
     let row = state_of(&s, &c.id);
     assert_eq!(row["state"], "done");
@@ -137,7 +192,8 @@ fn an_honest_check_is_confirmed_and_its_token_verifies_offline() {
     // The token, offline.
     let (_, key, _) = call("GET", &format!("{}/v1/public-key", s.base), None);
     let key = tokens::public_key(key["publicKey"].as_str().expect("key")).expect("public key");
-    let claims = tokens::verify(&v.token, &key, liveness_server::sessions::now_ms()).expect("valid token");
+    let claims =
+        tokens::verify(&v.token, &key, liveness_server::sessions::now_ms()).expect("valid token");
     assert_eq!((claims.sid.as_str(), claims.live), (c.id.as_str(), live));
 }
 
@@ -151,7 +207,12 @@ fn a_forged_client_score_is_a_finding_not_a_pass() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["live"], false);
     assert_eq!(body["verdict"], "mismatch");
-    assert!(body["findings"][0].as_str().is_some_and(|f| f.starts_with("score-mismatch")), "{body}");
+    assert!(
+        body["findings"][0]
+            .as_str()
+            .is_some_and(|f| f.starts_with("score-mismatch")),
+        "{body}"
+    );
     assert_eq!(state_of(&s, &c.id)["verdict"], "mismatch");
     let _ = p;
 }
@@ -165,8 +226,16 @@ fn nonces_are_single_use_sessions_expire_and_refused_requests_write_nothing() {
     let url = format!("{}/v1/sessions/{}/verify", s.base, c.id);
     let before = state_of(&s, &c.id);
     let (status, body, _) = call("POST", &url, Some(verify_body(&c.nonce, &frames, p, live)));
-    assert_eq!((status, body["error"].as_str()), (409, Some("used")), "{body}");
-    assert_eq!(state_of(&s, &c.id), before, "a refused verify changes nothing");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("used")),
+        "{body}"
+    );
+    assert_eq!(
+        state_of(&s, &c.id),
+        before,
+        "a refused verify changes nothing"
+    );
 
     let other = create(&s);
     let (status, body, _) = call(
@@ -174,14 +243,26 @@ fn nonces_are_single_use_sessions_expire_and_refused_requests_write_nothing() {
         &format!("{}/v1/sessions/{}/verify", s.base, other.id),
         Some(verify_body(&c.nonce, &frames, p, live)),
     );
-    assert_eq!((status, body["error"].as_str()), (403, Some("nonce")), "{body}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("nonce")),
+        "{body}"
+    );
     assert_eq!(state_of(&s, &other.id)["state"], "open");
-    let (status, _, _) = call("POST", &format!("{}/v1/sessions/{}/verify", s.base, "f".repeat(32)), Some(verify_body("x", &frames, p, live)));
+    let (status, _, _) = call(
+        "POST",
+        &format!("{}/v1/sessions/{}/verify", s.base, "f".repeat(32)),
+        Some(verify_body("x", &frames, p, live)),
+    );
     assert_eq!(status, 404);
     let (status, _, _) = call("GET", &format!("{}/v1/sessions/not-an-id", s.base), None);
     assert_eq!(status, 404);
 
-    let quick = start_with(|c| c.session_ttl = Duration::from_millis(200), None, [3; 32]);
+    let quick = start_with(
+        |c| c.session_ttl = Duration::from_millis(200),
+        None,
+        [3; 32],
+    );
     let c = create(&quick);
     std::thread::sleep(Duration::from_millis(500));
     let (status, body, _) = call(
@@ -189,7 +270,11 @@ fn nonces_are_single_use_sessions_expire_and_refused_requests_write_nothing() {
         &format!("{}/v1/sessions/{}/verify", quick.base, c.id),
         Some(verify_body(&c.nonce, &frames, p, live)),
     );
-    assert_eq!((status, body["error"].as_str()), (410, Some("expired")), "{body}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (410, Some("expired")),
+        "{body}"
+    );
     assert_eq!(state_of(&quick, &c.id)["state"], "open");
 }
 
@@ -199,7 +284,9 @@ fn bad_uploads_are_4xx_that_name_the_fault_and_leave_the_session_open() {
     let (frames, p, live) = honest_frames();
     let c = create(&s);
     let url = format!("{}/v1/sessions/{}/verify", s.base, c.id);
-    let png = base64::engine::general_purpose::STANDARD.decode(&frames[0]).expect("b64");
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(&frames[0])
+        .expect("b64");
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
     let with = |replace: &dyn Fn(&mut Vec<String>)| {
         let mut f = frames.clone();
@@ -226,12 +313,24 @@ fn bad_uploads_are_4xx_that_name_the_fault_and_leave_the_session_open() {
     }
     // Not JSON at all, and a body beyond the limit.
     let a = agent();
-    let r = a.post(&url).header("content-type", "text/plain").send("hello").expect("request");
+    let r = a
+        .post(&url)
+        .header("content-type", "text/plain")
+        .send("hello")
+        .expect("request");
     assert_eq!(r.status().as_u16(), 415);
     let huge = "x".repeat(liveness_server::sessions::MAX_BODY_BYTES + 1024);
-    let r = a.post(&url).header("content-type", "application/json").send(huge).expect("request");
+    let r = a
+        .post(&url)
+        .header("content-type", "application/json")
+        .send(huge)
+        .expect("request");
     assert_eq!(r.status().as_u16(), 413);
-    assert_eq!(state_of(&s, &c.id)["state"], "open", "nothing written for refused requests");
+    assert_eq!(
+        state_of(&s, &c.id)["state"],
+        "open",
+        "nothing written for refused requests"
+    );
 }
 
 #[test]
@@ -239,17 +338,36 @@ fn the_demo_signup_accepts_only_a_valid_unused_live_token() {
     let s = start();
     let (frames, p, live) = honest_frames();
     let signup = |token: &str| {
-        call("POST", &format!("{}/demo/signup", s.base), Some(json!({ "name": "Ada", "email": "ada@example.org", "token": token }).to_string()))
+        call(
+            "POST",
+            &format!("{}/demo/signup", s.base),
+            Some(json!({ "name": "Ada", "email": "ada@example.org", "token": token }).to_string()),
+        )
     };
     // A forged `result` event carries no token, or a made-up one.
     assert_eq!(signup("").0, 403);
     assert_eq!(signup("v1.eyJzaWQiOiJ4In0.AAAA").0, 403);
     // A token signed by another key.
-    let other = tokens::Signer::from_base64(&base64::engine::general_purpose::STANDARD.encode([9u8; 32]), "other").expect("key");
+    let other = tokens::Signer::from_base64(
+        &base64::engine::general_purpose::STANDARD.encode([9u8; 32]),
+        "other",
+    )
+    .expect("key");
     let now = liveness_server::sessions::now_ms();
-    let foreign = other.sign(&tokens::Claims { sid: "0".repeat(32), live: true, p_spoof: 0.0, model: String::new(), iat: now, exp: now + 60_000 });
+    let foreign = other.sign(&tokens::Claims {
+        sid: "0".repeat(32),
+        live: true,
+        p_spoof: 0.0,
+        model: String::new(),
+        iat: now,
+        exp: now + 60_000,
+    });
     let (status, body, _) = signup(&foreign);
-    assert_eq!((status, body["error"].as_str()), (403, Some("token")), "{body}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("token")),
+        "{body}"
+    );
     // The real token of a verified session: accepted once if live, refused if not.
     let (_, status, body) = verified(&s, &frames, p, live);
     assert_eq!(status, 200);
@@ -260,7 +378,11 @@ fn the_demo_signup_accepts_only_a_valid_unused_live_token() {
         let (again, answer, _) = signup(&token);
         assert_eq!((again, answer["error"].as_str()), (409, Some("token-used")));
     } else {
-        assert_eq!((status, answer["error"].as_str()), (403, Some("not-live")), "{answer}");
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (403, Some("not-live")),
+            "{answer}"
+        );
     }
     // An expired token.
     let quick = start_with(|c| c.token_ttl = Duration::from_millis(1), None, [3; 32]);
@@ -269,7 +391,10 @@ fn the_demo_signup_accepts_only_a_valid_unused_live_token() {
     let (status, _, _) = call(
         "POST",
         &format!("{}/demo/signup", quick.base),
-        Some(json!({ "name": "Ada", "email": "ada@example.org", "token": body["token"] }).to_string()),
+        Some(
+            json!({ "name": "Ada", "email": "ada@example.org", "token": body["token"] })
+                .to_string(),
+        ),
     );
     assert_eq!(status, 410);
 }
@@ -285,26 +410,71 @@ fn the_site_serves_with_the_policy_validators_and_content_hash_caching() {
     assert_eq!(r.headers()["location"], "/demo/");
     let r = a.get(&format!("{}/demo/", s.base)).call().expect("get");
     assert_eq!(r.status().as_u16(), 200);
-    assert!(r.headers()["content-security-policy"].to_str().expect("csp").contains("worker-src 'self'"));
-    assert!(r.headers()["content-type"].to_str().expect("type").starts_with("text/html"));
-    let r = a.post(&format!("{}/demo/", s.base)).send_empty().expect("post");
+    assert!(
+        r.headers()["content-security-policy"]
+            .to_str()
+            .expect("csp")
+            .contains("worker-src 'self'")
+    );
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .expect("type")
+            .starts_with("text/html")
+    );
+    let r = a
+        .post(&format!("{}/demo/", s.base))
+        .send_empty()
+        .expect("post");
     assert_eq!(r.status().as_u16(), 405);
     assert_eq!(r.headers()["allow"], "GET, HEAD");
-    for path in ["/models/../Cargo.toml", "/..%2fCargo.toml", "/models/%2e%2e/Cargo.toml", "/nope.js"] {
+    for path in [
+        "/models/../Cargo.toml",
+        "/..%2fCargo.toml",
+        "/models/%2e%2e/Cargo.toml",
+        "/nope.js",
+    ] {
         let r = a.get(&format!("{}{path}", s.base)).call().expect("get");
         assert_eq!(r.status().as_u16(), 404, "{path}");
     }
-    let r = a.get(&format!("{}/liveness-check.js", s.base)).call().expect("get");
-    assert!(r.headers()["content-type"].to_str().expect("type").starts_with("text/javascript"));
+    let r = a
+        .get(&format!("{}/liveness-check.js", s.base))
+        .call()
+        .expect("get");
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .expect("type")
+            .starts_with("text/javascript")
+    );
 
     // The model: ETag of its SHA-256, 304 on revalidation, immutable when asked by hash, Range.
-    let manifest: Value = serde_json::from_slice(&std::fs::read(root().join("models/default.json")).expect("manifest")).expect("json");
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(root().join("models/default.json")).expect("manifest"),
+    )
+    .expect("json");
     let sha = manifest["sha256"].as_str().expect("sha");
-    let r = a.get(&format!("{}/models/default.onnx?v={sha}", s.base)).header("range", "bytes=0-15").call().expect("get");
+    let r = a
+        .get(&format!("{}/models/default.onnx?v={sha}", s.base))
+        .header("range", "bytes=0-15")
+        .call()
+        .expect("get");
     assert_eq!(r.status().as_u16(), 206);
-    assert_eq!(r.headers()["etag"].to_str().expect("etag"), format!("\"sha256-{sha}\""));
-    assert!(r.headers()["cache-control"].to_str().expect("cc").contains("immutable"));
-    let r = a.get(&format!("{}/models/default.onnx", s.base)).header("if-none-match", format!("\"sha256-{sha}\"")).call().expect("get");
+    assert_eq!(
+        r.headers()["etag"].to_str().expect("etag"),
+        format!("\"sha256-{sha}\"")
+    );
+    assert!(
+        r.headers()["cache-control"]
+            .to_str()
+            .expect("cc")
+            .contains("immutable")
+    );
+    let r = a
+        .get(&format!("{}/models/default.onnx", s.base))
+        .header("if-none-match", format!("\"sha256-{sha}\""))
+        .call()
+        .expect("get");
     assert_eq!(r.status().as_u16(), 304);
 }
 
@@ -315,14 +485,25 @@ fn symlinks_out_of_the_site_and_odd_folders_are_not_served() {
     let web = dir.path().join("web");
     std::fs::create_dir_all(web.join("folder.js")).expect("mkdir");
     std::fs::write(dir.path().join("secret.txt"), "secret").expect("write");
-    std::os::unix::fs::symlink(dir.path().join("secret.txt"), web.join("link.txt")).expect("symlink");
+    std::os::unix::fs::symlink(dir.path().join("secret.txt"), web.join("link.txt"))
+        .expect("symlink");
     std::fs::write(web.join("ok.txt"), "ok").expect("write");
     let s = start_with(|c| c.web_dir = web.clone(), None, [3; 32]);
     let a = agent();
-    let get = |p: &str| a.get(&format!("{}{p}", s.base)).call().expect("get").status().as_u16();
+    let get = |p: &str| {
+        a.get(&format!("{}{p}", s.base))
+            .call()
+            .expect("get")
+            .status()
+            .as_u16()
+    };
     assert_eq!(get("/ok.txt"), 200);
     assert_eq!(get("/link.txt"), 404, "a symlink out of the folder");
-    assert_eq!(get("/folder.js"), 308, "a folder named like a file redirects");
+    assert_eq!(
+        get("/folder.js"),
+        308,
+        "a folder named like a file redirects"
+    );
     assert_eq!(get("/folder.js/"), 404, "and has no index");
     assert_eq!(get("/ok.txt"), 200, "the server is still up");
 }
@@ -332,7 +513,9 @@ fn symlinks_out_of_the_site_and_odd_folders_are_not_served() {
 #[test]
 fn two_instances_share_sessions_through_postgres() {
     let Ok(url) = std::env::var("LIVENESS_TEST_POSTGRES") else {
-        eprintln!("LIVENESS_TEST_POSTGRES is not set: skipped (scripts/test.sh starts a PostgreSQL and sets it)");
+        eprintln!(
+            "LIVENESS_TEST_POSTGRES is not set: skipped (scripts/test.sh starts a PostgreSQL and sets it)"
+        );
         return;
     };
     let a = start_with(|_| {}, Some(&url), [5; 32]);
@@ -341,9 +524,17 @@ fn two_instances_share_sessions_through_postgres() {
     let c = create(&a);
     std::thread::sleep(Duration::from_millis(500));
     let body = verify_body(&c.nonce, &frames, p, live);
-    let (status, answer, _) = call("POST", &format!("{}/v1/sessions/{}/verify", b.base, c.id), Some(body.clone()));
+    let (status, answer, _) = call(
+        "POST",
+        &format!("{}/v1/sessions/{}/verify", b.base, c.id),
+        Some(body.clone()),
+    );
     assert_eq!(status, 200, "{answer}");
-    let (status, answer, _) = call("POST", &format!("{}/v1/sessions/{}/verify", a.base, c.id), Some(body));
+    let (status, answer, _) = call(
+        "POST",
+        &format!("{}/v1/sessions/{}/verify", a.base, c.id),
+        Some(body),
+    );
     assert_eq!((status, answer["error"].as_str()), (409, Some("used")));
     assert_eq!(state_of(&a, &c.id)["state"], "done");
 }

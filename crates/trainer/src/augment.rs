@@ -27,6 +27,16 @@ pub struct Augment {
     /// Probability of cutting out (zeroing) a random square a quarter of the side wide.
     #[arg(long = "aug-cutout", default_value_t = 0.0)]
     pub cutout: f64,
+    /// Gamma: pixels raised to a power drawn in [1 - x, 1 + x] (another camera's or screen's
+    /// response curve).
+    #[arg(long = "aug-gamma", default_value_t = 0.0)]
+    #[serde(default)]
+    pub gamma: f64,
+    /// Colour temperature: red and blue gains drawn in [1 - x, 1 + x] in opposite directions
+    /// (another room's light).
+    #[arg(long = "aug-tint", default_value_t = 0.0)]
+    #[serde(default)]
+    pub tint: f64,
 }
 
 impl Augment {
@@ -71,6 +81,16 @@ impl Augment {
             x = (&x - &mean) * factor() + &mean;
             let g = gray(&x);
             x = (&x - &g) * factor() + &g;
+        }
+        if self.gamma > 0.0 {
+            let g = (per_sample(&[n, 1, 1, 1, 1]) * 2.0 - 1.0) * self.gamma + 1.0;
+            x = x.clamp(1e-6, 1.0).pow(&g);
+        }
+        if self.tint > 0.0 {
+            let t = (per_sample(&[n, 1, 1, 1, 1]) * 2.0 - 1.0) * self.tint;
+            let ones = t.ones_like();
+            let gains = Tensor::cat(&[&ones + &t, ones.shallow_clone(), &ones - &t], 2);
+            x = &x * gains;
         }
         if self.blur > 0.0 {
             let blurred = x
@@ -147,6 +167,14 @@ mod tests {
                 cutout: 1.0,
                 ..Default::default()
             },
+            Augment {
+                gamma: 0.4,
+                ..Default::default()
+            },
+            Augment {
+                tint: 0.3,
+                ..Default::default()
+            },
         ] {
             let y = aug.apply(&x);
             assert_eq!(y.size(), x.size());
@@ -170,6 +198,8 @@ mod tests {
             cutout: 1.0,
             blur: 0.5,
             noise: 0.0,
+            gamma: 0.3,
+            tint: 0.2,
         };
         let y = aug.apply(&x);
         let first = y.narrow(1, 0, 1);

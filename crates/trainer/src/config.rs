@@ -292,6 +292,8 @@ impl TrainConfig {
             ("--aug-noise", a.noise, 1.0),
             ("--aug-blur", a.blur, 1.0),
             ("--aug-cutout", a.cutout, 1.0),
+            ("--aug-gamma", a.gamma, 0.9),
+            ("--aug-tint", a.tint, 0.9),
         ] {
             check(
                 flag,

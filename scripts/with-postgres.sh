@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs a command with a throw-away PostgreSQL (Debian's postgresql package, installed by
+# scripts/setup.sh): a fresh cluster in a temporary folder on a free port, trusted local
+# connections, stopped and deleted afterwards. The command sees its address in
+# LIVENESS_TEST_POSTGRES (the server's shared-database test uses it).
+#
+# Usage: scripts/with-postgres.sh COMMAND [ARGS...]
+set -euo pipefail
+bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
+if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
+  echo "error: PostgreSQL server binaries not found under /usr/lib/postgresql (run scripts/setup.sh)" >&2
+  exit 1
+fi
+dir=$(mktemp -d /tmp/liveness-pg.XXXXXX)
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# PostgreSQL refuses to run as root: as root, the cluster belongs to the postgres user.
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+[ "$(id -u)" = 0 ] && chown postgres "$dir"
+stop() {
+  as_pg "$bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$dir"
+}
+trap stop EXIT
+as_pg "$bin/initdb" -D "$dir/data" -A trust -U postgres >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
+as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
+  -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
+export LIVENESS_TEST_POSTGRES="postgres://postgres@127.0.0.1:$port/postgres"
+echo "[with-postgres] PostgreSQL on 127.0.0.1:$port ($dir)"
+"$@"
