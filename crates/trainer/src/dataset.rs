@@ -367,7 +367,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_rule_takes_the_part_before_the_first_underscore() -> anyhow::Result<()> {
+    fn default_rule_takes_the_part_before_the_first_underscore() -> Result<(), DataError> {
         let rule = SubjectRule::default();
         assert_eq!(rule.subject("0001_00_00_01_3"), "0001");
         assert_eq!(rule.subject("alone"), "alone");

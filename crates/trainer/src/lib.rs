@@ -5,7 +5,7 @@
 //!
 //! Layout, lowest first (no module imports one above it): `config` (flags and their defaults),
 //! `dataset`, `split`, `run_dir` (paths, records, atomic writes), `input`, `arch`, `optim`,
-//! `augment`, `loader`, `checkpoint`, `plots`, `scoring`, `report`, `train` (the loop only),
+//! `augment`, `loader`, `checkpoint`, `resume`, `plots`, `scoring`, `report`, `train` (the loop only),
 //! `bench`, `export`, `onnx_runtime` (`score-onnx`), `synthetic`.
 
 pub mod arch;
@@ -21,6 +21,7 @@ pub mod onnx_runtime;
 pub mod optim;
 pub mod plots;
 pub mod report;
+pub mod resume;
 pub mod run_dir;
 pub mod scoring;
 pub mod split;

@@ -11,9 +11,10 @@ use liveness_trainer::config::{RunArgs, TrainConfig};
 use liveness_trainer::export::{self, ExportArgs};
 use liveness_trainer::onnx_runtime::{self, FacesArgs, ScoreOnnxArgs};
 use liveness_trainer::report::{self, ReportArgs, report_lines};
+use liveness_trainer::resume::GivenFlag;
 use liveness_trainer::scoring::{self, EvalArgs, Evaluated};
 use liveness_trainer::synthetic::{self, SynthArgs};
-use liveness_trainer::train::{self, GivenFlag, Outcome};
+use liveness_trainer::train::{self, Outcome};
 
 #[derive(Parser)]
 #[command(

@@ -1,27 +1,27 @@
 //! The training loop: epochs of shuffled batches, validation over the whole validation set after
 //! each, records and checkpoints (through [`crate::run_dir`]), resume, and a clean stop on Ctrl+C.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use liveness_core::{AttackClass, Report, evaluate};
-use sha2::{Digest, Sha256};
 use tch::{Device, Kind, Tensor};
 
 use crate::arch::{ArchError, Model};
 use crate::augment::seed_step;
-use crate::checkpoint::{self, CheckpointError, DataPrint, FORMAT, Meta};
+use crate::checkpoint::{self, CheckpointError, FORMAT, Meta};
 use crate::config::{Precision, RunArgs, Schedule, TrainConfig};
-use crate::dataset::{DataError, Sample, SubjectRule, scan, shown};
+use crate::dataset::{DataError, SubjectRule, scan, shown};
 use crate::input::{normalize, to_unit};
 use crate::loader::{
     Flip, FrameStore, LoaderError, epoch_order, join, report_refused, stream, worker_pool,
 };
 use crate::optim::{OptimError, Optimizer};
 use crate::report::report_lines;
+use crate::resume::{GivenFlag, check_resume, data_print};
 use crate::run_dir::{EpochRecord, RunDir, RunDirError, json_bytes, write_atomic};
 use crate::scoring::{self, ScoreError};
 use crate::split::{Split, SplitError, SplitRule, describe, keep_matching, split};
@@ -48,8 +48,8 @@ pub enum TrainError {
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     /// `--resume` with settings or data that differ from the checkpoint's.
-    #[error("--resume: {0}")]
-    ResumeMismatch(String),
+    #[error(transparent)]
+    ResumeMismatch(#[from] crate::resume::ResumeMismatch),
     /// The checkpoint to resume from cannot be loaded.
     #[error("--resume: cannot resume from {}: {source}", shown(path))]
     Resume {
@@ -96,15 +96,6 @@ pub enum Outcome {
     Interrupted,
 }
 
-/// A flag the user gave on the command line: its id (the configuration field) and its name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GivenFlag {
-    /// Field name (clap's id), e.g. `lr` or `weight_decay`.
-    pub id: String,
-    /// The flag as typed, e.g. `--lr`.
-    pub flag: String,
-}
-
 /// One optimisation step: forward in training mode (f16 autocast if asked), BCE-with-logits
 /// against `labels`, backward, update. Returns the loss.
 pub fn train_step(
@@ -144,102 +135,6 @@ fn lr_at(config: &TrainConfig, step: usize, total: usize) -> f64 {
             config.lr * 0.5 * (1.0 + (std::f64::consts::PI * t.min(1.0)).cos())
         }
     }
-}
-
-/// The fingerprint of a dataset: its samples' classes, names and frame file names, in order.
-pub fn data_print(data: &std::path::Path, samples: &[Sample]) -> DataPrint {
-    let mut h = Sha256::new();
-    for s in samples {
-        h.update(s.class.folder().as_bytes());
-        h.update(
-            s.path
-                .file_name()
-                .map(|n| n.as_encoded_bytes())
-                .unwrap_or_default(),
-        );
-        for f in &s.frames {
-            h.update(b"/");
-            h.update(
-                f.file_name()
-                    .map(|n| n.as_encoded_bytes())
-                    .unwrap_or_default(),
-            );
-        }
-        h.update(b"\n");
-    }
-    DataPrint {
-        path: shown(data),
-        samples: samples.len(),
-        sha256: liveness_core::model::hex(&h.finalize()),
-    }
-}
-
-/// Leaf values of a configuration, by field name (nested groups flattened: their names are
-/// unique), to compare what a flag says with what a checkpoint says.
-fn leaves(config: &TrainConfig) -> BTreeMap<String, serde_json::Value> {
-    fn walk(
-        v: serde_json::Value,
-        out: &mut BTreeMap<String, serde_json::Value>,
-        key: Option<String>,
-    ) {
-        match (v, key) {
-            (serde_json::Value::Object(map), _) => {
-                for (k, v) in map {
-                    walk(v, out, Some(k));
-                }
-            }
-            (v, Some(k)) => {
-                out.insert(k, v);
-            }
-            (_, None) => {}
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(
-        serde_json::to_value(config).unwrap_or_default(),
-        &mut out,
-        None,
-    );
-    out
-}
-
-/// On resume: every flag given on the command line (but `--epochs`) must agree with the
-/// checkpoint's configuration, and the data must be the data it trained on.
-fn check_resume(
-    given: &TrainConfig,
-    flags: &[GivenFlag],
-    meta: &Meta,
-    data: &DataPrint,
-) -> Result<(), TrainError> {
-    let (now, saved) = (leaves(given), leaves(&meta.config));
-    let differ: Vec<String> = flags
-        .iter()
-        .filter(|f| f.id != "epochs")
-        .filter_map(|f| {
-            let (a, b) = (now.get(&f.id)?, saved.get(&f.id)?);
-            (a != b).then(|| format!("{} {a} differs from the checkpoint's {b}", f.flag))
-        })
-        .collect();
-    if !differ.is_empty() {
-        return Err(TrainError::ResumeMismatch(format!(
-            "{} (a resumed run keeps its settings; only --epochs may change)",
-            differ.join("; ")
-        )));
-    }
-    if let Some(saved) = &meta.data
-        && (saved.sha256 != data.sha256 || saved.samples != data.samples)
-    {
-        return Err(TrainError::ResumeMismatch(format!(
-            "--data {} holds {} samples (fingerprint {}), but the run trained on {} with {} samples (fingerprint {})",
-            data.path,
-            data.samples,
-            &data.sha256[..12],
-            saved.path,
-            saved.samples,
-            &saved.sha256[..12]
-        )));
-    }
-    Ok(())
 }
 
 /// Trains. On resume, `config` must agree with the checkpoint's on every flag in `given`
@@ -582,65 +477,4 @@ fn print_epoch(r: &EpochRecord) {
         f(v.f1_weighted)
     );
     println!("{}", report_lines(v));
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resume_names_each_flag_that_differs() {
-        let saved = TrainConfig::default();
-        let mut given = saved.clone();
-        given.lr = 0.5;
-        given.epochs = 9;
-        given.optimizer.weight_decay = 0.1;
-        let meta = Meta {
-            format: FORMAT.into(),
-            arch: saved.arch,
-            epoch: 1,
-            step_in_epoch: 0,
-            epoch_loss: (0.0, 0),
-            optimizer_step: 1,
-            input_size: saved.input_size,
-            normalization: saved.normalization,
-            config: saved.clone(),
-            classes: vec![],
-            validation: None,
-            data: Some(DataPrint {
-                path: "a".into(),
-                samples: 3,
-                sha256: "0".repeat(64),
-            }),
-            written_by: "test".into(),
-        };
-        let flag = |id: &str, flag: &str| GivenFlag {
-            id: id.into(),
-            flag: flag.into(),
-        };
-        let data = meta.data.clone().unwrap_or_else(|| unreachable!());
-        // --epochs may change; --lr and --weight-decay may not.
-        assert!(check_resume(&given, &[flag("epochs", "--epochs")], &meta, &data).is_ok());
-        let err = check_resume(
-            &given,
-            &[flag("lr", "--lr"), flag("weight_decay", "--weight-decay")],
-            &meta,
-            &data,
-        )
-        .expect_err("differs")
-        .to_string();
-        assert!(
-            err.contains("--lr 0.5") && err.contains("--weight-decay 0.1"),
-            "{err}"
-        );
-        let other = DataPrint {
-            path: "b".into(),
-            samples: 4,
-            sha256: "1".repeat(64),
-        };
-        let err = check_resume(&saved, &[], &meta, &other)
-            .expect_err("other data")
-            .to_string();
-        assert!(err.contains("--data b"), "{err}");
-    }
 }
