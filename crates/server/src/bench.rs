@@ -10,6 +10,7 @@ use liveness_core::testing::{DrawnFace, draw_faces};
 use serde::Serialize;
 
 use crate::frames::{Rgba, encode_png};
+use crate::scorer::Scorer;
 use crate::sessions::{Created, Verified};
 use crate::{AppState, Config, tokens};
 
@@ -32,6 +33,39 @@ pub struct BenchResult {
     pub model_p50_ms: f64,
     /// Peak resident memory of the process (server and clients), MB.
     pub peak_rss_mb: Option<f64>,
+}
+
+/// What an honest client sends for a drawn face filling a `width × height` frame: five PNG
+/// frames (base64) and its own verdict on them (the server's model and code).
+pub fn honest_client(
+    scorer: &Scorer,
+    width: u32,
+    height: u32,
+) -> anyhow::Result<(Vec<String>, liveness_runtime::Verdict)> {
+    let (w, h) = (width as f32, height as f32);
+    let face = DrawnFace {
+        cx: w / 2.0,
+        cy: h / 2.0 + h * 0.04,
+        width: w.min(h) * 0.42,
+    };
+    let rgba: Vec<u8> = draw_faces(width, height, &[face], [70, 90, 110])
+        .chunks_exact(3)
+        .flat_map(|p| [p[0], p[1], p[2], 255])
+        .collect();
+    let frames: Vec<Rgba> = (0..5)
+        .map(|_| Rgba {
+            pixels: rgba.clone(),
+            width,
+            height,
+        })
+        .collect();
+    match scorer.score(&frames)?.outcome {
+        liveness_runtime::Outcome::Verdict(v) => Ok((
+            (0..5).map(|_| encode_png(&rgba, width, height)).collect(),
+            v,
+        )),
+        liveness_runtime::Outcome::Refused(r) => anyhow::bail!("the drawn face was refused: {r}"),
+    }
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -77,42 +111,12 @@ pub fn run(
     let base = format!("http://{addr}");
 
     // The client's frames and its own score (the same model and code: the scores agree).
-    let (w, h) = (640, 480);
-    let rgb = draw_faces(
-        w,
-        h,
-        &[DrawnFace {
-            cx: 320.0,
-            cy: 250.0,
-            width: 200.0,
-        }],
-        [70, 90, 110],
-    );
-    let rgba: Vec<u8> = rgb
-        .chunks_exact(3)
-        .flat_map(|p| [p[0], p[1], p[2], 255])
-        .collect();
-    let frames: Vec<String> = (0..5).map(|_| encode_png(&rgba, w, h)).collect();
-    let local = scorer.score(
-        &(0..5)
-            .map(|_| Rgba {
-                pixels: rgba.clone(),
-                width: w,
-                height: h,
-            })
-            .collect::<Vec<_>>(),
-    )?;
-    let p_spoof = match local.outcome {
-        liveness_runtime::Outcome::Verdict(v) => v,
-        liveness_runtime::Outcome::Refused(r) => {
-            anyhow::bail!("the benchmark's frames were refused: {r}")
-        }
-    };
+    let (frames, verdict) = honest_client(&scorer, 640, 480)?;
     let body = |nonce: &str| {
         serde_json::json!({
             "nonce": nonce,
             "frames": frames,
-            "client": { "pSpoof": p_spoof.p_spoof, "live": p_spoof.live, "captureMs": 800.0 },
+            "client": { "pSpoof": verdict.p_spoof, "live": verdict.live, "captureMs": 800.0 },
         })
         .to_string()
     };

@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine;
-use liveness_core::testing::{DrawnFace, draw_faces};
-use liveness_server::frames::{Rgba, encode_png};
+use liveness_server::frames::encode_png;
 use liveness_server::sessions::{Created, Verified};
 use liveness_server::{AppState, Config, tokens};
 use serde_json::{Value, json};
@@ -101,39 +100,11 @@ fn call(method: &str, url: &str, body: Option<String>) -> (u16, Value, ureq::htt
 
 /// Five PNG frames of a drawn face, and what an honest client computes on them.
 fn honest_frames() -> (Vec<String>, f32, bool) {
-    let (w, h) = (320, 240);
-    let rgb = draw_faces(
-        w,
-        h,
-        &[DrawnFace {
-            cx: 160.0,
-            cy: 125.0,
-            width: 100.0,
-        }],
-        [70, 90, 110],
-    );
-    let rgba: Vec<u8> = rgb
-        .chunks_exact(3)
-        .flat_map(|p| [p[0], p[1], p[2], 255])
-        .collect();
     let scorer =
         liveness_server::scorer::Scorer::load(&root().join("models/default.onnx")).expect("model");
-    let frames: Vec<Rgba> = (0..5)
-        .map(|_| Rgba {
-            pixels: rgba.clone(),
-            width: w,
-            height: h,
-        })
-        .collect();
-    let liveness_runtime::Outcome::Verdict(v) = scorer.score(&frames).expect("score").outcome
-    else {
-        panic!("the drawn face must pass the face gate")
-    };
-    (
-        (0..5).map(|_| encode_png(&rgba, w, h)).collect(),
-        v.p_spoof,
-        v.live,
-    )
+    let (frames, v) = liveness_server::bench::honest_client(&scorer, 320, 240)
+        .expect("the drawn face passes the gate");
+    (frames, v.p_spoof, v.live)
 }
 
 fn create(s: &Server) -> Created {

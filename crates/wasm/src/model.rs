@@ -30,14 +30,9 @@ pub struct Timings {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Verdict {
-    /// `true` when a live person was seen: `p_spoof < threshold` (never for a non-finite score).
-    pub live: bool,
-    /// The model's probability that the frames show a presentation attack.
-    pub p_spoof: f32,
-    /// The model's raw output before the sigmoid.
-    pub logit: f32,
-    /// The decision threshold on `p_spoof`, from the manifest.
-    pub threshold: f32,
+    /// `live`, `pSpoof`, `logit`, `threshold`: the shared verdict (`liveness_runtime::Verdict`).
+    #[serde(flatten)]
+    pub verdict: liveness_runtime::Verdict,
     /// The engine that ran the model: `webgpu` or `cpu`.
     pub backend: Backend,
     /// The face found in each frame.
@@ -158,12 +153,8 @@ impl Model {
             .map_err(frames_error)?;
         let preprocessed = now();
         let logit = self.engine.logit(prepared.input, self.manifest()).await?;
-        let verdict = self.checker.decide(logit);
         Ok(Verdict {
-            live: verdict.live,
-            p_spoof: verdict.p_spoof,
-            logit,
-            threshold: verdict.threshold,
+            verdict: self.checker.decide(logit),
             backend: self.engine.backend(),
             faces: prepared.faces,
             timings: Timings {
