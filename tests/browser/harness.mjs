@@ -290,15 +290,23 @@ export async function trainTestModel() {
  * `model`; resolves to its JSON line.
  */
 export async function nativeScore(pngFrames, model) {
+  return native(['score-onnx', '--model', model], pngFrames);
+}
+
+/** The native face detector (`liveness-trainer faces`) on one sample of PNG frames: its JSON line. */
+export async function nativeFaces(pngFrames) {
+  return native(['faces'], pngFrames);
+}
+
+/** Runs a `liveness-trainer` subcommand on a one-sample data folder of `pngFrames`. */
+async function native(args, pngFrames) {
   const trainer = await binary('liveness-trainer', 'LIVENESS_TRAINER');
   const data = await tempDir('liveness-native-');
   const sample = path.join(data, 'real', 'capture_0');
   await mkdir(sample, { recursive: true });
   await Promise.all(pngFrames.map((png, i) => writeFile(path.join(sample, `frame${i}.png`), png)));
-  const { stdout } = await run(trainer, ['score-onnx', '--model', model, '--data', data], {
-    maxBuffer: 1 << 20,
-  });
+  const { stdout } = await run(trainer, [...args, '--data', data], { maxBuffer: 1 << 20 });
   const lines = stdout.trim().split('\n').filter(Boolean);
-  if (lines.length !== 1) throw new Error(`score-onnx printed ${lines.length} lines:\n${stdout}`);
+  if (lines.length !== 1) throw new Error(`${args[0]} printed ${lines.length} lines:\n${stdout}`);
   return JSON.parse(lines[0]);
 }

@@ -12,6 +12,7 @@ import {
   ROOT,
   clickWidgetButton,
   launch,
+  nativeFaces,
   nativeScore,
   openDemoPage,
   startSite,
@@ -129,6 +130,16 @@ describe('the widget in Chromium, a camera showing a face', () => {
     const { native, diff } = await nativeDiff(result);
     console.log(`native (tract): spoof ${native}; |browser - native| = ${diff.toExponential(2)}`);
     assert.ok(diff <= 1e-3, `browser pSpoof ${result.pSpoof} vs native ${native}`);
+
+    // The same detector, natively and in the browser: the same boxes on the same frames.
+    const boxes = await nativeFaces(result.pngs.map((url) => Buffer.from(url.split(',')[1], 'base64')));
+    let worst = 0;
+    result.faces.forEach((face, k) => {
+      const [x, y, w, h] = boxes.faces[k][0];
+      worst = Math.max(worst, ...[face.x - x, face.y - y, face.width - w, face.height - h].map(Math.abs));
+    });
+    console.log(`face boxes: max |browser - native| = ${worst.toExponential(2)} px`);
+    assert.ok(worst <= 1, `face boxes differ by ${worst} px`);
 
     // The camera light is off after the result, and the demo form follows the verdict.
     assert.deepEqual(await streamStates(page), [['ended']]);
