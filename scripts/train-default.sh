@@ -21,7 +21,7 @@ bin=target/release/liveness-trainer
 cargo build --release -p liveness-trainer
 
 # The recipe (every choice measured with the same folds: models/README.md).
-recipe=(--arch cnn4 --input-size 128 --crop face --face-scale 1.5
+recipe=(--arch cnn4 --input-size 64 --crop face --face-scale 1.5
         --epochs 30 --batch-size 32 --optimizer adamw --lr 1e-3 --weight-decay 0.05
         --lr-schedule cosine --seed 0 --device "$device"
         --aug-crop 0.7 --aug-color 0.3 --aug-noise 0.03 --aug-blur 0.2 --aug-cutout 0.5)
@@ -45,4 +45,5 @@ cp "$runs/final/training.png" models/default-report/final-training.png
   --cross-validation models/default-report/report.json \
   --training-command "scripts/train-default.sh $data" \
   --data-name "NUAA Photograph Imposter Database, training split (subjects 0001-0009, sessions 1-2)" \
-  --data-terms "research use only: a research/demo model, not for production identity decisions"
+  --data-terms "research use only: a research/demo model, not for production identity decisions" \
+  --coverage "live faces vs printed photos, from one dataset (NUAA: 9 people, 2 sessions, one webcam type); not screen replays, not masks, not other cameras or rooms (untested)"

@@ -59,6 +59,9 @@ pub struct DataSpec {
     pub terms: String,
     /// Classes the model saw in training.
     pub classes: Vec<AttackClass>,
+    /// What the model covers and what it does not (attack types, cameras, people), in words.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub coverage: String,
 }
 
 /// Everything a client needs besides the ONNX bytes.
@@ -398,6 +401,7 @@ pub fn example(bytes: &[u8], size: u32, batch: usize) -> Manifest {
             name: "d".into(),
             terms: "t".into(),
             classes: vec![AttackClass::Real],
+            coverage: String::new(),
         },
         "test",
     )

@@ -76,6 +76,10 @@ pub struct ExportArgs {
     /// Terms of use of the training data, recorded in the manifest (e.g. "research use only").
     #[arg(long)]
     pub data_terms: String,
+    /// What the model covers and does not (attack types, cameras, people), recorded in the
+    /// manifest so that whoever ships it sees it.
+    #[arg(long, default_value = "")]
+    pub coverage: String,
     /// A `report` folder's report.json: its cross-validation figures go into the manifest
     /// (needed for a model trained with --train-on-all, whose own validation saw its people).
     #[arg(long)]
@@ -175,6 +179,7 @@ pub fn export(opts: &ExportArgs) -> Result<Exported, ExportError> {
             name: opts.data_name.clone(),
             terms: opts.data_terms.clone(),
             classes: meta.classes.clone(),
+            coverage: opts.coverage.clone(),
         },
         concat!("liveness-trainer ", env!("CARGO_PKG_VERSION")),
     );
