@@ -20,13 +20,7 @@ impl TractModel {
     /// Checks `bytes` (the model named `source` in errors) against the size limit and the
     /// manifest's SHA-256, then prepares it.
     pub fn load(bytes: &[u8], manifest: Manifest, source: &str) -> Result<Self> {
-        if bytes.len() as u64 > MAX_MODEL_BYTES {
-            return Err(Error::ModelTooLarge {
-                source_name: source.to_owned(),
-                bytes: bytes.len() as u64,
-                max: MAX_MODEL_BYTES,
-            });
-        }
+        check_size(bytes, source)?;
         manifest.verify(bytes)?;
         Self::load_verified(bytes, manifest, source)
     }
@@ -34,13 +28,7 @@ impl TractModel {
     /// Like [`TractModel::load`] for bytes whose SHA-256 the caller has already checked against
     /// the manifest (the browser hashes with WebCrypto, which is much faster than hashing in wasm).
     pub fn load_verified(bytes: &[u8], manifest: Manifest, source: &str) -> Result<Self> {
-        if bytes.len() as u64 > MAX_MODEL_BYTES {
-            return Err(Error::ModelTooLarge {
-                source_name: source.to_owned(),
-                bytes: bytes.len() as u64,
-                max: MAX_MODEL_BYTES,
-            });
-        }
+        check_size(bytes, source)?;
         let plan = tract_onnx::onnx()
             .model_for_read(&mut &bytes[..])
             .and_then(|m| m.into_optimized())
@@ -96,4 +84,16 @@ impl TractModel {
             .map_err(tract("reading the model's logits"))?;
         Ok(logits.iter().take(samples).copied().collect())
     }
+}
+
+/// Model bytes within [`MAX_MODEL_BYTES`] (checked before hashing or parsing them).
+fn check_size(bytes: &[u8], source: &str) -> Result<()> {
+    if bytes.len() as u64 > MAX_MODEL_BYTES {
+        return Err(Error::ModelTooLarge {
+            source_name: source.to_owned(),
+            bytes: bytes.len() as u64,
+            max: MAX_MODEL_BYTES,
+        });
+    }
+    Ok(())
 }
