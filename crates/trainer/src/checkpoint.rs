@@ -83,6 +83,27 @@ pub enum MetaError {
 }
 
 impl Meta {
+    /// The metadata of a run of `config` before its first step: the architecture, input size and
+    /// normalisation are the configuration's; callers set the position, classes, validation and
+    /// data with struct-update syntax.
+    pub fn for_config(config: &TrainConfig) -> Meta {
+        Meta {
+            format: FORMAT.to_owned(),
+            arch: config.arch,
+            epoch: 0,
+            step_in_epoch: 0,
+            epoch_loss: (0.0, 0),
+            optimizer_step: 0,
+            input_size: config.input_size,
+            normalization: config.normalization,
+            config: config.clone(),
+            classes: Vec::new(),
+            validation: None,
+            data: None,
+            written_by: concat!("liveness-trainer ", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+
     /// Checks the metadata as a resume or an export would use it.
     pub fn validate(&self) -> Result<(), MetaError> {
         let field = |field, problem: String| Err(MetaError::Field { field, problem });

@@ -122,7 +122,6 @@ pub fn check_resume(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checkpoint::FORMAT;
 
     #[test]
     fn resume_names_each_flag_that_differs() {
@@ -132,23 +131,14 @@ mod tests {
         given.epochs = 9;
         given.optimizer.weight_decay = 0.1;
         let meta = Meta {
-            format: FORMAT.into(),
-            arch: saved.arch,
             epoch: 1,
-            step_in_epoch: 0,
-            epoch_loss: (0.0, 0),
             optimizer_step: 1,
-            input_size: saved.input_size,
-            normalization: saved.normalization,
-            config: saved.clone(),
-            classes: vec![],
-            validation: None,
             data: Some(DataPrint {
                 path: "a".into(),
                 samples: 3,
                 sha256: "0".repeat(64),
             }),
-            written_by: "test".into(),
+            ..Meta::for_config(&saved)
         };
         let flag = |id: &str, flag: &str| GivenFlag {
             id: id.into(),

@@ -12,7 +12,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::arch::{ArchError, Model};
 use crate::augment::seed_step;
-use crate::checkpoint::{self, CheckpointError, FORMAT, Meta};
+use crate::checkpoint::{self, CheckpointError, Meta};
 use crate::config::{Precision, RunArgs, Schedule, TrainConfig};
 use crate::dataset::{DataError, SubjectRule, scan, shown};
 use crate::input::{normalize, to_unit};
@@ -280,19 +280,14 @@ pub fn run(
                 paths: &[std::path::PathBuf]|
      -> Result<(), TrainError> {
         let meta = Meta {
-            format: FORMAT.to_owned(),
-            arch: config.arch,
             epoch,
             step_in_epoch,
             epoch_loss,
             optimizer_step: optim.step,
-            input_size: config.input_size,
-            normalization: config.normalization,
-            config: config.clone(),
             classes: classes.clone(),
             validation: report,
             data: Some(print.clone()),
-            written_by: concat!("liveness-trainer ", env!("CARGO_PKG_VERSION")).to_owned(),
+            ..Meta::for_config(&config)
         };
         let bytes = checkpoint::encode(&meta, &model, &optim.state())?;
         for p in paths {

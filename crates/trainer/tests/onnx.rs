@@ -10,7 +10,7 @@ use common::{make_dataset, train_small, trainer};
 use liveness_core::Arch;
 use liveness_core::manifest::Manifest;
 use liveness_trainer::arch::Model;
-use liveness_trainer::checkpoint::{self, FORMAT, Meta};
+use liveness_trainer::checkpoint::{self, Meta};
 use liveness_trainer::config::TrainConfig;
 use liveness_trainer::onnx_runtime::{Engine, OnnxModel};
 use tch::{Device, Kind, Tensor};
@@ -46,19 +46,9 @@ fn save_checkpoint(model: &Model, path: &Path, input_size: u32) {
         ..TrainConfig::default()
     };
     let meta = Meta {
-        format: FORMAT.into(),
-        arch: model.arch,
         epoch: 1,
-        step_in_epoch: 0,
-        epoch_loss: (0.0, 0),
         optimizer_step: 1,
-        input_size,
-        normalization: config.normalization,
-        config,
-        classes: vec![],
-        validation: None,
-        data: None,
-        written_by: "test".into(),
+        ..Meta::for_config(&config)
     };
     checkpoint::save(path, &meta, model, &[]).expect("save checkpoint");
 }
