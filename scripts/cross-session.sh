@@ -7,7 +7,10 @@
 #
 # Usage: scripts/cross-session.sh OUT [DATA] -- TRAIN_FLAGS...
 #   e.g. scripts/cross-session.sh runs/x/cnn4 ../shared/data/nuaa-train -- --arch cnn4 --input-size 64 --epochs 30
-# env: BIN (default target/release/liveness-trainer), FOLDS (default: all six, e.g. "a1 b2")
+# env: BIN (default target/release/liveness-trainer), FOLDS (default: all six, e.g. "a1 b2"),
+#      TRAIN_FAMILIES / VAL_FAMILIES: with DATA from `synth-attacks --link-source`, the synthetic
+#      attack families each side keeps (a regular-expression alternation such as
+#      "prt-gloss|scr-phone", or "none" for the recorded samples only; default: everything).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:?usage: $0 OUT [DATA] -- TRAIN_FLAGS...}
@@ -20,7 +23,12 @@ groups=(0001,0002,0003 0004,0005,0006 0007,0008,0009)
 runs=()
 mkdir -p "$out"
 for dir in a b; do
-  if [ "$dir" = a ]; then train='_01_[0-9]+$'; val='_02_[0-9]+$'; else train='_02_[0-9]+$'; val='_01_[0-9]+$'; fi
+  if [ "$dir" = a ]; then s_train=01; s_val=02; else s_train=02; s_val=01; fi
+  train="_${s_train}_[0-9]+\$"; val="_${s_val}_[0-9]+\$"
+  # Sample names: <subject>_[<family>_]<glasses>_<position>_<session>_<run>.
+  pick() { if [ "$1" = none ]; then echo "^[0-9]+_[0-9]+_[0-9]+_$2_[0-9]+\$"; else echo "^[0-9]+_(($1)_)?[0-9]+_[0-9]+_$2_[0-9]+\$"; fi; }
+  [ -n "${TRAIN_FAMILIES:-}" ] && train=$(pick "$TRAIN_FAMILIES" "$s_train")
+  [ -n "${VAL_FAMILIES:-}" ] && val=$(pick "$VAL_FAMILIES" "$s_val")
   for g in 0 1 2; do
     fold="$dir$((g + 1))"
     if [ -n "${FOLDS:-}" ] && [[ " $FOLDS " != *" $fold "* ]]; then continue; fi

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::onnx::proto::ModelProto;
-use crate::onnx::{self, ExportError, Weights};
+use crate::onnx::{self, ExportError, GraphBuilder, Weights};
 
 /// A model architecture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -56,10 +56,39 @@ impl Arch {
         size: u32,
         batch: usize,
     ) -> Result<ModelProto, ExportError> {
-        match self {
-            Arch::Resnet18 => onnx::resnet18::graph(weights, size, batch),
-            Arch::Cnn4 => onnx::cnn4::graph(weights, size, batch),
+        self.onnx_ensemble(&[weights], size, batch)
+    }
+
+    /// One ONNX graph averaging the logits of several trained `members` (e.g. seeds) of this
+    /// architecture: each member's encoder and head on the same input, their logits summed with
+    /// the 1/K folded into each head. One member gives exactly [`Arch::onnx`]'s graph.
+    pub fn onnx_ensemble(
+        self,
+        members: &[&Weights],
+        size: u32,
+        batch: usize,
+    ) -> Result<ModelProto, ExportError> {
+        if members.is_empty() || members.len() > onnx::MAX_ENSEMBLE {
+            return Err(ExportError::EnsembleSize(members.len()));
         }
+        let (mut g, frames) = GraphBuilder::liveness_input(size, self.min_input_size(), batch)?;
+        let scale = 1.0 / members.len() as f32;
+        let mut sum: Option<onnx::Value> = None;
+        for (k, w) in members.iter().enumerate() {
+            if members.len() > 1 {
+                g.set_prefix(&format!("m{k}."));
+            }
+            let logit = match self {
+                Arch::Resnet18 => onnx::resnet18::logit(&mut g, &frames, w, batch, scale)?,
+                Arch::Cnn4 => onnx::cnn4::logit(&mut g, &frames, w, batch, scale)?,
+            };
+            sum = Some(match sum {
+                None => logit,
+                Some(s) => g.add(&s, &logit),
+            });
+        }
+        let logit = sum.ok_or(ExportError::EnsembleSize(0))?;
+        g.finish_liveness(&logit, batch, &format!("liveness-{}", self.name()))
     }
 }
 

@@ -41,6 +41,6 @@ pub use contract::{AttackClass, DEFAULT_INPUT_SIZE, FRAMES, Normalization, class
 pub use error::{Error, Result};
 pub use metrics::{Confusion, Report, ScoredSample, evaluate};
 pub use preprocess::{
-    Crop, Frame, PixelLayout, Square, check_sample, normalize_into, preprocess_frame,
-    preprocess_sample, preprocess_squares, resize_frame, resize_square,
+    Crop, Fit, Frame, PixelLayout, Region, check_sample, normalize_into, preprocess_frame,
+    preprocess_regions, preprocess_sample, resize_frame, resize_region,
 };

@@ -81,6 +81,9 @@ pub struct Manifest {
     pub outputs: Vec<String>,
     /// `p_spoof >= threshold` means a presentation attack; below it, a live person.
     pub threshold: f32,
+    /// How the threshold was chosen (e.g. the cross-validation report's rule), in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold_rule: Option<String>,
     /// The face gate.
     pub face: FaceSpec,
     /// Training data and terms.
@@ -103,12 +106,7 @@ pub struct Manifest {
 impl InputSpec {
     /// The standard description of an input of `batch × 5 × 3 × size × size` cropped by `crop`.
     pub fn new(batch: usize, size: u32, crop: Crop, normalization: Normalization) -> Self {
-        let square = match crop {
-            Crop::CentreSquare => "centre square".to_owned(),
-            Crop::Face { scale } => format!(
-                "square of {scale} x the face box's longer side around the detected face (within the frame)"
-            ),
-        };
+        let region = crop.describe();
         InputSpec {
             name: INPUT.to_owned(),
             batch,
@@ -117,7 +115,7 @@ impl InputSpec {
             layout: "[batch, frames, 3, size, size], RGB, f32".to_owned(),
             crop,
             preprocessing: format!(
-                "{square}, bilinear resize to size x size, (x / 255 - mean) / std"
+                "{region}, bilinear resize to size x size, (x / 255 - mean) / std"
             ),
             normalization,
         }
@@ -209,6 +207,7 @@ impl Manifest {
             input,
             outputs: OUTPUTS.map(str::to_owned).to_vec(),
             threshold,
+            threshold_rule: None,
             face,
             data,
             validation: None,

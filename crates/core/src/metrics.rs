@@ -232,6 +232,28 @@ pub fn equal_error_rate(samples: &[ScoredSample]) -> Option<(f64, f32)> {
     best.map(|(_, eer, t)| (eer, t))
 }
 
+/// The lowest threshold at which at most `bpcer` of the live samples are rejected
+/// (`p_spoof >= threshold`): just above the live score at the `1 - bpcer` quantile. `None` without
+/// live samples or with a target outside `[0, 1)`. Non-finite live scores rank above every finite
+/// one (as everywhere here) and are among the rejected first.
+pub fn threshold_for_bpcer(samples: &[ScoredSample], bpcer: f64) -> Option<f32> {
+    if !(0.0..1.0).contains(&bpcer) {
+        return None;
+    }
+    let mut live: Vec<f32> = samples
+        .iter()
+        .filter(|s| !s.class.is_attack())
+        .map(|s| rank_score(s.spoof))
+        .collect();
+    if live.is_empty() {
+        return None;
+    }
+    live.sort_by(f32::total_cmp);
+    let allowed = (bpcer * live.len() as f64).floor() as usize;
+    let kept = live[live.len() - 1 - allowed.min(live.len() - 1)];
+    Some(kept.next_up())
+}
+
 /// `(rank score, is attack)` of every sample, sorted by score (ascending).
 fn ranked(samples: &[ScoredSample]) -> Vec<(f32, bool)> {
     let mut v: Vec<(f32, bool)> = samples
@@ -308,6 +330,28 @@ mod tests {
 
     fn close(a: Option<f64>, b: f64) -> bool {
         a.is_some_and(|a| (a - b).abs() < 1e-12)
+    }
+
+    #[test]
+    fn bpcer_threshold_rejects_at_most_the_target_share_of_live() {
+        // 10 live scores 0.0 .. 0.9 and one attack; 10 % allowed → exactly the 0.9 is rejected.
+        let mut v: Vec<ScoredSample> = (0..10).map(|i| s(Real, i as f32 / 10.0)).collect();
+        v.push(s(Printed, 0.05));
+        let t = threshold_for_bpcer(&v, 0.1).expect("threshold");
+        assert!(t > 0.8 && t <= 0.9, "{t}");
+        assert!(close(evaluate(&v, t).bpcer, 0.1));
+        // 0 % allowed: just above the highest live score, nothing live rejected.
+        let t = threshold_for_bpcer(&v, 0.0).expect("threshold");
+        assert!(t > 0.9 && close(evaluate(&v, t).bpcer, 0.0), "{t}");
+        // 5 % of 10 rounds down to none rejected.
+        assert_eq!(threshold_for_bpcer(&v, 0.05), Some(t));
+        // A NaN live score is rejected first; no live samples or a bad target give none.
+        v[0] = s(Real, f32::NAN);
+        let t = threshold_for_bpcer(&v, 0.1).expect("threshold");
+        assert!(t > 0.9 && close(evaluate(&v, t).bpcer, 0.1), "{t}");
+        assert_eq!(threshold_for_bpcer(&[s(Printed, 0.5)], 0.1), None);
+        assert_eq!(threshold_for_bpcer(&v, 1.0), None);
+        assert_eq!(threshold_for_bpcer(&v, f64::NAN), None);
     }
 
     // Hand-computed: 4 live, 3 printed, 2 replay at threshold 0.5.

@@ -1,8 +1,8 @@
 //! Frame preprocessing shared by the trainer, the browser and the server.
 //!
 //! A frame is decoded pixels (RGB or RGBA, row-major, 8 bits per channel). Preprocessing takes a
-//! square region of the frame (by the model's [`Crop`] rule: the centre square, or a square
-//! around the detected face), resizes it to `size × size` with a bilinear filter that widens with
+//! region of the frame (by the model's [`Crop`] rule: the centre square, a square around the
+//! detected face, or the whole frame squashed or letterboxed), resizes it to `size × size` with a bilinear filter that widens with
 //! the scale factor (like PIL's and torchvision's antialiased resize), and normalises to CHW
 //! `f32`: `(x / 255 - mean[c]) / std[c]`. With the centre square this equals torchvision's
 //! `Resize(size)` + `CenterCrop(size)` + `ToTensor` + `Normalize` up to resampling rounding.
@@ -19,7 +19,7 @@ use crate::face::FaceBox;
 use crate::limits::{MAX_FRAME_PIXELS, MAX_FRAME_SIDE, frame_size_ok};
 use crate::{Error, FRAMES, Normalization, Result};
 
-/// Which square of a frame the model sees. Recorded in the manifest; a runtime refuses a rule it
+/// Which region of a frame the model sees. Recorded in the manifest; a runtime refuses a rule it
 /// does not implement (an unknown `kind` does not parse).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -33,6 +33,23 @@ pub enum Crop {
         /// Side of the square over the face box's longer side.
         scale: f32,
     },
+    /// The whole frame: the scene around the face (paper edges, hands, a screen's border, the
+    /// light of the room) is where a print or a replay shows.
+    Whole {
+        /// How the frame's rectangle becomes the model's square.
+        fit: Fit,
+    },
+}
+
+/// How [`Crop::Whole`] fits a rectangular frame into the square input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Fit {
+    /// Resized to the square, aspect not kept (a 4:3 frame is squeezed horizontally).
+    #[default]
+    Squash,
+    /// Scaled to fit with its aspect kept, black bars on the short sides.
+    Letterbox,
 }
 
 impl Crop {
@@ -41,12 +58,29 @@ impl Crop {
         matches!(self, Crop::Face { .. })
     }
 
-    /// The square of a `width × height` frame this rule takes; `face` is the frame's face (needed
-    /// by [`Crop::Face`], ignored otherwise; without one the centre square is taken).
-    pub fn square(&self, width: u32, height: u32, face: Option<&FaceBox>) -> Square {
+    /// The region of a `width × height` frame this rule takes; `face` is the frame's face (needed
+    /// by [`Crop::Face`], ignored otherwise; without one the centre square is taken). A region
+    /// may reach past the frame's edges (a letterbox): that part is black in the input.
+    pub fn region(&self, width: u32, height: u32, face: Option<&FaceBox>) -> Region {
         let (w, h) = (f64::from(width), f64::from(height));
         let shorter = w.min(h);
+        let centre_square = Region::square((w - shorter) / 2.0, (h - shorter) / 2.0, shorter);
         match (self, face) {
+            (Crop::Whole { fit: Fit::Squash }, _) => Region {
+                left: 0.0,
+                top: 0.0,
+                width: w,
+                height: h,
+            },
+            (
+                Crop::Whole {
+                    fit: Fit::Letterbox,
+                },
+                _,
+            ) => {
+                let longer = w.max(h);
+                Region::square((w - longer) / 2.0, (h - longer) / 2.0, longer)
+            }
             (Crop::Face { scale }, Some(face)) if scale.is_finite() && *scale > 0.0 => {
                 let side = f64::from(face.width.max(face.height)) * f64::from(*scale);
                 // A box from a broken detector (NaN, ∞) still gives a square inside the frame.
@@ -58,38 +92,65 @@ impl Crop {
                 let (cx, cy) = (f64::from(face.centre_x()), f64::from(face.centre_y()));
                 let left = (cx - side / 2.0).max(0.0).min(w - side);
                 let top = (cy - side / 2.0).max(0.0).min(h - side);
-                Square {
-                    left: if left.is_finite() {
+                Region::square(
+                    if left.is_finite() {
                         left
                     } else {
                         (w - side) / 2.0
                     },
-                    top: if top.is_finite() {
+                    if top.is_finite() {
                         top
                     } else {
                         (h - side) / 2.0
                     },
                     side,
-                }
+                )
             }
-            _ => Square {
-                left: (w - shorter) / 2.0,
-                top: (h - shorter) / 2.0,
-                side: shorter,
-            },
+            _ => centre_square,
+        }
+    }
+
+    /// The rule in words, for the manifest.
+    pub fn describe(&self) -> String {
+        match self {
+            Crop::CentreSquare => "centre square".to_owned(),
+            Crop::Face { scale } => format!(
+                "square of {scale} x the face box's longer side around the detected face (within the frame)"
+            ),
+            Crop::Whole { fit: Fit::Squash } => {
+                "the whole frame, squashed to a square (aspect not kept)".to_owned()
+            }
+            Crop::Whole {
+                fit: Fit::Letterbox,
+            } => "the whole frame, letterboxed into a square (aspect kept, black bars)".to_owned(),
         }
     }
 }
 
-/// A square region of a frame in pixels (fractional: the resizer samples sub-pixel positions).
+/// A rectangle of a frame in pixels (fractional: the resizer samples sub-pixel positions). It may
+/// reach past the frame's edges; that part reads as black.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Square {
+pub struct Region {
     /// Left edge.
     pub left: f64,
     /// Top edge.
     pub top: f64,
-    /// Side.
-    pub side: f64,
+    /// Width.
+    pub width: f64,
+    /// Height.
+    pub height: f64,
+}
+
+impl Region {
+    /// A square of side `side` with its top-left corner at (`left`, `top`).
+    pub fn square(left: f64, top: f64, side: f64) -> Self {
+        Region {
+            left,
+            top,
+            width: side,
+            height: side,
+        }
+    }
 }
 
 /// How the bytes of a frame are laid out.
@@ -182,17 +243,54 @@ impl<'a> Frame<'a> {
 /// Centre-crops `frame` to a square and resizes it to `size × size` RGB (HWC `u8`,
 /// `size * size * 3` bytes). `index` only names the frame in errors.
 pub fn resize_frame(frame: Frame<'_>, size: u32, index: usize) -> Result<Vec<u8>> {
-    let square = Crop::CentreSquare.square(frame.width, frame.height, None);
-    resize_square(frame, square, size, index)
+    let region = Crop::CentreSquare.region(frame.width, frame.height, None);
+    resize_region(frame, region, size, index)
 }
 
-/// Resizes the `square` of `frame` to `size × size` RGB (HWC `u8`, `size * size * 3` bytes).
+/// Resizes the `region` of `frame` to `size × size` RGB (HWC `u8`, `size * size * 3` bytes).
+/// The part of the region past the frame's edges is black (rounded to whole output pixels).
 /// `index` only names the frame in errors.
-pub fn resize_square(frame: Frame<'_>, square: Square, size: u32, index: usize) -> Result<Vec<u8>> {
+pub fn resize_region(frame: Frame<'_>, region: Region, size: u32, index: usize) -> Result<Vec<u8>> {
     if size == 0 || size > *crate::limits::INPUT_SIZE.end() {
         return Err(Error::BadInputSize(size));
     }
     frame.check(index)?;
+    let (w, h) = (f64::from(frame.width), f64::from(frame.height));
+    let finite = [region.left, region.top, region.width, region.height]
+        .iter()
+        .all(|v| v.is_finite());
+    let region = if finite && region.width > 0.0 && region.height > 0.0 {
+        region
+    } else {
+        Region {
+            left: 0.0,
+            top: 0.0,
+            width: w,
+            height: h,
+        }
+    };
+    // The part of the region inside the frame, and where it lands in the output.
+    let (left, top) = (region.left.max(0.0), region.top.max(0.0));
+    let (right, bottom) = (
+        (region.left + region.width).min(w),
+        (region.top + region.height).min(h),
+    );
+    let (sx, sy) = (
+        f64::from(size) / region.width,
+        f64::from(size) / region.height,
+    );
+    let to_px = |v: f64| (v.round().clamp(0.0, f64::from(size))) as u32;
+    let (x0, x1) = (
+        to_px((left - region.left) * sx),
+        to_px((right - region.left) * sx),
+    );
+    let (y0, y1) = (
+        to_px((top - region.top) * sy),
+        to_px((bottom - region.top) * sy),
+    );
+    if right <= left || bottom <= top || x1 <= x0 || y1 <= y0 {
+        return Ok(vec![0; size as usize * size as usize * 3]);
+    }
     // The resizer then only ever sees U8x3, in the browser as in the trainer.
     let rgb_owned;
     let rgb: &[u8] = match frame.layout {
@@ -210,14 +308,24 @@ pub fn resize_square(frame: Frame<'_>, square: Square, size: u32, index: usize) 
         |e: Box<dyn std::error::Error + Send + Sync>| Error::Resize { index, source: e };
     let src = ImageRef::new(frame.width, frame.height, rgb, PixelType::U8x3)
         .map_err(|e| resize_error(e.into()))?;
-    let mut dst = Image::new(size, size, PixelType::U8x3);
+    let (inner_w, inner_h) = (x1 - x0, y1 - y0);
+    let mut dst = Image::new(inner_w, inner_h, PixelType::U8x3);
     let options = ResizeOptions::new()
         .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
-        .crop(square.left, square.top, square.side, square.side);
+        .crop(left, top, right - left, bottom - top);
     Resizer::new()
         .resize(&src, &mut dst, &options)
         .map_err(|e| resize_error(e.into()))?;
-    Ok(dst.into_vec())
+    if (inner_w, inner_h) == (size, size) {
+        return Ok(dst.into_vec());
+    }
+    let mut out = vec![0; size as usize * size as usize * 3];
+    let row = inner_w as usize * 3;
+    for (y, src_row) in dst.buffer().chunks_exact(row).enumerate() {
+        let at = ((y0 as usize + y) * size as usize + x0 as usize) * 3;
+        out[at..at + row].copy_from_slice(src_row);
+    }
+    Ok(out)
 }
 
 /// Normalises one resized RGB frame (HWC `u8`, `size * size * 3` bytes) into `out`
@@ -251,11 +359,11 @@ pub fn preprocess_sample(
     size: u32,
     norm: &Normalization,
 ) -> Result<Vec<f32>> {
-    let squares: Vec<Square> = frames
+    let regions: Vec<Region> = frames
         .iter()
-        .map(|f| Crop::CentreSquare.square(f.width, f.height, None))
+        .map(|f| Crop::CentreSquare.region(f.width, f.height, None))
         .collect();
-    preprocess_squares(frames, &squares, size, norm)
+    preprocess_regions(frames, &regions, size, norm)
 }
 
 /// Checks a sample's frames before anything runs on them: exactly [`FRAMES`] frames, each within
@@ -283,18 +391,18 @@ pub fn check_sample(frames: &[Frame<'_>]) -> Result<()> {
     Ok(())
 }
 
-/// The model's input for one sample, taking `squares[k]` of frame `k` (see [`Crop::square`]).
-pub fn preprocess_squares(
+/// The model's input for one sample, taking `regions[k]` of frame `k` (see [`Crop::region`]).
+pub fn preprocess_regions(
     frames: &[Frame<'_>],
-    squares: &[Square],
+    regions: &[Region],
     size: u32,
     norm: &Normalization,
 ) -> Result<Vec<f32>> {
     check_sample(frames)?;
-    if squares.len() != frames.len() {
+    if regions.len() != frames.len() {
         return Err(Error::BoxCount {
             expected: frames.len(),
-            got: squares.len(),
+            got: regions.len(),
         });
     }
     if size == 0 || size > *crate::limits::INPUT_SIZE.end() {
@@ -302,13 +410,13 @@ pub fn preprocess_squares(
     }
     let per_frame = 3 * size as usize * size as usize;
     let mut out = vec![0.0; FRAMES * per_frame];
-    for (index, ((frame, square), chunk)) in frames
+    for (index, ((frame, region), chunk)) in frames
         .iter()
-        .zip(squares)
+        .zip(regions)
         .zip(out.chunks_exact_mut(per_frame))
         .enumerate()
     {
-        let rgb = resize_square(*frame, *square, size, index)?;
+        let rgb = resize_region(*frame, *region, size, index)?;
         normalize_into(&rgb, norm, chunk);
     }
     Ok(out)
@@ -382,6 +490,99 @@ mod tests {
         let a = preprocess_frame(Frame::rgb(&rgb, 33, 21), 12, &Normalization::IMAGENET)?;
         let b = preprocess_frame(Frame::rgba(&rgba, 33, 21), 12, &Normalization::IMAGENET)?;
         assert_eq!(a, b);
+        Ok(())
+    }
+
+    #[test]
+    fn every_rule_takes_its_concrete_region() {
+        let sq = |left, top, side| Region::square(left, top, side);
+        // A 320 × 240 frame: the centre square, the whole frame squashed, and letterboxed.
+        assert_eq!(
+            Crop::CentreSquare.region(320, 240, None),
+            sq(40.0, 0.0, 240.0)
+        );
+        let whole = |fit| Crop::Whole { fit }.region(320, 240, None);
+        assert_eq!(
+            whole(Fit::Squash),
+            Region {
+                left: 0.0,
+                top: 0.0,
+                width: 320.0,
+                height: 240.0
+            }
+        );
+        assert_eq!(whole(Fit::Letterbox), sq(0.0, -40.0, 320.0));
+        assert_eq!(
+            Crop::Whole {
+                fit: Fit::Letterbox
+            }
+            .region(240, 320, None),
+            sq(-40.0, 0.0, 320.0)
+        );
+        // A face crop: 1.5 × a 40 px box around its centre; at the frame's edges it is shifted
+        // inside the frame (not padded), and never larger than the shorter side.
+        let face = |x: f32, y: f32, side: f32| FaceBox {
+            x,
+            y,
+            width: side,
+            height: side,
+            score: 0.9,
+            keypoints: [[0.0; 2]; 6],
+        };
+        let crop = Crop::Face { scale: 1.5 };
+        assert_eq!(
+            crop.region(320, 240, Some(&face(100.0, 80.0, 40.0))),
+            sq(90.0, 70.0, 60.0)
+        );
+        assert_eq!(
+            crop.region(320, 240, Some(&face(-10.0, 200.0, 40.0))),
+            sq(0.0, 180.0, 60.0)
+        );
+        assert_eq!(
+            crop.region(320, 240, Some(&face(290.0, -5.0, 40.0))),
+            sq(260.0, 0.0, 60.0)
+        );
+        assert_eq!(
+            crop.region(320, 240, Some(&face(100.0, 50.0, 200.0))),
+            sq(80.0, 0.0, 240.0)
+        );
+    }
+
+    #[test]
+    fn a_letterbox_is_the_frame_between_black_bars() -> Result<()> {
+        // 8 × 4 of one grey → 8 × 8: rows 0–1 and 6–7 black, rows 2–5 grey.
+        let pixels = vec![100u8; 8 * 4 * 3];
+        let frame = Frame::rgb(&pixels, 8, 4);
+        let region = Crop::Whole {
+            fit: Fit::Letterbox,
+        }
+        .region(8, 4, None);
+        let out = resize_region(frame, region, 8, 0)?;
+        for y in 0..8 {
+            let row = &out[y * 24..(y + 1) * 24];
+            let want = if (2..6).contains(&y) { 100 } else { 0 };
+            assert!(row.iter().all(|&v| v == want), "row {y}: {row:?}");
+        }
+        // Squashed, the same frame fills the square; its columns keep their order.
+        let grad = gradient(8, 4);
+        let squashed = resize_region(
+            Frame::rgb(&grad, 8, 4),
+            Crop::Whole { fit: Fit::Squash }.region(8, 4, None),
+            4,
+            0,
+        )?;
+        assert!(squashed.iter().any(|&v| v != 0));
+        let red: Vec<u8> = (0..4).map(|x| squashed[x * 3]).collect();
+        assert!(red.windows(2).all(|w| w[0] < w[1]), "{red:?}");
+        // A region wholly outside the frame is black; a broken one reads the whole frame.
+        let away = Region::square(100.0, 100.0, 8.0);
+        assert!(resize_region(frame, away, 4, 0)?.iter().all(|&v| v == 0));
+        let broken = Region::square(f64::NAN, 0.0, 8.0);
+        assert!(
+            resize_region(frame, broken, 4, 0)?
+                .iter()
+                .all(|&v| v == 100)
+        );
         Ok(())
     }
 

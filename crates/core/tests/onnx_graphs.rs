@@ -166,3 +166,134 @@ fn the_heads_linear_as_a_row_wide_conv() {
         .collect();
     assert_close("linear as conv", &got, &want, 1e-5);
 }
+
+/// Random weights of a cnn4 checkpoint (BatchNorm statistics away from the identity).
+fn cnn4_weights(seed: u32) -> liveness_core::onnx::Weights {
+    use liveness_core::onnx::cnn4::CHANNELS;
+    let mut w = liveness_core::onnx::Weights::new();
+    let mut put = |name: String, shape: Vec<usize>, scale: f32, shift: f32, s: u32| {
+        let n = shape.iter().product();
+        let values = values(n, seed * 100 + s)
+            .into_iter()
+            .map(|v| v * scale + shift)
+            .collect();
+        w.insert(name, Weight { shape, values });
+    };
+    let mut c_in = 3;
+    for (k, &c) in CHANNELS.iter().enumerate() {
+        let s = k as u32 * 10;
+        put(
+            format!("encoder.{k}.conv.weight"),
+            vec![c, c_in, 3, 3],
+            0.3,
+            0.0,
+            s,
+        );
+        put(format!("encoder.{k}.bn.weight"), vec![c], 0.3, 1.0, s + 1);
+        put(format!("encoder.{k}.bn.bias"), vec![c], 0.2, 0.0, s + 2);
+        put(
+            format!("encoder.{k}.bn.running_mean"),
+            vec![c],
+            0.2,
+            0.0,
+            s + 3,
+        );
+        put(
+            format!("encoder.{k}.bn.running_var"),
+            vec![c],
+            0.4,
+            1.0,
+            s + 4,
+        );
+        c_in = c;
+    }
+    put("conv1d.weight".into(), vec![1, 5, 3], 0.5, 0.0, 90);
+    put("conv1d.bias".into(), vec![1], 0.1, 0.0, 91);
+    put("fc.weight".into(), vec![1, CHANNELS[3] / 2], 0.5, 0.0, 92);
+    put("fc.bias".into(), vec![1], 0.1, 0.3, 93);
+    w
+}
+
+/// Runs a liveness model in tract: `[batch, 5, 3, S, S]` → (logits, p_spoof).
+fn run_liveness(
+    model: &liveness_core::onnx::proto::ModelProto,
+    input: &[f32],
+    batch: usize,
+    size: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    let bytes = model.encode_to_vec();
+    let plan = tract_onnx::onnx()
+        .model_for_read(&mut bytes.as_slice())
+        .and_then(|m| m.into_optimized())
+        .and_then(|m| m.into_runnable())
+        .expect("tract loads the model");
+    let t = tract_ndarray::Array::from_shape_vec(vec![batch, 5, 3, size, size], input.to_vec())
+        .expect("input");
+    let out = plan.run(tvec!(Tensor::from(t).into())).expect("tract runs");
+    let get = |i: usize| -> Vec<f32> {
+        out[i]
+            .to_plain_array_view::<f32>()
+            .expect("f32")
+            .iter()
+            .copied()
+            .collect()
+    };
+    (get(0), get(1))
+}
+
+#[test]
+fn a_seed_ensemble_is_one_graph_averaging_its_members_logits() {
+    use liveness_core::Arch;
+    let (size, batch) = (16u32, 2usize);
+    let members = [cnn4_weights(1), cnn4_weights(2), cnn4_weights(3)];
+    let input = values(batch * 5 * 3 * 16 * 16, 11);
+    let alone: Vec<Vec<f32>> = members
+        .iter()
+        .map(|w| {
+            run_liveness(
+                &Arch::Cnn4.onnx(w, size, batch).expect("graph"),
+                &input,
+                batch,
+                16,
+            )
+            .0
+        })
+        .collect();
+    // The members disagree, so an average is a real test.
+    assert!((alone[0][0] - alone[1][0]).abs() > 1e-3, "{alone:?}");
+    let refs: Vec<&_> = members.iter().collect();
+    let ensemble = Arch::Cnn4
+        .onnx_ensemble(&refs, size, batch)
+        .expect("ensemble");
+    let (logit, p) = run_liveness(&ensemble, &input, batch, 16);
+    let mean: Vec<f32> = (0..batch)
+        .map(|i| alone.iter().map(|l| l[i]).sum::<f32>() / 3.0)
+        .collect();
+    let tol = 1e-5 * mean.iter().fold(1.0f32, |m, v| m.max(v.abs())) as f64;
+    assert_close("ensemble logit = mean of members", &logit, &mean, tol);
+    let sig: Vec<f32> = logit.iter().map(|l| 1.0 / (1.0 + (-l).exp())).collect();
+    assert_close("p_spoof = sigmoid(logit)", &p, &sig, 1e-6);
+    // Each member keeps its own weights (prefixed), and one member is the plain graph.
+    let names: Vec<String> = ensemble
+        .graph
+        .as_ref()
+        .map(|g| {
+            g.initializer
+                .iter()
+                .filter_map(|t| t.name.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(names.iter().any(|n| n == "m2.fc.weight"), "{names:?}");
+    assert_eq!(
+        Arch::Cnn4
+            .onnx_ensemble(&refs[..1], size, batch)
+            .expect("one")
+            .encode_to_vec(),
+        Arch::Cnn4
+            .onnx(&members[0], size, batch)
+            .expect("plain")
+            .encode_to_vec()
+    );
+    assert!(Arch::Cnn4.onnx_ensemble(&[], size, batch).is_err());
+}

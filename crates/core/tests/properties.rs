@@ -8,7 +8,7 @@ use liveness_core::manifest::Manifest;
 use liveness_core::metrics::{equal_error_rate, roc_auc, roc_curve};
 use liveness_core::{
     AttackClass, Crop, FRAMES, Frame, Normalization, ScoredSample, evaluate, preprocess_frame,
-    preprocess_squares,
+    preprocess_regions,
 };
 use proptest::prelude::*;
 
@@ -58,15 +58,16 @@ proptest! {
         x in any_f32(), y in any_f32(), w in any_f32(), h in any_f32(), scale in 0.1f32..5.0,
     ) {
         let face = FaceBox { x: x * 100.0, y: y * 100.0, width: w * 100.0, height: h * 100.0, score: 0.9, keypoints: [[0.0; 2]; 6] };
-        let sq = Crop::Face { scale }.square(width, height, Some(&face));
+        let sq = Crop::Face { scale }.region(width, height, Some(&face));
         let (fw, fh) = (f64::from(width), f64::from(height));
-        prop_assert!(sq.left.is_finite() && sq.top.is_finite() && sq.side.is_finite());
-        prop_assert!(sq.side > 0.0 && sq.side <= fw.min(fh) + 1e-9);
+        prop_assert!(sq.left.is_finite() && sq.top.is_finite() && sq.width.is_finite());
+        prop_assert!(sq.width == sq.height, "a face crop is square: {sq:?}");
+        prop_assert!(sq.width > 0.0 && sq.width <= fw.min(fh) + 1e-9);
         prop_assert!(sq.left >= -1e-9 && sq.top >= -1e-9);
-        prop_assert!(sq.left + sq.side <= fw + 1e-6 && sq.top + sq.side <= fh + 1e-6);
+        prop_assert!(sq.left + sq.width <= fw + 1e-6 && sq.top + sq.height <= fh + 1e-6);
         let pixels = vec![128u8; (width * height * 3) as usize];
         let frames = vec![Frame::rgb(&pixels, width, height); FRAMES];
-        let input = preprocess_squares(&frames, &[sq; FRAMES], 16, &Normalization::IMAGENET);
+        let input = preprocess_regions(&frames, &[sq; FRAMES], 16, &Normalization::IMAGENET);
         prop_assert!(input.is_ok_and(|v| v.iter().all(|x| x.is_finite())));
     }
 

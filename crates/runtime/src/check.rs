@@ -5,7 +5,7 @@
 
 use liveness_core::face::{FaceBox, gate};
 use liveness_core::manifest::Manifest;
-use liveness_core::{Frame, check_sample, classified_as_attack, preprocess_squares};
+use liveness_core::{Frame, check_sample, classified_as_attack, preprocess_regions};
 use serde::Serialize;
 
 use crate::detector::{self, FaceDetector};
@@ -100,12 +100,12 @@ impl Checker {
     ) -> Result<Prepared> {
         let faces = gate(faces_per_frame)?;
         let input = &self.manifest.input;
-        let squares: Vec<_> = frames
+        let regions: Vec<_> = frames
             .iter()
             .zip(&faces)
-            .map(|(f, face)| input.crop.square(f.width, f.height, Some(face)))
+            .map(|(f, face)| input.crop.region(f.width, f.height, Some(face)))
             .collect();
-        let input = preprocess_squares(frames, &squares, input.size, &input.normalization)?;
+        let input = preprocess_regions(frames, &regions, input.size, &input.normalization)?;
         Ok(Prepared { input, faces })
     }
 

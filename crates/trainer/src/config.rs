@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, ValueEnum};
 use liveness_core::limits::{self, INPUT_SIZE};
-use liveness_core::{Arch, Crop, Normalization};
+use liveness_core::{Arch, Crop, Fit, Normalization};
 use serde::{Deserialize, Serialize};
 use tch::Device;
 
@@ -34,7 +34,7 @@ pub enum Precision {
     Fp16,
 }
 
-/// Which square of a frame the model sees (`--crop`).
+/// Which region of a frame the model sees (`--crop`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum CropKind {
@@ -42,6 +42,19 @@ pub enum CropKind {
     Centre,
     /// A square around the detected face, `--face-scale` times its box.
     Face,
+    /// The whole frame, fitted to the square input by `--fit`.
+    Whole,
+}
+
+/// How `--crop whole` fits the frame into the square input (`--fit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum FitKind {
+    /// Resized to the square, aspect not kept.
+    #[default]
+    Squash,
+    /// Aspect kept, black bars.
+    Letterbox,
 }
 
 /// Everything that determines a run's result; saved in every checkpoint and reused on resume.
@@ -70,12 +83,16 @@ pub struct TrainConfig {
     /// Input side in pixels (the crop is resized to it).
     #[arg(long, default_value_t = liveness_core::DEFAULT_INPUT_SIZE)]
     pub input_size: u32,
-    /// Which square of each frame the model sees.
+    /// Which region of each frame the model sees.
     #[arg(long = "crop", value_enum, default_value_t = CropKind::Centre)]
     pub frame_crop: CropKind,
     /// With --crop face: the square's side over the face box's longer side.
     #[arg(long, default_value_t = 1.5)]
     pub face_scale: f32,
+    /// With --crop whole: squash the frame to a square, or letterbox it.
+    #[arg(long, value_enum, default_value_t = FitKind::Squash)]
+    #[serde(default)]
+    pub fit: FitKind,
     /// Random horizontal flip of training samples (off with --no-flip).
     #[arg(long = "no-flip", action = clap::ArgAction::SetFalse)]
     pub flip: bool,
@@ -206,6 +223,12 @@ impl TrainConfig {
             CropKind::Centre => Crop::CentreSquare,
             CropKind::Face => Crop::Face {
                 scale: self.face_scale,
+            },
+            CropKind::Whole => Crop::Whole {
+                fit: match self.fit {
+                    FitKind::Squash => Fit::Squash,
+                    FitKind::Letterbox => Fit::Letterbox,
+                },
             },
         }
     }

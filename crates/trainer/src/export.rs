@@ -38,6 +38,26 @@ pub enum ExportError {
     /// The model would exceed the size limit.
     #[error("the exported model would be {0} bytes; models may be at most {MAX_MODEL_BYTES}")]
     TooLarge(usize),
+    /// Ensemble members that were not trained alike.
+    #[error(
+        "{} cannot join an ensemble with {}: its {what} differs",
+        shown(path),
+        shown(first)
+    )]
+    Unlike {
+        path: PathBuf,
+        first: PathBuf,
+        what: &'static str,
+    },
+    /// `--threshold` differs from the cross-validation report's rule.
+    #[error(
+        "--threshold {given} differs from the threshold {report} that --cross-validation's rule chose ({rule}); drop --threshold, or add --force-threshold"
+    )]
+    ThresholdNotReport {
+        given: f32,
+        report: f32,
+        rule: String,
+    },
     /// `--cross-validation` is not a report.
     #[error("--cross-validation {}: {message}", shown(path))]
     Report { path: PathBuf, message: String },
@@ -55,9 +75,10 @@ pub enum ExportError {
 /// `export`: write NAME.onnx and its manifest NAME.json from a checkpoint.
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
-    /// Checkpoint file.
-    #[arg(long)]
-    pub checkpoint: PathBuf,
+    /// Checkpoint file; several (e.g. one per seed of one recipe) export one graph that
+    /// averages their logits. They must share architecture, input, crop and normalisation.
+    #[arg(long, num_args = 1.., required = true)]
+    pub checkpoint: Vec<PathBuf>,
     /// Output model path (NAME.onnx); the manifest is written as NAME.json next to it.
     #[arg(long)]
     pub out: PathBuf,
@@ -67,9 +88,14 @@ pub struct ExportArgs {
     /// Samples per run (static shape; wonnx limits it at large sizes).
     #[arg(long, default_value_t = 1)]
     pub batch: usize,
-    /// Decision threshold on p_spoof stored in the manifest (default: the checkpoint's).
+    /// Decision threshold on p_spoof stored in the manifest (default: the --cross-validation
+    /// report's, else the checkpoint's). One that differs from the report's is refused unless
+    /// --force-threshold.
     #[arg(long)]
     pub threshold: Option<f32>,
+    /// Accept a --threshold other than the --cross-validation report's (recorded as "given").
+    #[arg(long)]
+    pub force_threshold: bool,
     /// Name of the training data, recorded in the manifest.
     #[arg(long)]
     pub data_name: String,
@@ -123,6 +149,39 @@ pub fn face_spec() -> FaceSpec {
     }
 }
 
+/// A `report` folder's report.json: its threshold, the rule that chose it, and the whole.
+struct CrossValidationFile {
+    threshold: f32,
+    threshold_rule: String,
+    json: serde_json::Value,
+}
+
+fn read_report(path: &Path) -> Result<CrossValidationFile, ExportError> {
+    let report_error = |message: String| ExportError::Report {
+        path: path.to_owned(),
+        message,
+    };
+    let text = std::fs::read(path).map_err(|e| report_error(e.to_string()))?;
+    let json: serde_json::Value = serde_json::from_slice(&text)
+        .map_err(|e| report_error(format!("not a report.json: {e}")))?;
+    let threshold = json
+        .get("threshold")
+        .and_then(serde_json::Value::as_f64)
+        .map(|t| t as f32)
+        .filter(|t| threshold_ok(*t))
+        .ok_or_else(|| report_error("has no threshold strictly between 0 and 1".into()))?;
+    let threshold_rule = json
+        .get("threshold_rule")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("not stated")
+        .to_owned();
+    Ok(CrossValidationFile {
+        threshold,
+        threshold_rule,
+        json,
+    })
+}
+
 /// Runs the export.
 pub fn export(opts: &ExportArgs) -> Result<Exported, ExportError> {
     let started = Instant::now();
@@ -149,14 +208,38 @@ pub fn export(opts: &ExportArgs) -> Result<Exported, ExportError> {
     {
         return Err(ExportError::Threshold(t));
     }
-    let ckpt = checkpoint::load(&opts.checkpoint)?;
+    let ckpts: Vec<Checkpoint> = opts
+        .checkpoint
+        .iter()
+        .map(|p| checkpoint::load(p))
+        .collect::<Result<_, _>>()?;
+    let (first_path, ckpt) = (&opts.checkpoint[0], &ckpts[0]);
     let meta = &ckpt.meta;
+    for (path, other) in opts.checkpoint.iter().zip(&ckpts).skip(1) {
+        let o = &other.meta;
+        let unlike = [
+            ("architecture", o.arch != meta.arch),
+            ("input size", o.input_size != meta.input_size),
+            ("crop rule", o.config.crop() != meta.config.crop()),
+            ("normalisation", o.normalization != meta.normalization),
+            ("classes", o.classes != meta.classes),
+        ];
+        if let Some((what, _)) = unlike.into_iter().find(|(_, differs)| *differs) {
+            return Err(ExportError::Unlike {
+                path: path.clone(),
+                first: first_path.clone(),
+                what,
+            });
+        }
+    }
     let size = opts.size.unwrap_or(meta.input_size);
+    let weights: Vec<Weights> = ckpts.iter().map(weights_of).collect::<Result<_, _>>()?;
+    let members: Vec<&Weights> = weights.iter().collect();
     let graph = meta
         .arch
-        .onnx(&weights_of(&ckpt)?, size, opts.batch)
+        .onnx_ensemble(&members, size, opts.batch)
         .map_err(|source| ExportError::Graph {
-            path: opts.checkpoint.clone(),
+            path: first_path.clone(),
             source,
         })?;
     let bytes = graph.encode_to_vec();
@@ -168,12 +251,33 @@ pub fn export(opts: &ExportArgs) -> Result<Exported, ExportError> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let report = opts
+        .cross_validation
+        .as_ref()
+        .map(|p| read_report(p))
+        .transpose()?;
+    let (threshold, threshold_rule) = match (&report, opts.threshold) {
+        (Some(r), Some(given)) if given != r.threshold && !opts.force_threshold => {
+            return Err(ExportError::ThresholdNotReport {
+                given,
+                report: r.threshold,
+                rule: r.threshold_rule.clone(),
+            });
+        }
+        (Some(r), None) => (r.threshold, r.threshold_rule.clone()),
+        (Some(r), Some(given)) if given == r.threshold => (given, r.threshold_rule.clone()),
+        (_, Some(given)) => (given, "given".to_owned()),
+        (None, None) => (
+            meta.config.threshold,
+            "the checkpoint's validation threshold".to_owned(),
+        ),
+    };
     let mut manifest = Manifest::new(
         file_name,
         &bytes,
         meta.arch,
         InputSpec::new(opts.batch, size, meta.config.crop(), meta.normalization),
-        opts.threshold.unwrap_or(meta.config.threshold),
+        threshold,
         face_spec(),
         DataSpec {
             name: opts.data_name.clone(),
@@ -183,22 +287,22 @@ pub fn export(opts: &ExportArgs) -> Result<Exported, ExportError> {
         },
         concat!("liveness-trainer ", env!("CARGO_PKG_VERSION")),
     );
-    // A model trained on every person has no honest validation of its own.
-    if !meta.config.train_on_all {
+    manifest.threshold_rule = Some(threshold_rule);
+    // A model trained on every person has no honest validation of its own, and an ensemble's
+    // members were each validated alone.
+    if !meta.config.train_on_all && ckpts.len() == 1 {
         manifest.validation = meta.validation.clone();
     }
-    if let Some(p) = &opts.cross_validation {
-        let report_error = |message: String| ExportError::Report {
-            path: p.clone(),
-            message,
-        };
-        let text = std::fs::read(p).map_err(|e| report_error(e.to_string()))?;
-        manifest.cross_validation = Some(
-            serde_json::from_slice(&text)
-                .map_err(|e| report_error(format!("not a report.json: {e}")))?,
-        );
-    }
-    manifest.training = serde_json::to_value(&meta.config).ok();
+    manifest.cross_validation = report.map(|r| r.json);
+    manifest.training = serde_json::to_value(&meta.config).ok().map(|mut t| {
+        if ckpts.len() > 1
+            && let Some(o) = t.as_object_mut()
+        {
+            let seeds: Vec<u64> = ckpts.iter().map(|c| c.meta.config.seed).collect();
+            o.insert("ensemble_seeds".to_owned(), serde_json::json!(seeds));
+        }
+        t
+    });
     manifest.training_command = opts.training_command.clone();
     // What the runtimes will refuse is refused here, before anything is written.
     manifest.validate(&shown(&opts.out))?;

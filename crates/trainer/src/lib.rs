@@ -6,9 +6,11 @@
 //! Layout, lowest first (no module imports one above it): `config` (flags and their defaults),
 //! `dataset`, `split`, `run_dir` (paths, records, atomic writes), `input`, `arch`, `optim`,
 //! `augment`, `loader`, `checkpoint`, `resume`, `plots`, `scoring`, `report`, `train` (the loop only),
-//! `bench`, `export`, `onnx_runtime` (`score-onnx`), `synthetic`.
+//! `bench`, `export`, `onnx_runtime` (`score-onnx`), `synthetic` (generated test data), `attacks`
+//! (synthetic presentation attacks from live samples).
 
 pub mod arch;
+pub mod attacks;
 pub mod augment;
 pub mod bench;
 pub mod checkpoint;

@@ -6,7 +6,7 @@
 //! copy) and are normalised on the device. A cache keeps each sample's resized frames after their
 //! first decode, so later epochs skip JPEG decoding altogether.
 //!
-//! With a face crop, the face detector runs once per frame, and the crop squares (or the face
+//! With a face crop, the face detector runs once per frame, and the crop regions (or the face
 //! gate's refusal) are kept next to the frame cache for the whole run.
 
 use std::sync::{Arc, OnceLock};
@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, bounded};
 use liveness_core::face::{Refusal, gate};
-use liveness_core::{Crop, FRAMES, Frame, Square, resize_square};
+use liveness_core::{Crop, FRAMES, Frame, Region, resize_region};
 use liveness_runtime::FaceDetector;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -37,8 +37,8 @@ pub enum LoaderError {
     ThreadDied,
 }
 
-/// The crop squares of a sample's five frames, or the face gate's refusal.
-type Squares = Result<Vec<Square>, Refusal>;
+/// The crop regions of a sample's five frames, or the face gate's refusal.
+type Regions = Result<Vec<Region>, Refusal>;
 
 /// Where a sample's frames come from: files on disk, decoded and cropped/resized on demand, with
 /// an optional in-memory cache of the result.
@@ -47,8 +47,8 @@ pub struct FrameStore {
     size: u32,
     cache: Option<Vec<OnceLock<Arc<[u8]>>>>,
     crop: Crop,
-    /// With a face crop: the detector, and each sample's squares once known.
-    faces: Option<(FaceDetector, Vec<OnceLock<Squares>>)>,
+    /// With a face crop: the detector, and each sample's regions once known.
+    faces: Option<(FaceDetector, Vec<OnceLock<Regions>>)>,
 }
 
 impl FrameStore {
@@ -122,13 +122,13 @@ impl FrameStore {
         Ok(images)
     }
 
-    /// The crop squares of sample `index` from its decoded frames (the face gate's refusal when a
+    /// The crop regions of sample `index` from its decoded frames (the face gate's refusal when a
     /// face crop finds no single face in some frame).
-    fn squares(&self, index: usize, images: &[image::RgbImage]) -> Result<Squares, DataError> {
+    fn regions(&self, index: usize, images: &[image::RgbImage]) -> Result<Regions, DataError> {
         let Some((detector, known)) = &self.faces else {
             return Ok(Ok(images
                 .iter()
-                .map(|i| self.crop.square(i.width(), i.height(), None))
+                .map(|i| self.crop.region(i.width(), i.height(), None))
                 .collect()));
         };
         if let Some(hit) = known[index].get() {
@@ -143,15 +143,15 @@ impl FrameStore {
                 message: e.to_string(),
             })?);
         }
-        let squares = gate(&per_frame).map(|faces| {
+        let regions = gate(&per_frame).map(|faces| {
             images
                 .iter()
                 .zip(&faces)
-                .map(|(i, f)| self.crop.square(i.width(), i.height(), Some(f)))
+                .map(|(i, f)| self.crop.region(i.width(), i.height(), Some(f)))
                 .collect()
         });
-        let _ = known[index].set(squares.clone());
-        Ok(squares)
+        let _ = known[index].set(regions.clone());
+        Ok(regions)
     }
 
     /// The face gate's refusal of sample `index`, if any (decoding and detecting on first use;
@@ -161,7 +161,7 @@ impl FrameStore {
             return Ok(None);
         }
         let images = self.decode(index)?;
-        Ok(self.squares(index, &images)?.err())
+        Ok(self.regions(index, &images)?.err())
     }
 
     /// Every sample the face gate refuses, with its refusal (in parallel; empty without a face
@@ -190,18 +190,18 @@ impl FrameStore {
         }
         let sample = &self.samples[index];
         let images = self.decode(index)?;
-        let squares = self
-            .squares(index, &images)?
+        let regions = self
+            .regions(index, &images)?
             .map_err(|refusal| DataError::Refused {
                 path: sample.path.clone(),
                 refusal,
             })?;
         let mut out = Vec::with_capacity(self.sample_bytes());
-        for (k, ((img, square), path)) in
-            images.iter().zip(&squares).zip(&sample.frames).enumerate()
+        for (k, ((img, region), path)) in
+            images.iter().zip(&regions).zip(&sample.frames).enumerate()
         {
             let frame = Frame::rgb(img.as_raw(), img.width(), img.height());
-            let resized = resize_square(frame, *square, self.size, k).map_err(|source| {
+            let resized = resize_region(frame, *region, self.size, k).map_err(|source| {
                 DataError::Preprocess {
                     path: path.clone(),
                     source,

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 
 use anyhow::Result;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand, parser::ValueSource};
+use liveness_trainer::attacks::{self, AttackArgs};
 use liveness_trainer::bench::{self, BenchArgs};
 use liveness_trainer::config::{RunArgs, TrainConfig};
 use liveness_trainer::export::{self, ExportArgs};
@@ -48,6 +49,9 @@ enum Command {
     Synth(SynthArgs),
     /// The face detector over a data folder: one JSON line per sample with each frame's faces.
     Faces(FacesArgs),
+    /// Synthetic prints and screen replays made from a dataset's live samples (seeded effect
+    /// families: halftone, paper, sheen, bend; moiré, gamma, refresh, bezel, glare).
+    SynthAttacks(AttackArgs),
 }
 
 #[derive(clap::Args)]
@@ -142,7 +146,7 @@ fn run() -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Report(a) => {
-            let r = report::cross_validate(&a.runs, a.threshold, &a.out)?;
+            let r = report::cross_validate(&a.runs, a.threshold, a.threshold_rule, &a.out)?;
             println!("{}", report::markdown(&r));
             Ok(ExitCode::SUCCESS)
         }
@@ -153,6 +157,11 @@ fn run() -> Result<ExitCode> {
                 2 * a.subjects * a.per_class,
                 a.out.display()
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::SynthAttacks(a) => {
+            let n = attacks::write_attacks(&a)?;
+            println!("wrote {n} synthetic attack samples to {}", a.out.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Faces(a) => {

@@ -1,7 +1,8 @@
 //! `report`: the cross-validation summary of several runs (one per fold of held-out subjects).
 //!
-//! The decision threshold is chosen on validation data only: at the equal-error point of all the
-//! folds' validation scores pooled (each score comes from a model that never saw that person).
+//! The decision threshold is chosen on validation data only, by a [`ThresholdRule`] on all the
+//! folds' validation scores pooled (each score comes from a model that never saw that person):
+//! the equal-error point, or a BPCER target raised by the folds' spread.
 //! Each fold is then measured at that one threshold; the summary gives mean and standard
 //! deviation over folds, the pooled confusion matrix, the ROC curves and each fold's training
 //! curves as PNG.
@@ -9,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use liveness_core::metrics::{equal_error_rate, roc_curve};
+use liveness_core::metrics::{equal_error_rate, roc_curve, threshold_for_bpcer};
 use liveness_core::{Report, ScoredSample, evaluate};
 use serde::Serialize;
 
@@ -63,9 +64,99 @@ pub struct ReportArgs {
     /// Folder for report.json and the plots.
     #[arg(long)]
     pub out: PathBuf,
-    /// Use this threshold instead of the pooled equal-error point.
+    /// Use this threshold instead of the rule's.
     #[arg(long)]
     pub threshold: Option<f32>,
+    /// How the threshold is chosen on the pooled out-of-fold scores: `eer` (the equal-error
+    /// point) or `bpcer=T` (at most a share T of live people rejected, e.g. 0.02, then raised by
+    /// the spread of the folds' own thresholds, so that it survives a session change).
+    #[arg(long, default_value = "eer")]
+    pub threshold_rule: ThresholdRule,
+}
+
+/// How `report` chooses the decision threshold on validation scores.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ThresholdRule {
+    /// The equal-error point of the pooled scores.
+    Eer,
+    /// The pooled live scores' `1 - target` quantile (BPCER ≤ target), plus one standard
+    /// deviation of the folds' own such thresholds, in logit space.
+    Bpcer {
+        /// Share of live samples that may be rejected, in `[0, 1)`.
+        target: f64,
+    },
+}
+
+impl std::str::FromStr for ThresholdRule {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        let bad =
+            || format!("{s:?} is not a rule: use eer or bpcer=T with T in [0, 1), e.g. bpcer=0.02");
+        match s.split_once('=') {
+            None if s == "eer" => Ok(ThresholdRule::Eer),
+            Some(("bpcer", t)) => {
+                let target: f64 = t.parse().map_err(|_| bad())?;
+                if (0.0..1.0).contains(&target) {
+                    Ok(ThresholdRule::Bpcer { target })
+                } else {
+                    Err(bad())
+                }
+            }
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// The nearest threshold a manifest can hold, strictly inside (0, 1): saturated scores put a
+/// rule's point at 0 or 1 (or +inf).
+fn holdable(t: f32) -> f32 {
+    let below_one = f32::from_bits(1.0f32.to_bits() - 1);
+    if t.is_finite() {
+        t.clamp(f32::MIN_POSITIVE, below_one)
+    } else {
+        below_one
+    }
+}
+
+fn logit(p: f32) -> f64 {
+    let p = f64::from(holdable(p));
+    (p / (1.0 - p)).ln()
+}
+
+impl ThresholdRule {
+    /// The threshold on the pooled scores of `folds`, and the rule in words with its figures.
+    pub fn choose(&self, folds: &[Vec<ScoredSample>]) -> Result<(f32, String)> {
+        let pooled: Vec<ScoredSample> = folds.iter().flatten().copied().collect();
+        match *self {
+            ThresholdRule::Eer => {
+                let (_, t) = equal_error_rate(&pooled).ok_or(ReportError::OneSided)?;
+                Ok((
+                    holdable(t),
+                    "equal-error point of the pooled out-of-fold validation scores".to_owned(),
+                ))
+            }
+            ThresholdRule::Bpcer { target } => {
+                let t = threshold_for_bpcer(&pooled, target).ok_or(ReportError::OneSided)?;
+                let per_fold: Vec<f64> = folds
+                    .iter()
+                    .filter_map(|f| threshold_for_bpcer(f, target))
+                    .map(logit)
+                    .collect();
+                let margin = spread(per_fold.iter().map(|&v| Some(v))).map_or(0.0, |s| s.std);
+                let raised = 1.0 / (1.0 + (-(logit(t) + margin)).exp());
+                Ok((
+                    holdable(raised as f32),
+                    format!(
+                        "BPCER <= {:.1}% on the pooled out-of-fold live scores ({:.6}), raised by one standard deviation of the {} folds' own such thresholds in logit space (+{margin:.3})",
+                        100.0 * target,
+                        holdable(t),
+                        per_fold.len()
+                    ),
+                ))
+            }
+        }
+    }
 }
 
 fn fmt_rate(v: Option<f64>) -> String {
@@ -153,6 +244,7 @@ fn read_scores(run: &Path) -> Result<Vec<ScoredSample>> {
 pub fn cross_validate(
     runs: &[PathBuf],
     threshold: Option<f32>,
+    rule: ThresholdRule,
     out: &Path,
 ) -> Result<CrossValidation> {
     if runs.is_empty() {
@@ -169,24 +261,9 @@ pub fn cross_validate(
     })?;
     let scores: Vec<Vec<ScoredSample>> =
         runs.iter().map(|r| read_scores(r)).collect::<Result<_>>()?;
-    let pooled: Vec<ScoredSample> = scores.iter().flatten().copied().collect();
     let (threshold, threshold_rule) = match threshold {
         Some(t) => (t, "given".to_owned()),
-        None => {
-            let (_, t) = equal_error_rate(&pooled).ok_or(ReportError::OneSided)?;
-            // Saturated scores put the equal-error point at 0 or 1 (or +inf): the nearest
-            // threshold a manifest can hold, strictly inside (0, 1).
-            let below_one = f32::from_bits(1.0f32.to_bits() - 1);
-            let t = if t.is_finite() {
-                t.clamp(f32::MIN_POSITIVE, below_one)
-            } else {
-                below_one
-            };
-            (
-                t,
-                "equal-error point of the pooled out-of-fold validation scores".to_owned(),
-            )
-        }
+        None => rule.choose(&scores)?,
     };
     let folds: Vec<(PathBuf, Report)> = runs
         .iter()
@@ -221,7 +298,7 @@ pub fn cross_validate(
         threshold_rule,
         folds,
         summary,
-        pooled: evaluate(&pooled, threshold),
+        pooled: evaluate(&scores.concat(), threshold),
     };
 
     let curves: Vec<(String, Vec<(f64, f64)>)> = runs
@@ -289,4 +366,63 @@ pub fn markdown(r: &CrossValidation) -> String {
         r.pooled.confusion
     );
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use liveness_core::AttackClass;
+
+    fn fold(live: &[f32], attack: &[f32]) -> Vec<ScoredSample> {
+        live.iter()
+            .map(|&spoof| ScoredSample {
+                class: AttackClass::Real,
+                spoof,
+            })
+            .chain(attack.iter().map(|&spoof| ScoredSample {
+                class: AttackClass::Printed,
+                spoof,
+            }))
+            .collect()
+    }
+
+    #[test]
+    fn rules_parse_and_refuse_what_they_cannot_mean() {
+        assert_eq!("eer".parse(), Ok(ThresholdRule::Eer));
+        assert_eq!(
+            "bpcer=0.02".parse(),
+            Ok(ThresholdRule::Bpcer { target: 0.02 })
+        );
+        for bad in ["bpcer=1", "bpcer=-0.1", "bpcer=x", "apcer=0.1", "EER", ""] {
+            let e = bad.parse::<ThresholdRule>().expect_err(bad);
+            assert!(e.contains("bpcer=T"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_bpcer_rule_keeps_its_target_and_adds_the_folds_spread() {
+        let live: Vec<f32> = (0..50).map(|i| i as f32 / 100.0).collect(); // 0.00 .. 0.49
+        let same = [fold(&live, &[0.9]), fold(&live, &[0.95])];
+        let rule = ThresholdRule::Bpcer { target: 0.02 };
+        let (t, words) = rule.choose(&same).expect("threshold");
+        // 2 % of 100 pooled live scores: the two highest (0.49, 0.49) may be rejected; folds
+        // alike add no margin.
+        assert!(t > 0.48 && t <= 0.49, "{t}");
+        assert!(words.contains("+0.000"), "{words}");
+        // Folds whose live scores differ raise the threshold above the pooled one.
+        let shifted: Vec<f32> = live.iter().map(|v| v + 0.3).collect();
+        let apart = [fold(&live, &[0.9]), fold(&shifted, &[0.95])];
+        let (pooled, _) = ThresholdRule::Bpcer { target: 0.02 }
+            .choose(&[apart.concat()])
+            .expect("pooled");
+        let (t, words) = rule.choose(&apart).expect("threshold");
+        assert!(t > pooled, "{t} vs {pooled}: {words}");
+        assert!(
+            evaluate(&apart.concat(), t)
+                .bpcer
+                .is_some_and(|b| b <= 0.02)
+        );
+        // The equal-error rule needs both classes.
+        assert!(ThresholdRule::Eer.choose(&[fold(&live, &[])]).is_err());
+    }
 }

@@ -353,3 +353,116 @@ fn the_shipped_default_model_matches_its_manifest_and_runs() {
         assert!(line.error.is_none() && line.spoof.is_finite(), "{line:?}");
     }
 }
+
+/// Several checkpoints export as one graph whose logit is the mean of theirs, on tract and on
+/// wonnx; a member trained differently is refused, naming what differs.
+#[test]
+fn a_seed_ensemble_exports_as_one_model_on_every_engine() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let members: Vec<Model> = [31, 32, 33]
+        .into_iter()
+        .map(|s| model_with_odd_batchnorm(Arch::Cnn4, s))
+        .collect();
+    let ckpts: Vec<PathBuf> = members
+        .iter()
+        .enumerate()
+        .map(|(k, m)| {
+            let p = tmp.path().join(format!("m{k}.safetensors"));
+            save_checkpoint(m, &p, 32);
+            p
+        })
+        .collect();
+    let onnx = tmp.path().join("ensemble.onnx");
+    let mut extra: Vec<&str> = vec!["--batch", "2", "--checkpoint"];
+    extra.extend(ckpts[1..].iter().map(|p| p.to_str().expect("utf-8 path")));
+    exported(&ckpts[0], &onnx, &extra);
+    tch::manual_seed(7);
+    let input = Tensor::randn([2, 5, 3, 32, 32], (Kind::Float, Device::Cpu));
+    let logits: Vec<Vec<f32>> = members
+        .iter()
+        .map(|m| {
+            Vec::<f32>::try_from(tch::no_grad(|| m.forward_t(&input, false)).flatten(0, -1))
+                .expect("tch")
+        })
+        .collect();
+    assert!((logits[0][0] - logits[1][0]).abs() > 1e-2, "{logits:?}");
+    let mean: Vec<f32> = (0..2)
+        .map(|i| logits.iter().map(|l| l[i]).sum::<f32>() / 3.0)
+        .collect();
+    for engine in [Engine::Tract, Engine::Wonnx] {
+        let runtime = OnnxModel::load(&onnx, None, engine).expect("load");
+        let got = runtime
+            .run(Vec::<f32>::try_from(input.flatten(0, -1)).expect("input"))
+            .expect("run");
+        let diff = liveness_core::testing::max_abs_diff(&got, &mean);
+        eprintln!("ensemble of 3, {engine:?}: max |logit - mean of members| = {diff:.3e}");
+        assert!(diff <= 1e-4, "{engine:?}: {got:?} vs {mean:?}");
+    }
+    let manifest: Manifest =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("ensemble.json")).expect("manifest"))
+            .expect("json");
+    let seeds = manifest
+        .training
+        .as_ref()
+        .and_then(|t| t.get("ensemble_seeds"))
+        .and_then(|s| s.as_array())
+        .map_or(0, Vec::len);
+    assert_eq!(seeds, 3, "{:?}", manifest.training);
+
+    // A member at another input size cannot join.
+    let other = tmp.path().join("other.safetensors");
+    save_checkpoint(&members[0], &other, 48);
+    let o = export(
+        &ckpts[0],
+        &tmp.path().join("bad.onnx"),
+        &["--checkpoint", other.to_str().expect("utf-8")],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("input size") && err.contains("other.safetensors"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("bad.onnx").exists());
+}
+
+/// The manifest's threshold is the cross-validation report's, named by its rule; another one is
+/// refused unless forced, and then recorded as given.
+#[test]
+fn the_threshold_comes_from_the_reports_rule_unless_forced() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let ckpt = tmp.path().join("m.safetensors");
+    save_checkpoint(&model_with_odd_batchnorm(Arch::Cnn4, 5), &ckpt, 32);
+    let report = tmp.path().join("report.json");
+    std::fs::write(
+        &report,
+        r#"{"threshold": 0.3125, "threshold_rule": "BPCER <= 2.0% (test)", "folds": []}"#,
+    )
+    .expect("report");
+    let cv = ["--cross-validation", report.to_str().expect("utf-8")];
+    let read = |name: &str| -> Manifest {
+        serde_json::from_slice(&std::fs::read(tmp.path().join(name)).expect("manifest"))
+            .expect("json")
+    };
+    exported(&ckpt, &tmp.path().join("a.onnx"), &cv);
+    let m = read("a.json");
+    assert_eq!(m.threshold, 0.3125);
+    assert_eq!(m.threshold_rule.as_deref(), Some("BPCER <= 2.0% (test)"));
+
+    let mut other = cv.to_vec();
+    other.extend(["--threshold", "0.5"]);
+    let o = export(&ckpt, &tmp.path().join("b.onnx"), &other);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("--force-threshold") && err.contains("0.3125"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("b.onnx").exists());
+
+    other.push("--force-threshold");
+    exported(&ckpt, &tmp.path().join("c.onnx"), &other);
+    let m = read("c.json");
+    assert_eq!(
+        (m.threshold, m.threshold_rule.as_deref()),
+        (0.5, Some("given"))
+    );
+}

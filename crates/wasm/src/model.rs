@@ -20,7 +20,7 @@ use crate::error::{ErrorCode, LivenessError, Result, refusal_code};
 pub struct Timings {
     /// The face detector on the five frames.
     pub detect_ms: f64,
-    /// Crop, resize and normalise the five frames (`liveness_core::preprocess_squares`).
+    /// Crop, resize and normalise the five frames (`liveness_core::preprocess_regions`).
     pub preprocess_ms: f64,
     /// Running the model on its engine (upload and read-back included on WebGPU).
     pub inference_ms: f64,

@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use liveness_core::face::{self, FaceBox};
-use liveness_core::{Crop, FRAMES, Frame, Normalization, check_sample, preprocess_squares};
+use liveness_core::{Crop, FRAMES, Frame, Normalization, check_sample, preprocess_regions};
 
 fuzz_target!(|data: &[u8]| {
     if data.len() < 12 {
@@ -36,11 +36,11 @@ fuzz_target!(|data: &[u8]| {
         keypoints: [[f(1), f(2)]; 6],
     };
     let crop = Crop::Face { scale };
-    let squares: Vec<_> = frames
+    let regions: Vec<_> = frames
         .iter()
-        .map(|fr| crop.square(fr.width, fr.height, Some(&face)))
+        .map(|fr| crop.region(fr.width, fr.height, Some(&face)))
         .collect();
-    if let Ok(input) = preprocess_squares(&frames, &squares, size, &Normalization::IMAGENET) {
+    if let Ok(input) = preprocess_regions(&frames, &regions, size, &Normalization::IMAGENET) {
         assert!(input.iter().all(|v| v.is_finite()));
     }
     if let Ok((input, letterbox)) = face::detector_input(frame, 0) {

@@ -10,6 +10,6 @@ fuzz_target!(|data: &[u8]| {
         assert!(liveness_core::limits::threshold_ok(m.threshold));
         assert!(liveness_core::limits::INPUT_SIZE.contains(&m.input.size));
         assert!(liveness_core::limits::BATCH.contains(&m.input.batch));
-        let _ = m.input.crop.square(640, 480, None);
+        let _ = m.input.crop.region(640, 480, None);
     }
 });

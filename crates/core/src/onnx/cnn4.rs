@@ -2,8 +2,7 @@
 //! MaxPool 2×2` (16, 32, 64, 128 channels; about 98 k weights) → global average → 128 features
 //! → the five-frame head. The trainer's `arch/cnn4.rs` defines the same network in tch.
 
-use super::proto::ModelProto;
-use super::{ExportError, GraphBuilder, Weights, fold_conv_bn};
+use super::{ExportError, GraphBuilder, Value, Weights, fold_conv_bn};
 
 /// Output channels of the four blocks.
 pub const CHANNELS: [usize; 4] = [16, 32, 64, 128];
@@ -12,10 +11,17 @@ pub const FEATURES: usize = CHANNELS[3];
 /// Smallest input side that keeps every feature map at least 1 pixel (four 2× poolings).
 pub const MIN_SIZE: u32 = 16;
 
-/// The graph for `batch` samples of `size × size` frames (weights `encoder.{k}.conv.weight`,
-/// `encoder.{k}.bn.*` for blocks k = 0..4, then `conv1d.*`, `fc.*`).
-pub fn graph(w: &Weights, size: u32, batch: usize) -> Result<ModelProto, ExportError> {
-    let (mut g, mut x) = GraphBuilder::liveness_input(size, MIN_SIZE, batch)?;
+/// The logit `[N, 1, 1, 1]` of `batch` samples from the folded frames `x` `[N·5, 3, S, S]`
+/// (weights `encoder.{k}.conv.weight`, `encoder.{k}.bn.*` for blocks k = 0..4, then `conv1d.*`,
+/// `fc.*`), the head's output times `scale`.
+pub fn logit(
+    g: &mut GraphBuilder,
+    x: &Value,
+    w: &Weights,
+    batch: usize,
+    scale: f32,
+) -> Result<Value, ExportError> {
+    let mut x = x.clone();
     let mut c_in = 3;
     for (k, &c_out) in CHANNELS.iter().enumerate() {
         let conv = format!("encoder.{k}.conv");
@@ -27,5 +33,5 @@ pub fn graph(w: &Weights, size: u32, batch: usize) -> Result<ModelProto, ExportE
         c_in = c_out;
     }
     let x = g.global_average_pool(&x);
-    g.five_frame_head(&x, w, FEATURES, batch, "liveness-cnn4")
+    g.five_frame_logit(&x, w, FEATURES, batch, scale)
 }

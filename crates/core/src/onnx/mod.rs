@@ -65,6 +65,9 @@ pub enum ExportError {
         outputs: i64,
         max_batch: i64,
     },
+    /// An ensemble of no models, or of more than [`MAX_ENSEMBLE`].
+    #[error("an ensemble needs 1 to {MAX_ENSEMBLE} members, got {0}")]
+    EnsembleSize(usize),
     /// A weight the architecture needs is missing.
     #[error("weight {0} is missing: not a checkpoint of this architecture")]
     MissingWeight(String),
@@ -77,6 +80,8 @@ pub enum ExportError {
     },
 }
 
+/// Most members of a seed ensemble in one graph.
+pub const MAX_ENSEMBLE: usize = 16;
 /// Opset written.
 pub const OPSET: i64 = 17;
 /// BatchNorm epsilon of the trained model (torch's default).
@@ -150,6 +155,8 @@ pub struct GraphBuilder {
     counter: usize,
     largest_conv: i64,
     input: Option<ValueInfoProto>,
+    /// Prepended to initializer names (one ensemble member's weights apart from another's).
+    prefix: String,
 }
 
 /// The square side of a `[N, 5, 3, S, S]` input's value info.
@@ -224,16 +231,22 @@ impl GraphBuilder {
         Value { name: out, shape }
     }
 
-    /// Adds an `f32` initializer.
+    /// Names initializers from now on `{prefix}{name}` (each ensemble member gets its own).
+    pub fn set_prefix(&mut self, prefix: &str) {
+        prefix.clone_into(&mut self.prefix);
+    }
+
+    /// Adds an `f32` initializer (named with the current prefix); returns its name.
     pub fn constant_f32(&mut self, name: &str, shape: &[i64], values: &[f32]) -> String {
+        let name = format!("{}{name}", self.prefix);
         self.initializers.push(TensorProto {
-            name: Some(name.to_owned()),
+            name: Some(name.clone()),
             dims: shape.to_vec(),
             data_type: Some(DataType::Float as i32),
             raw_data: Some(values.iter().flat_map(|v| v.to_le_bytes()).collect()),
             ..Default::default()
         });
-        name.to_owned()
+        name
     }
 
     fn constant_i64(&mut self, name: &str, values: &[i64]) -> String {
@@ -383,17 +396,17 @@ impl GraphBuilder {
     }
 
     /// The five-frame head shared by every architecture, on pooled per-frame features
-    /// `[N·5, F, 1, 1]`: `Conv1d(5→1, k3, s2, p1)` over the features → `Linear(F/2→1)` → `logit`
-    /// and `p_spoof` `[N, 1]` (weights `conv1d.*`, `fc.*`). Checks that wonnx can dispatch every
-    /// Conv, and finishes the model.
-    pub fn five_frame_head(
-        mut self,
+    /// `[N·5, F, 1, 1]`: `Conv1d(5→1, k3, s2, p1)` over the features → `Linear(F/2→1)`, the
+    /// Linear's weights and bias times `scale` (an ensemble's average) → the logit `[N, 1, 1, 1]`
+    /// (weights `conv1d.*`, `fc.*`).
+    pub fn five_frame_logit(
+        &mut self,
         pooled: &Value,
         w: &Weights,
         features: usize,
         batch: usize,
-        name: &str,
-    ) -> Result<ModelProto, ExportError> {
+        scale: f32,
+    ) -> Result<Value, ExportError> {
         let (n, f, features_i) = (batch as i64, crate::FRAMES as i64, features as i64);
         let x = self.reshape(pooled, &[n, f, 1, features_i]);
         let c1 = weight(w, "conv1d.weight", &[1, crate::FRAMES, 3])?;
@@ -407,11 +420,26 @@ impl GraphBuilder {
         let fc = weight(w, "fc.weight", &[1, half])?;
         let fc = Weight {
             shape: vec![1, 1, 1, half],
-            values: fc.values.clone(),
+            values: fc.values.iter().map(|v| v * scale).collect(),
         };
-        let fcb = weight(w, "fc.bias", &[1])?.values.clone();
-        let x = self.conv(&x, "fc", &fc, &fcb, [1, 1], [0, 0, 0, 0]);
-        let logit = self.reshape(&x, &[n, 1]);
+        let fcb: Vec<f32> = weight(w, "fc.bias", &[1])?
+            .values
+            .iter()
+            .map(|v| v * scale)
+            .collect();
+        Ok(self.conv(&x, "fc", &fc, &fcb, [1, 1], [0, 0, 0, 0]))
+    }
+
+    /// Finishes a liveness model from its logit `[N, 1, 1, 1]`: outputs `logit` and `p_spoof`
+    /// `[N, 1]`, after checking that wonnx can dispatch every Conv.
+    pub fn finish_liveness(
+        mut self,
+        logit: &Value,
+        batch: usize,
+        name: &str,
+    ) -> Result<ModelProto, ExportError> {
+        let n = batch as i64;
+        let logit = self.reshape(logit, &[n, 1]);
         let p = self.sigmoid(&logit);
         // wonnx runs a Conv in one dispatch: refuse a batch whose largest Conv exceeds it.
         let largest = self.largest_conv_output();

@@ -1,7 +1,6 @@
 //! ResNet-18 per frame (torchvision's layout, 512 features) → the five-frame head: the recipe's
 //! model, in the dialect every runtime here runs (see [`super`]).
 
-use super::proto::ModelProto;
 use super::{ExportError, GraphBuilder, Value, Weights, fold_conv_bn};
 
 /// Features per frame out of the encoder.
@@ -11,7 +10,7 @@ pub const MIN_SIZE: u32 = 16;
 
 /// The graph under construction and the weights it reads.
 struct Exporter<'a> {
-    g: GraphBuilder,
+    g: &'a mut GraphBuilder,
     w: &'a Weights,
 }
 
@@ -62,12 +61,18 @@ impl Exporter<'_> {
     }
 }
 
-/// The graph for `batch` samples of `size × size` frames from a checkpoint's weights (names as
-/// the trainer writes them: `encoder.*` in torchvision's layout, `conv1d.*`, `fc.*`).
-pub fn graph(w: &Weights, size: u32, batch: usize) -> Result<ModelProto, ExportError> {
-    let (mut g, frames) = GraphBuilder::liveness_input(size, MIN_SIZE, batch)?;
+/// The logit `[N, 1, 1, 1]` of `batch` samples from the folded frames `[N·5, 3, S, S]` and a
+/// checkpoint's weights (names as the trainer writes them: `encoder.*` in torchvision's layout,
+/// `conv1d.*`, `fc.*`), the head's output times `scale`.
+pub fn logit(
+    g: &mut GraphBuilder,
+    frames: &Value,
+    w: &Weights,
+    batch: usize,
+    scale: f32,
+) -> Result<Value, ExportError> {
     let mut e = Exporter { g, w };
-    let x = e.conv_bn(&frames, "encoder.", ("conv1", "bn1"), [64, 3, 7, 7], 2, 3)?;
+    let x = e.conv_bn(frames, "encoder.", ("conv1", "bn1"), [64, 3, 7, 7], 2, 3)?;
     let x = e.g.relu(&x);
     let mut x = e.g.max_pool(&x, 3, 2, 1);
     for (layer, c_in, c_out, stride) in [
@@ -79,7 +84,6 @@ pub fn graph(w: &Weights, size: u32, batch: usize) -> Result<ModelProto, ExportE
         x = e.basic_block(&x, &format!("encoder.layer{layer}.0."), c_in, c_out, stride)?;
         x = e.basic_block(&x, &format!("encoder.layer{layer}.1."), c_out, c_out, 1)?;
     }
-    g = e.g;
-    let x = g.global_average_pool(&x);
-    g.five_frame_head(&x, w, FEATURES, batch, "liveness-resnet18")
+    let x = e.g.global_average_pool(&x);
+    e.g.five_frame_logit(&x, w, FEATURES, batch, scale)
 }
