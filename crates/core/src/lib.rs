@@ -42,5 +42,5 @@ pub use error::{Error, Result};
 pub use metrics::{Confusion, Report, ScoredSample, evaluate};
 pub use preprocess::{
     Crop, Fit, Frame, PixelLayout, Region, check_sample, normalize_into, preprocess_frame,
-    preprocess_regions, preprocess_sample, resize_frame, resize_region,
+    preprocess_regions, preprocess_sample, preprocess_views, resize_frame, resize_region,
 };

@@ -28,11 +28,15 @@ pub struct InputSpec {
     pub frames: usize,
     /// Square side in pixels.
     pub size: u32,
-    /// Tensor layout: `[batch, frames, 3, size, size]`, RGB.
+    /// Tensor layout: `[batch, frames, 3, size, size]`, RGB (`3 × views` channels with views).
     pub layout: String,
-    /// Which square of each frame the model sees.
+    /// Which region of each frame the model sees (the first view's, with several).
     #[serde(default)]
     pub crop: Crop,
+    /// With a multi-view architecture, every view's crop rule in channel order (the first is
+    /// `crop`); empty for one view.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub views: Vec<Crop>,
     /// How a frame becomes the input, in words.
     pub preprocessing: String,
     /// Per-channel normalisation.
@@ -106,27 +110,87 @@ pub struct Manifest {
 impl InputSpec {
     /// The standard description of an input of `batch × 5 × 3 × size × size` cropped by `crop`.
     pub fn new(batch: usize, size: u32, crop: Crop, normalization: Normalization) -> Self {
-        let region = crop.describe();
+        Self::with_views(batch, size, &[crop], normalization)
+    }
+
+    /// An input with one view per crop rule in `crops` (at least one): `batch × 5 × 3·V × size ×
+    /// size`, view `v` at channels `3v..3v+3`.
+    pub fn with_views(
+        batch: usize,
+        size: u32,
+        crops: &[Crop],
+        normalization: Normalization,
+    ) -> Self {
+        let crop = crops.first().copied().unwrap_or_default();
+        let (layout, preprocessing) = if crops.len() > 1 {
+            let each: Vec<String> = crops
+                .iter()
+                .enumerate()
+                .map(|(v, c)| {
+                    format!(
+                        "view {v} (channels {}-{}): {}",
+                        3 * v,
+                        3 * v + 2,
+                        c.describe()
+                    )
+                })
+                .collect();
+            (
+                format!(
+                    "[batch, frames, 3 x {} views, size, size], RGB per view, f32",
+                    crops.len()
+                ),
+                format!(
+                    "{}; each bilinear resized to size x size, (x / 255 - mean) / std",
+                    each.join("; ")
+                ),
+            )
+        } else {
+            (
+                "[batch, frames, 3, size, size], RGB, f32".to_owned(),
+                format!(
+                    "{}, bilinear resize to size x size, (x / 255 - mean) / std",
+                    crop.describe()
+                ),
+            )
+        };
         InputSpec {
             name: INPUT.to_owned(),
             batch,
             frames: FRAMES,
             size,
-            layout: "[batch, frames, 3, size, size], RGB, f32".to_owned(),
+            layout,
             crop,
-            preprocessing: format!(
-                "{region}, bilinear resize to size x size, (x / 255 - mean) / std"
-            ),
+            views: if crops.len() > 1 {
+                crops.to_vec()
+            } else {
+                Vec::new()
+            },
+            preprocessing,
             normalization,
         }
     }
 
-    /// `[batch, frames, 3, size, size]`.
+    /// Every view's crop rule, in channel order (one for a single-view model).
+    pub fn crops(&self) -> Vec<Crop> {
+        if self.views.is_empty() {
+            vec![self.crop]
+        } else {
+            self.views.clone()
+        }
+    }
+
+    /// Values in one sample's input: `5 × 3·views × size × size`.
+    pub fn sample_len(&self) -> usize {
+        self.shape()[1..].iter().product()
+    }
+
+    /// `[batch, frames, 3 × views, size, size]`.
     pub fn shape(&self) -> [usize; 5] {
         [
             self.batch,
             self.frames,
-            3,
+            3 * self.crops().len(),
             self.size as usize,
             self.size as usize,
         ]
@@ -319,10 +383,27 @@ impl Manifest {
                 ),
             );
         }
-        if let Crop::Face { scale } = input.crop
-            && !(scale.is_finite() && (0.5..=4.0).contains(&scale))
+        for crop in input.crops() {
+            if let Crop::Face { scale } = crop
+                && !(scale.is_finite() && (0.5..=4.0).contains(&scale))
+            {
+                return field("input.crop.scale", format!("is {scale}, allowed 0.5..=4"));
+            }
+        }
+        if input.crops().len() != self.architecture.views()
+            || input.views.first().is_some_and(|v| *v != input.crop)
         {
-            return field("input.crop.scale", format!("is {scale}, allowed 0.5..=4"));
+            return field(
+                "input.views",
+                format!(
+                    "has {} view(s) (first {:?}, crop {:?}); {} takes {}, the first being `crop`",
+                    input.crops().len(),
+                    input.views.first(),
+                    input.crop,
+                    self.architecture,
+                    self.architecture.views()
+                ),
+            );
         }
         if !(self.face.min_score.is_finite()
             && self.face.min_score > 0.0

@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::FRAMES;
 use crate::manifest::Manifest;
 
 /// Name of the graph input: `[N, 5, 3, S, S]` normalised frames.
@@ -32,11 +31,6 @@ pub fn manifest_url(model_url: &str) -> String {
         Some(stem) => format!("{stem}.json{rest}"),
         None => format!("{path}.json{rest}"),
     }
-}
-
-/// Values in one sample's input: `5 × 3 × size × size`.
-pub fn sample_len(size: u32) -> usize {
-    FRAMES * 3 * size as usize * size as usize
 }
 
 /// One or more samples' inputs (`k × sample_len`) padded with zeros to the model's batch; the

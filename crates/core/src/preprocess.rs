@@ -422,6 +422,49 @@ pub fn preprocess_regions(
     Ok(out)
 }
 
+/// The model's input for one sample seen through several views (one [`Crop`] each, e.g. the
+/// whole frame and the face at two scales): `[FRAMES, 3·V, size, size]` `f32`, flattened, view
+/// `v` of frame `k` at channels `3v..3v+3`. `faces[k]` is frame `k`'s face, needed by face views.
+pub fn preprocess_views(
+    frames: &[Frame<'_>],
+    faces: Option<&[FaceBox]>,
+    crops: &[Crop],
+    size: u32,
+    norm: &Normalization,
+) -> Result<Vec<f32>> {
+    check_sample(frames)?;
+    if let Some(faces) = faces
+        && faces.len() != frames.len()
+    {
+        return Err(Error::BoxCount {
+            expected: frames.len(),
+            got: faces.len(),
+        });
+    }
+    let views: Vec<Vec<f32>> = crops
+        .iter()
+        .map(|crop| {
+            let regions: Vec<Region> = frames
+                .iter()
+                .enumerate()
+                .map(|(k, f)| crop.region(f.width, f.height, faces.map(|b| &b[k])))
+                .collect();
+            preprocess_regions(frames, &regions, size, norm)
+        })
+        .collect::<Result<_>>()?;
+    if let [one] = views.as_slice() {
+        return Ok(one.clone());
+    }
+    let per_frame = 3 * size as usize * size as usize;
+    let mut out = Vec::with_capacity(FRAMES * views.len() * per_frame);
+    for k in 0..frames.len() {
+        for view in &views {
+            out.extend_from_slice(&view[k * per_frame..(k + 1) * per_frame]);
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -583,6 +626,34 @@ mod tests {
                 .iter()
                 .all(|&v| v == 100)
         );
+        Ok(())
+    }
+
+    #[test]
+    fn views_sit_side_by_side_in_each_frames_channels() -> Result<()> {
+        let pixels = gradient(40, 30);
+        let frames = [Frame::rgb(&pixels, 40, 30); FRAMES];
+        let crops = [Crop::CentreSquare, Crop::Whole { fit: Fit::Squash }];
+        let norm = Normalization::IMAGENET;
+        let both = preprocess_views(&frames, None, &crops, 8, &norm)?;
+        let per = 3 * 8 * 8;
+        assert_eq!(both.len(), FRAMES * 2 * per);
+        for (v, crop) in crops.iter().enumerate() {
+            let alone = preprocess_views(&frames, None, &[*crop], 8, &norm)?;
+            for k in 0..FRAMES {
+                let at = (k * 2 + v) * per;
+                assert_eq!(
+                    &both[at..at + per],
+                    &alone[k * per..(k + 1) * per],
+                    "view {v}, frame {k}"
+                );
+            }
+        }
+        assert_ne!(&both[..per], &both[per..2 * per], "the two views differ");
+        assert!(matches!(
+            preprocess_views(&frames, Some(&[]), &crops, 8, &norm),
+            Err(Error::BoxCount { .. })
+        ));
         Ok(())
     }
 

@@ -5,7 +5,7 @@
 
 use liveness_core::face::{FaceBox, gate};
 use liveness_core::manifest::Manifest;
-use liveness_core::{Frame, check_sample, classified_as_attack, preprocess_regions};
+use liveness_core::{Frame, check_sample, classified_as_attack, preprocess_views};
 use serde::Serialize;
 
 use crate::detector::{self, FaceDetector};
@@ -15,7 +15,7 @@ use crate::model::TractModel;
 /// A model's input for one sample, and the face found in each frame.
 #[derive(Debug, Clone)]
 pub struct Prepared {
-    /// `[5, 3, S, S]` normalised, flattened.
+    /// `[5, 3·views, S, S]` normalised, flattened.
     pub input: Vec<f32>,
     /// The one face of each frame.
     pub faces: Vec<FaceBox>,
@@ -99,13 +99,14 @@ impl Checker {
         faces_per_frame: &[Vec<FaceBox>],
     ) -> Result<Prepared> {
         let faces = gate(faces_per_frame)?;
-        let input = &self.manifest.input;
-        let regions: Vec<_> = frames
-            .iter()
-            .zip(&faces)
-            .map(|(f, face)| input.crop.region(f.width, f.height, Some(face)))
-            .collect();
-        let input = preprocess_regions(frames, &regions, input.size, &input.normalization)?;
+        let spec = &self.manifest.input;
+        let input = preprocess_views(
+            frames,
+            Some(&faces),
+            &spec.crops(),
+            spec.size,
+            &spec.normalization,
+        )?;
         Ok(Prepared { input, faces })
     }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use liveness_core::limits::MAX_MODEL_BYTES;
 use liveness_core::manifest::Manifest;
-use liveness_core::model::{pad_to_batch, sample_len};
+use liveness_core::model::pad_to_batch;
 use tract_onnx::prelude::*;
 
 use crate::error::{Error, Result, tract};
@@ -48,7 +48,7 @@ impl TractModel {
     /// Logits of up to one batch of samples' inputs (`k × sample_len`, `k ≤ batch`); padded to
     /// the batch, the padding's logits dropped.
     pub fn logits(&self, input: Vec<f32>) -> Result<Vec<f32>> {
-        let per_sample = sample_len(self.manifest.input.size);
+        let per_sample = self.manifest.input.sample_len();
         let samples = input.len() / per_sample;
         if input.len() % per_sample != 0 || samples == 0 || samples > self.manifest.input.batch {
             return Err(Error::Tract {

@@ -146,7 +146,8 @@ pub fn run(opts: &BenchArgs) -> Result<BenchResult, BenchError> {
         None => {
             mode = "synthetic";
             loader_fps = None;
-            let input = Tensor::randn([n as i64, FRAMES as i64, 3, s, s], (Kind::Float, device));
+            let c = 3 * opts.arch.views() as i64;
+            let input = Tensor::randn([n as i64, FRAMES as i64, c, s, s], (Kind::Float, device));
             for k in 0..total {
                 if k == opts.warmup {
                     times.clear();
@@ -159,10 +160,14 @@ pub fn run(opts: &BenchArgs) -> Result<BenchResult, BenchError> {
             mode = "loader";
             let samples = scan(dir, &SubjectRule::default())?;
             let pool = worker_pool(opts.common.workers)?;
-            let store = Arc::new(FrameStore::new(
+            // Centre squares, one per view the architecture takes: the loader's cost without
+            // the face detector.
+            let store = Arc::new(FrameStore::with_crops(
                 samples,
                 opts.input_size,
                 !opts.common.no_cache,
+                vec![liveness_core::Crop::CentreSquare; opts.arch.views()],
+                None,
             ));
             let all: Vec<usize> = (0..store.samples().len()).collect();
             // Enough epochs of the folder to cover warmup + steps.
@@ -200,7 +205,14 @@ pub fn run(opts: &BenchArgs) -> Result<BenchResult, BenchError> {
             let mut t_start = Instant::now();
             for (k, b) in rx.into_iter().enumerate() {
                 let b = b?;
-                let input = to_input(&b.pixels, b.len(), opts.input_size, &norm, device);
+                let input = to_input(
+                    &b.pixels,
+                    b.len(),
+                    opts.input_size,
+                    store.views(),
+                    &norm,
+                    device,
+                );
                 let t_wait = t_start.elapsed().as_secs_f64();
                 let t_step = step(&input);
                 if k >= opts.warmup {

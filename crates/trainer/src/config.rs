@@ -93,6 +93,12 @@ pub struct TrainConfig {
     #[arg(long, value_enum, default_value_t = FitKind::Squash)]
     #[serde(default)]
     pub fit: FitKind,
+    /// For a multi-view architecture (cnn4x3): each view's crop, comma-separated, from `whole`,
+    /// `whole-letterbox`, `centre`, `face:SCALE` (default: the architecture's, for cnn4x3
+    /// whole,face:1.5,face:2.7). Replaces --crop.
+    #[arg(long, value_delimiter = ',', value_parser = parse_view)]
+    #[serde(default)]
+    pub views: Vec<Crop>,
     /// Random horizontal flip of training samples (off with --no-flip).
     #[arg(long = "no-flip", action = clap::ArgAction::SetFalse)]
     pub flip: bool,
@@ -233,6 +239,18 @@ impl TrainConfig {
         }
     }
 
+    /// Every view's crop rule, in channel order: `--views`, else the architecture's default
+    /// views, else the one `--crop`.
+    pub fn crops(&self) -> Vec<Crop> {
+        if !self.views.is_empty() {
+            self.views.clone()
+        } else {
+            self.arch
+                .default_views()
+                .unwrap_or_else(|| vec![self.crop()])
+        }
+    }
+
     /// Checks every value against what training can use, naming the flag at fault.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let min = self.arch.min_input_size().max(*INPUT_SIZE.start());
@@ -300,6 +318,13 @@ impl TrainConfig {
             s.is_finite() && (0.5..=4.0).contains(&s),
             "0.5 to 4",
         )?;
+        let crops = self.crops();
+        check(
+            "--views",
+            crops.len(),
+            crops.len() == self.arch.views(),
+            format!("{} view(s) for {}", self.arch.views(), self.arch),
+        )?;
         if let Some(names) = &self.val_subjects {
             check(
                 "--val-subjects",
@@ -326,6 +351,25 @@ impl TrainConfig {
             )?;
         }
         Ok(())
+    }
+}
+
+/// One `--views` entry: `whole`, `whole-letterbox`, `centre` or `face:SCALE` (0.5 to 4).
+fn parse_view(s: &str) -> Result<Crop, String> {
+    match s {
+        "whole" => Ok(Crop::Whole { fit: Fit::Squash }),
+        "whole-letterbox" => Ok(Crop::Whole {
+            fit: Fit::Letterbox,
+        }),
+        "centre" => Ok(Crop::CentreSquare),
+        _ => s
+            .strip_prefix("face:")
+            .and_then(|v| v.parse::<f32>().ok())
+            .filter(|v| v.is_finite() && (0.5..=4.0).contains(v))
+            .map(|scale| Crop::Face { scale })
+            .ok_or_else(|| {
+                format!("{s:?}: use whole, whole-letterbox, centre or face:SCALE (0.5 to 4)")
+            }),
     }
 }
 
@@ -388,6 +432,14 @@ mod tests {
         assert_eq!(bad(&|c| c.val_fraction = 1.5), "--val-fraction");
         assert_eq!(bad(&|c| c.augment.noise = f64::INFINITY), "--aug-noise");
         assert_eq!(bad(&|c| c.face_scale = 0.0), "--face-scale");
+        assert_eq!(bad(&|c| c.views = vec![Crop::CentreSquare; 2]), "--views");
+        assert_eq!(
+            bad(&|c| {
+                c.arch = Arch::Cnn4x3;
+                c.views = vec![Crop::CentreSquare];
+            }),
+            "--views"
+        );
     }
 
     #[test]

@@ -220,7 +220,7 @@ pub fn export(opts: &ExportArgs) -> Result<Exported, ExportError> {
         let unlike = [
             ("architecture", o.arch != meta.arch),
             ("input size", o.input_size != meta.input_size),
-            ("crop rule", o.config.crop() != meta.config.crop()),
+            ("crop rule", o.config.crops() != meta.config.crops()),
             ("normalisation", o.normalization != meta.normalization),
             ("classes", o.classes != meta.classes),
         ];
@@ -276,7 +276,7 @@ pub fn export(opts: &ExportArgs) -> Result<Exported, ExportError> {
         file_name,
         &bytes,
         meta.arch,
-        InputSpec::new(opts.batch, size, meta.config.crop(), meta.normalization),
+        InputSpec::with_views(opts.batch, size, &meta.config.crops(), meta.normalization),
         threshold,
         face_spec(),
         DataSpec {

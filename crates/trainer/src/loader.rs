@@ -37,8 +37,9 @@ pub enum LoaderError {
     ThreadDied,
 }
 
-/// The crop regions of a sample's five frames, or the face gate's refusal.
-type Regions = Result<Vec<Region>, Refusal>;
+/// The crop regions of a sample's five frames (per frame, one per view), or the face gate's
+/// refusal.
+type Regions = Result<Vec<Vec<Region>>, Refusal>;
 
 /// Where a sample's frames come from: files on disk, decoded and cropped/resized on demand, with
 /// an optional in-memory cache of the result.
@@ -46,7 +47,8 @@ pub struct FrameStore {
     samples: Vec<Sample>,
     size: u32,
     cache: Option<Vec<OnceLock<Arc<[u8]>>>>,
-    crop: Crop,
+    /// One crop rule per view.
+    crops: Vec<Crop>,
     /// With a face crop: the detector, and each sample's regions once known.
     faces: Option<(FaceDetector, Vec<OnceLock<Regions>>)>,
 }
@@ -55,28 +57,34 @@ impl FrameStore {
     /// A store for `samples` at input size `size` with the centre-square crop, caching resized
     /// frames if `cache`.
     pub fn new(samples: Vec<Sample>, size: u32, cache: bool) -> Self {
-        Self::with_crop(samples, size, cache, Crop::CentreSquare, None)
+        Self::with_crops(samples, size, cache, vec![Crop::CentreSquare], None)
     }
 
-    /// A store with the crop rule `crop`; a face crop needs `detector`.
-    pub fn with_crop(
+    /// A store with one view per crop rule in `crops` (each frame's views side by side); a face
+    /// crop needs `detector`.
+    pub fn with_crops(
         samples: Vec<Sample>,
         size: u32,
         cache: bool,
-        crop: Crop,
+        crops: Vec<Crop>,
         detector: Option<FaceDetector>,
     ) -> Self {
         let cache = cache.then(|| (0..samples.len()).map(|_| OnceLock::new()).collect());
         let faces = detector
-            .filter(|_| crop.needs_face())
+            .filter(|_| crops.iter().any(Crop::needs_face))
             .map(|d| (d, (0..samples.len()).map(|_| OnceLock::new()).collect()));
         FrameStore {
             samples,
             size,
             cache,
-            crop,
+            crops,
             faces,
         }
+    }
+
+    /// Views per frame.
+    pub fn views(&self) -> usize {
+        self.crops.len()
     }
 
     /// The samples, in store order.
@@ -94,9 +102,9 @@ impl FrameStore {
         self.size
     }
 
-    /// Bytes of one sample: five `size × size` RGB frames.
+    /// Bytes of one sample: five frames of `views` `size × size` RGB images each.
     pub fn sample_bytes(&self) -> usize {
-        FRAMES * self.size as usize * self.size as usize * 3
+        FRAMES * self.views() * self.size as usize * self.size as usize * 3
     }
 
     /// The five decoded frames of sample `index`, checked to share one size.
@@ -128,7 +136,12 @@ impl FrameStore {
         let Some((detector, known)) = &self.faces else {
             return Ok(Ok(images
                 .iter()
-                .map(|i| self.crop.region(i.width(), i.height(), None))
+                .map(|i| {
+                    self.crops
+                        .iter()
+                        .map(|c| c.region(i.width(), i.height(), None))
+                        .collect()
+                })
                 .collect()));
         };
         if let Some(hit) = known[index].get() {
@@ -147,7 +160,12 @@ impl FrameStore {
             images
                 .iter()
                 .zip(&faces)
-                .map(|(i, f)| self.crop.region(i.width(), i.height(), Some(f)))
+                .map(|(i, f)| {
+                    self.crops
+                        .iter()
+                        .map(|c| c.region(i.width(), i.height(), Some(f)))
+                        .collect()
+                })
                 .collect()
         });
         let _ = known[index].set(regions.clone());
@@ -197,17 +215,18 @@ impl FrameStore {
                 refusal,
             })?;
         let mut out = Vec::with_capacity(self.sample_bytes());
-        for (k, ((img, region), path)) in
-            images.iter().zip(&regions).zip(&sample.frames).enumerate()
+        for (k, ((img, views), path)) in images.iter().zip(&regions).zip(&sample.frames).enumerate()
         {
             let frame = Frame::rgb(img.as_raw(), img.width(), img.height());
-            let resized = resize_region(frame, *region, self.size, k).map_err(|source| {
-                DataError::Preprocess {
-                    path: path.clone(),
-                    source,
-                }
-            })?;
-            out.extend_from_slice(&resized);
+            for region in views {
+                let resized = resize_region(frame, *region, self.size, k).map_err(|source| {
+                    DataError::Preprocess {
+                        path: path.clone(),
+                        source,
+                    }
+                })?;
+                out.extend_from_slice(&resized);
+            }
         }
         let frames: Arc<[u8]> = out.into();
         if let Some(cache) = &self.cache {
@@ -234,7 +253,7 @@ pub fn report_refused(store: &FrameStore, refused: &[(usize, Refusal)]) {
 
 /// One batch, ready to copy to the device.
 pub struct Batch {
-    /// `[n, FRAMES, size, size, 3]` `u8`.
+    /// `[n, FRAMES, views, size, size, 3]` `u8`.
     pub pixels: Vec<u8>,
     /// Binary targets, `0` live / `1` spoof.
     pub labels: Vec<f32>,

@@ -124,13 +124,11 @@ fn run() -> Result<ExitCode> {
             let done = export::export(&a)?;
             let m = &done.manifest;
             println!(
-                "wrote {} ({} bytes, {} input [{}, 5, 3, {}, {}], sha256 {}) and {} in {:.2}s",
+                "wrote {} ({} bytes, {} input {:?}, sha256 {}) and {} in {:.2}s",
                 a.out.display(),
                 done.bytes,
                 m.architecture,
-                m.input.batch,
-                m.input.size,
-                m.input.size,
+                m.input.shape(),
                 m.sha256,
                 done.manifest_path.display(),
                 done.seconds

@@ -171,7 +171,14 @@ pub fn score(
     let mut logits = std::collections::BTreeMap::new();
     for batch in batches {
         let batch = batch?;
-        let input = crate::input::to_input(&batch.pixels, batch.len(), store.size(), norm, device);
+        let input = crate::input::to_input(
+            &batch.pixels,
+            batch.len(),
+            store.size(),
+            store.views(),
+            norm,
+            device,
+        );
         let out = tch::no_grad(|| model.forward_t(&input, false))
             .to_device(Device::Cpu)
             .to_kind(Kind::Float)
@@ -258,19 +265,19 @@ pub fn evaluate_folder(a: &EvalArgs, as_lines: bool) -> Result<Evaluated, ScoreE
     let (model, meta) = load_model(&a.checkpoint, device)?;
     let samples = scan(&a.data, &SubjectRule::default())?;
     let pool = worker_pool(a.common.workers)?;
-    let detector = meta
-        .config
-        .crop()
-        .needs_face()
+    let crops = meta.config.crops();
+    let detector = crops
+        .iter()
+        .any(liveness_core::Crop::needs_face)
         .then(|| liveness_runtime::FaceDetector::new(liveness_core::face::MIN_SCORE))
         .transpose()
         .map_err(|e| ScoreError::Detector(e.to_string()))?;
     // One pass over the folder: a cache would only hold every frame in RAM for nothing.
-    let store = Arc::new(FrameStore::with_crop(
+    let store = Arc::new(FrameStore::with_crops(
         samples,
         meta.input_size,
         false,
-        meta.config.crop(),
+        crops,
         detector,
     ));
     let all: Vec<usize> = (0..store.samples().len()).collect();

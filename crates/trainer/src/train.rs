@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use liveness_core::{AttackClass, Report, evaluate};
+use liveness_core::{AttackClass, Crop, Report, evaluate};
 use tch::{Device, Kind, Tensor};
 
 use crate::arch::{ArchError, Model};
@@ -15,7 +15,7 @@ use crate::augment::seed_step;
 use crate::checkpoint::{self, CheckpointError, Meta};
 use crate::config::{Precision, RunArgs, Schedule, TrainConfig};
 use crate::dataset::{DataError, SubjectRule, scan, shown};
-use crate::input::{normalize, to_unit};
+use crate::input::{normalize, per_view, to_unit};
 use crate::loader::{
     Flip, FrameStore, LoaderError, epoch_order, join, report_refused, stream, worker_pool,
 };
@@ -202,8 +202,9 @@ pub fn run(
 
     let pool = worker_pool(opts.common.workers)?;
     let detector = config
-        .crop()
-        .needs_face()
+        .crops()
+        .iter()
+        .any(Crop::needs_face)
         .then(|| liveness_runtime::FaceDetector::new(liveness_core::face::MIN_SCORE))
         .transpose()
         .map_err(|e| {
@@ -212,11 +213,11 @@ pub fn run(
                 message: e.to_string(),
             })
         })?;
-    let store = Arc::new(FrameStore::with_crop(
+    let store = Arc::new(FrameStore::with_crops(
         samples,
         config.input_size,
         !opts.common.no_cache,
-        config.crop(),
+        config.crops(),
         detector,
     ));
     // Reads every frame (or header) before training, so a bad file stops the run at once.
@@ -343,10 +344,16 @@ pub fn run(
                 (epoch - 1) * steps_per_epoch + step_in_epoch,
                 total_steps,
             );
-            let mut unit = to_unit(&batch.pixels, batch.len(), config.input_size, device);
+            let mut unit = to_unit(
+                &batch.pixels,
+                batch.len(),
+                config.input_size,
+                store.views(),
+                device,
+            );
             if config.augment.is_on() {
                 seed_step(config.seed, epoch, step_in_epoch);
-                unit = config.augment.apply(&unit);
+                unit = per_view(&unit, |x| config.augment.apply(x));
             }
             let input = normalize(&unit, &config.normalization);
             let labels = Tensor::from_slice(&batch.labels).to_device(device);

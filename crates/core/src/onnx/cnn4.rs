@@ -14,24 +14,41 @@ pub const MIN_SIZE: u32 = 16;
 /// The logit `[N, 1, 1, 1]` of `batch` samples from the folded frames `x` `[N·5, 3, S, S]`
 /// (weights `encoder.{k}.conv.weight`, `encoder.{k}.bn.*` for blocks k = 0..4, then `conv1d.*`,
 /// `fc.*`), the head's output times `scale`.
+///
+/// With `towers > 1` the input carries that many views per frame (`3 × towers` channels) and
+/// every convolution is grouped: tower `t` sees only view `t`, and the pooled features are the
+/// towers' side by side (`128 × towers`) for the head to fuse.
 pub fn logit(
     g: &mut GraphBuilder,
     x: &Value,
     w: &Weights,
     batch: usize,
     scale: f32,
+    towers: usize,
 ) -> Result<Value, ExportError> {
     let mut x = x.clone();
     let mut c_in = 3;
     for (k, &c_out) in CHANNELS.iter().enumerate() {
         let conv = format!("encoder.{k}.conv");
-        let (weight, bias) =
-            fold_conv_bn(w, &conv, &format!("encoder.{k}.bn"), [c_out, c_in, 3, 3])?;
-        x = g.conv(&x, &conv, &weight, &bias, [1, 1], [1, 1, 1, 1]);
+        let (weight, bias) = fold_conv_bn(
+            w,
+            &conv,
+            &format!("encoder.{k}.bn"),
+            [c_out * towers, c_in, 3, 3],
+        )?;
+        x = g.conv_grouped(
+            &x,
+            &conv,
+            &weight,
+            &bias,
+            [1, 1],
+            [1, 1, 1, 1],
+            towers as i64,
+        );
         x = g.relu(&x);
         x = g.max_pool(&x, 2, 2, 0);
         c_in = c_out;
     }
     let x = g.global_average_pool(&x);
-    g.five_frame_logit(&x, w, FEATURES, batch, scale)
+    g.five_frame_logit(&x, w, FEATURES * towers, batch, scale)
 }

@@ -271,6 +271,22 @@ impl GraphBuilder {
         strides: [i64; 2],
         pads: [i64; 4],
     ) -> Value {
+        self.conv_grouped(x, name, weight, bias, strides, pads, 1)
+    }
+
+    /// [`GraphBuilder::conv`] in `group` independent groups of channels (`weight` shaped
+    /// `[out, in / group, kh, kw]`); the attribute is written only when `group > 1`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn conv_grouped(
+        &mut self,
+        x: &Value,
+        name: &str,
+        weight: &Weight,
+        bias: &[f32],
+        strides: [i64; 2],
+        pads: [i64; 4],
+        group: i64,
+    ) -> Value {
         let w: Vec<i64> = weight.shape.iter().map(|&d| d as i64).collect();
         let wname = self.constant_f32(&format!("{name}.weight"), &w, &weight.values);
         let bname = self.constant_f32(&format!("{name}.bias"), &[w[0]], bias);
@@ -281,12 +297,20 @@ impl GraphBuilder {
             window_out(x.shape[3], w[3], strides[1], pads[1], pads[3]),
         ];
         self.largest_conv = self.largest_conv.max(shape.iter().product());
-        let attrs = vec![
+        let mut attrs = vec![
             attr_ints("kernel_shape", &w[2..]),
             attr_ints("strides", &strides),
             attr_ints("pads", &pads),
             attr_ints("dilations", &[1, 1]),
         ];
+        if group > 1 {
+            attrs.push(AttributeProto {
+                name: Some("group".to_owned()),
+                r#type: Some(AttributeType::Int as i32),
+                i: Some(group),
+                ..Default::default()
+            });
+        }
         self.push("Conv", vec![x.name.clone(), wname, bname], shape, attrs)
     }
 
@@ -360,13 +384,15 @@ impl GraphBuilder {
         self.largest_conv
     }
 
-    /// A builder for a liveness model of `batch` samples of `size × size` frames, after checking
-    /// both against [`crate::limits`] and the architecture's `min_size`, and the frames folded
-    /// into the batch: `[N·5, 3, S, S]`, ready for a per-frame encoder.
+    /// A builder for a liveness model of `batch` samples of `size × size` frames with `views`
+    /// views each, after checking both against [`crate::limits`] and the architecture's
+    /// `min_size`, and the frames folded into the batch: `[N·5, 3·views, S, S]`, ready for a
+    /// per-frame encoder.
     pub fn liveness_input(
         size: u32,
         min_size: u32,
         batch: usize,
+        views: usize,
     ) -> Result<(GraphBuilder, Value), ExportError> {
         let sizes =
             min_size.max(*crate::limits::INPUT_SIZE.start())..=*crate::limits::INPUT_SIZE.end();
@@ -385,12 +411,13 @@ impl GraphBuilder {
             });
         }
         let (n, f, s) = (batch as i64, crate::FRAMES as i64, i64::from(size));
+        let c = 3 * views as i64;
         let mut g = GraphBuilder::default();
         let input = Value {
             name: crate::model::INPUT.to_owned(),
-            shape: vec![n, f, 3, s, s],
+            shape: vec![n, f, c, s, s],
         };
-        let folded = g.reshape(&input, &[n * f, 3, s, s]);
+        let folded = g.reshape(&input, &[n * f, c, s, s]);
         g.input = Some(value_info(&input.name, &input.shape));
         Ok((g, folded))
     }

@@ -1,5 +1,6 @@
 //! The small per-frame encoder (`liveness_core::onnx::cnn4` writes the same network as ONNX):
-//! four blocks of `Conv 3×3 (no bias) → BatchNorm → ReLU → MaxPool 2×2`, then the global mean.
+//! four blocks of `Conv 3×3 (no bias) → BatchNorm → ReLU → MaxPool 2×2`, then the global mean;
+//! several towers side by side (grouped convolutions) for a multi-view input.
 
 use liveness_core::onnx::cnn4::CHANNELS;
 use tch::{Tensor, nn};
@@ -11,8 +12,9 @@ pub(super) struct Cnn4 {
     blocks: Vec<(nn::Conv2D, nn::BatchNorm)>,
 }
 
-/// The encoder under `root` (variables `{k}.conv.weight`, `{k}.bn.*`).
-pub(super) fn encoder(root: &nn::Path<'_>) -> Cnn4 {
+/// The encoder under `root` (variables `{k}.conv.weight`, `{k}.bn.*`), with `towers` towers as
+/// grouped convolutions (one per view: tower `t` reads channels `3t..3t+3` only).
+pub(super) fn encoder(root: &nn::Path<'_>, towers: i64) -> Cnn4 {
     let mut c_in = 3;
     let blocks = CHANNELS
         .iter()
@@ -21,19 +23,20 @@ pub(super) fn encoder(root: &nn::Path<'_>) -> Cnn4 {
             let block = root / k;
             let conv = nn::conv2d(
                 &block / "conv",
-                c_in,
-                c_out as i64,
+                c_in * towers,
+                c_out as i64 * towers,
                 3,
                 nn::ConvConfig {
                     padding: 1,
                     bias: false,
+                    groups: towers,
                     ..Default::default()
                 },
             );
             c_in = c_out as i64;
             (
                 conv,
-                nn::batch_norm2d(&block / "bn", c_out as i64, Default::default()),
+                nn::batch_norm2d(&block / "bn", c_out as i64 * towers, Default::default()),
             )
         })
         .collect();

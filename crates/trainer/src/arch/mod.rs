@@ -32,7 +32,7 @@ pub enum ArchError {
     NoPretrained(Arch),
 }
 
-/// A per-frame encoder: `[N·5, 3, S, S]` → `[N·5, F]` features.
+/// A per-frame encoder: `[N·5, 3·views, S, S]` → `[N·5, F]` features.
 pub trait Encoder: std::fmt::Debug {
     /// Runs the encoder (BatchNorm in training mode when `train`).
     fn forward_t(&self, frames: &Tensor, train: bool) -> Tensor;
@@ -87,7 +87,9 @@ impl Model {
         let root = vs.root();
         let encoder: Box<dyn Encoder> = match arch {
             Arch::Resnet18 => Box::new(resnet18::encoder(&(&root / "encoder"))),
-            Arch::Cnn4 => Box::new(cnn4::encoder(&(&root / "encoder"))),
+            Arch::Cnn4 | Arch::Cnn4x3 => {
+                Box::new(cnn4::encoder(&(&root / "encoder"), arch.views() as i64))
+            }
         };
         let head = Head::new(&root, arch.features() as i64);
         Model {
@@ -98,7 +100,7 @@ impl Model {
         }
     }
 
-    /// `[N, 5, 3, S, S]` normalised frames → `[N, 1]` logits. Frames are folded into the batch
+    /// `[N, 5, 3·views, S, S]` normalised frames → `[N, 1]` logits. Frames are folded into the batch
     /// (`[N·5, 3, S, S]`) so the encoder runs once per batch.
     pub fn forward_t(&self, frames: &Tensor, train: bool) -> Tensor {
         let size = frames.size();
@@ -129,7 +131,8 @@ mod tests {
         for arch in Arch::ALL {
             tch::manual_seed(0);
             let m = Model::new(arch, Device::Cpu);
-            let x = Tensor::randn([2, 5, 3, 32, 32], (Kind::Float, Device::Cpu));
+            let c = 3 * arch.views() as i64;
+            let x = Tensor::randn([2, 5, c, 32, 32], (Kind::Float, Device::Cpu));
             assert_eq!(m.forward_t(&x, false).size(), vec![2, 1], "{arch}");
             let vars = m.vs.variables();
             assert_eq!(vars["conv1d.weight"].size(), vec![1, 5, 3]);
