@@ -144,7 +144,7 @@ fn run() -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Report(a) => {
-            let r = report::cross_validate(&a.runs, a.threshold, a.threshold_rule, &a.out)?;
+            let r = report::cross_validate(&a)?;
             println!("{}", report::markdown(&r));
             Ok(ExitCode::SUCCESS)
         }

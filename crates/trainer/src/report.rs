@@ -72,6 +72,10 @@ pub struct ReportArgs {
     /// the spread of the folds' own thresholds, so that it survives a session change).
     #[arg(long, default_value = "eer")]
     pub threshold_rule: ThresholdRule,
+    /// Only the validation samples whose path matches this regular expression (e.g. the
+    /// recorded samples apart from synthetic ones, or one synthetic family).
+    #[arg(long)]
+    pub only: Option<regex::Regex>,
 }
 
 /// How `report` chooses the decision threshold on validation scores.
@@ -222,6 +226,9 @@ pub struct CrossValidation {
     pub threshold: f32,
     /// How it was chosen.
     pub threshold_rule: String,
+    /// The samples kept (`--only`), when not all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub only: Option<String>,
     /// Each fold's run folder and metrics at the threshold.
     pub folds: Vec<(PathBuf, Report)>,
     /// Mean/std over folds of each figure.
@@ -230,23 +237,23 @@ pub struct CrossValidation {
     pub pooled: Report,
 }
 
-fn read_scores(run: &Path) -> Result<Vec<ScoredSample>> {
+fn read_scores(run: &Path, only: Option<&regex::Regex>) -> Result<Vec<ScoredSample>> {
     let lines: Vec<ScoreLine> =
         read_jsonl(&run.join("val_scores.jsonl")).map_err(|source| ReportError::Run {
             run: run.to_owned(),
             source,
         })?;
-    Ok(lines.iter().map(ScoreLine::scored).collect())
+    Ok(lines
+        .iter()
+        .filter(|l| only.is_none_or(|r| r.is_match(&l.path)))
+        .map(ScoreLine::scored)
+        .collect())
 }
 
 /// Builds the report of `runs`, writes `report.json`, `roc.png` and `fold-<k>-training.png`
 /// into `out`, and returns it.
-pub fn cross_validate(
-    runs: &[PathBuf],
-    threshold: Option<f32>,
-    rule: ThresholdRule,
-    out: &Path,
-) -> Result<CrossValidation> {
+pub fn cross_validate(a: &ReportArgs) -> Result<CrossValidation> {
+    let (runs, threshold, out) = (&a.runs, a.threshold, a.out.as_path());
     if runs.is_empty() {
         return Err(ReportError::NoRuns);
     }
@@ -260,10 +267,10 @@ pub fn cross_validate(
         source,
     })?;
     let scores: Vec<Vec<ScoredSample>> =
-        runs.iter().map(|r| read_scores(r)).collect::<Result<_>>()?;
+        runs.iter().map(|r| read_scores(r, a.only.as_ref())).collect::<Result<_>>()?;
     let (threshold, threshold_rule) = match threshold {
         Some(t) => (t, "given".to_owned()),
-        None => rule.choose(&scores)?,
+        None => a.threshold_rule.choose(&scores)?,
     };
     let folds: Vec<(PathBuf, Report)> = runs
         .iter()
@@ -296,6 +303,7 @@ pub fn cross_validate(
     let report = CrossValidation {
         threshold,
         threshold_rule,
+        only: a.only.as_ref().map(|r| r.as_str().to_owned()),
         folds,
         summary,
         pooled: evaluate(&scores.concat(), threshold),
@@ -334,6 +342,9 @@ pub fn cross_validate(
 pub fn markdown(r: &CrossValidation) -> String {
     let pct = |x: Option<f64>| x.map_or("n/a".to_owned(), |v| format!("{:.2}", 100.0 * v));
     let mut s = format!("Threshold {:.4} ({}).\n\n", r.threshold, r.threshold_rule);
+    if let Some(only) = &r.only {
+        s += &format!("Samples whose path matches `{only}` only.\n\n");
+    }
     s += "| fold | validation subjects' run | samples | APCER max % | BPCER % | ACER % | EER % | ROC AUC |\n|---|---|---|---|---|---|---|---|\n";
     for (k, (run, rep)) in r.folds.iter().enumerate() {
         s += &format!(

@@ -115,7 +115,8 @@ fn tch_and_tract_agree_on_random_weights_with_odd_batchnorm() {
         // The same weights with BatchNorm left at 0/1 give other logits: folding matters here.
         tch::manual_seed(21);
         let plain = Model::new(arch, Device::Cpu);
-        let x = Tensor::randn([1, 5, 3, 48, 48], (Kind::Float, Device::Cpu));
+        let c = 3 * arch.views() as i64;
+        let x = Tensor::randn([1, 5, c, 48, 48], (Kind::Float, Device::Cpu));
         let a = tch::no_grad(|| model.forward_t(&x, false));
         let b = tch::no_grad(|| plain.forward_t(&x, false));
         assert!(
