@@ -251,7 +251,19 @@ pub fn threshold_for_bpcer(samples: &[ScoredSample], bpcer: f64) -> Option<f32> 
     live.sort_by(f32::total_cmp);
     let allowed = (bpcer * live.len() as f64).floor() as usize;
     let kept = live[live.len() - 1 - allowed.min(live.len() - 1)];
-    Some(kept.next_up())
+    Some(next_up(kept))
+}
+
+/// The smallest `f32` above `x` (`f32::next_up`, which needs Rust 1.86; this crate builds on 1.85).
+fn next_up(x: f32) -> f32 {
+    if x.is_nan() || x == f32::INFINITY {
+        return x;
+    }
+    if x == 0.0 {
+        return f32::from_bits(1);
+    }
+    let bits = x.to_bits();
+    f32::from_bits(if x > 0.0 { bits + 1 } else { bits - 1 })
 }
 
 /// `(rank score, is attack)` of every sample, sorted by score (ascending).

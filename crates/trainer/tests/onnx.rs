@@ -341,10 +341,14 @@ fn the_shipped_default_model_matches_its_manifest_and_runs() {
     assert!(m.data.name.contains("NUAA"));
     // Whoever ships it must see what it does not cover.
     assert!(
-        m.data.coverage.contains("printed") && m.data.coverage.contains("not screen replays"),
+        m.data.coverage.contains("printed")
+            && m.data.coverage.contains("synthetic")
+            && m.data.coverage.contains("no recorded screen replays"),
         "{}",
         m.data.coverage
     );
+    // Its threshold says where it came from.
+    assert!(m.threshold_rule.is_some(), "{:?}", m.threshold_rule);
     assert!(m.cross_validation.is_some() && m.training_command.is_some());
     let tmp = tempfile::tempdir().expect("tmp");
     let data = make_dataset(&tmp.path().join("data"), 1, 1);
