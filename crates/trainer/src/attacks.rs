@@ -29,6 +29,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::dataset::{DataError, SubjectRule, decode_frame, scan, shown};
+use crate::synthetic::SynthError;
 
 /// A family of synthetic attacks: one medium and one style of effects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -84,23 +85,9 @@ pub enum AttackError {
     /// The source has no live samples.
     #[error("--data {} has no live samples (real/) to make attacks from", shown(.0))]
     NoLive(PathBuf),
-    /// The output folder already holds something.
-    #[error("--out {} exists and is not empty: synth-attacks writes a new dataset only", shown(.0))]
-    NotEmpty(PathBuf),
-    /// A folder, link or file could not be written.
-    #[error("cannot write {}: {source}", shown(path))]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// A frame could not be encoded.
-    #[error("cannot write {}: {source}", shown(path))]
-    Encode {
-        path: PathBuf,
-        #[source]
-        source: image::ImageError,
-    },
+    /// The output cannot be written (not empty, a folder, link or frame), as for `synth`.
+    #[error(transparent)]
+    Output(#[from] SynthError),
 }
 
 /// `synth-attacks`: write synthetic attacks made from a dataset's live samples.
@@ -127,7 +114,7 @@ pub struct AttackArgs {
 /// Writes the attacks; returns how many samples were written.
 pub fn write_attacks(a: &AttackArgs) -> Result<usize, AttackError> {
     if std::fs::read_dir(&a.out).is_ok_and(|mut d| d.next().is_some()) {
-        return Err(AttackError::NotEmpty(a.out.clone()));
+        return Err(SynthError::NotEmpty(a.out.clone()).into());
     }
     let samples = scan(&a.data, &SubjectRule::default())?;
     let live: Vec<_> = samples
@@ -143,7 +130,7 @@ pub fn write_attacks(a: &AttackArgs) -> Result<usize, AttackError> {
         a.families.clone()
     };
     let write = |path: &Path| {
-        std::fs::create_dir_all(path).map_err(|source| AttackError::Write {
+        std::fs::create_dir_all(path).map_err(|source| SynthError::Write {
             path: path.to_owned(),
             source,
         })
@@ -152,12 +139,12 @@ pub fn write_attacks(a: &AttackArgs) -> Result<usize, AttackError> {
         for s in &samples {
             let dir = a.out.join(s.class.folder());
             write(&dir)?;
-            let target = std::path::absolute(&s.path).map_err(|source| AttackError::Write {
+            let target = std::path::absolute(&s.path).map_err(|source| SynthError::Write {
                 path: s.path.clone(),
                 source,
             })?;
             let link = dir.join(s.path.file_name().unwrap_or_default());
-            symlink(&target, &link).map_err(|source| AttackError::Write { path: link, source })?;
+            symlink(&target, &link).map_err(|source| SynthError::Write { path: link, source })?;
         }
     }
     let jobs: Vec<(usize, Family)> = (0..live.len())
@@ -199,7 +186,7 @@ pub fn write_attacks(a: &AttackArgs) -> Result<usize, AttackError> {
             let out = attack.render(content, &top, k, &mut rng);
             let path = dir.join(format!("{k}.jpg"));
             out.save(&path)
-                .map_err(|source| AttackError::Encode { path, source })?;
+                .map_err(|source| SynthError::Encode { path, source })?;
         }
         Ok::<(), AttackError>(())
     })?;

@@ -266,8 +266,10 @@ pub fn cross_validate(a: &ReportArgs) -> Result<CrossValidation> {
         path: out.to_owned(),
         source,
     })?;
-    let scores: Vec<Vec<ScoredSample>> =
-        runs.iter().map(|r| read_scores(r, a.only.as_ref())).collect::<Result<_>>()?;
+    let scores: Vec<Vec<ScoredSample>> = runs
+        .iter()
+        .map(|r| read_scores(r, a.only.as_ref()))
+        .collect::<Result<_>>()?;
     let (threshold, threshold_rule) = match threshold {
         Some(t) => (t, "given".to_owned()),
         None => a.threshold_rule.choose(&scores)?,

@@ -15,7 +15,7 @@ use crate::dataset::shown;
 #[derive(Debug, thiserror::Error)]
 pub enum SynthError {
     /// The output folder already holds something (generated samples would mix into it).
-    #[error("--out {} exists and is not empty: synth writes a new dataset only (choose another folder)", shown(.0))]
+    #[error("--out {} exists and is not empty: a generated dataset is written only into a new or empty folder (choose another)", shown(.0))]
     NotEmpty(PathBuf),
     /// A size the frames cannot have.
     #[error("--{flag} {value} is not allowed: 16 to 1024")]

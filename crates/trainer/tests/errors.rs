@@ -457,6 +457,87 @@ fn synth_never_writes_into_an_existing_dataset() {
     );
 }
 
+/// Synthetic attacks: a new folder only, every family of every live sample, names that keep the
+/// subject (folds by person still hold), the source linked in so the result is one dataset.
+#[cfg(unix)]
+#[test]
+fn synth_attacks_writes_a_dataset_that_keeps_people_apart() {
+    use liveness_core::AttackClass;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = make_dataset(&tmp.path().join("data"), 2, 2);
+    let err = fails(&[
+        "synth-attacks",
+        "--data",
+        path_str(&data),
+        "--out",
+        path_str(&data),
+    ]);
+    assert!(err.contains("not empty"), "{err}");
+    let out = tmp.path().join("mixed");
+    let o = trainer()
+        .args([
+            "synth-attacks",
+            "--data",
+            path_str(&data),
+            "--out",
+            path_str(&out),
+        ])
+        .args([
+            "--link-source",
+            "--families",
+            "scr-phone,prt-halftone",
+            "--seed",
+            "3",
+        ])
+        .output()
+        .expect("run");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rule = liveness_trainer::dataset::SubjectRule::default();
+    let source = liveness_trainer::dataset::scan(&data, &rule).expect("scan source");
+    let mixed = liveness_trainer::dataset::scan(&out, &rule).expect("the output is a dataset");
+    let count = |v: &[liveness_trainer::dataset::Sample], c: AttackClass| {
+        v.iter().filter(|s| s.class == c).count()
+    };
+    let live = count(&source, AttackClass::Real);
+    assert_eq!(count(&mixed, AttackClass::Real), live);
+    assert_eq!(
+        count(&mixed, AttackClass::Replay),
+        live,
+        "one scr-phone per live sample"
+    );
+    assert_eq!(
+        count(&mixed, AttackClass::Printed),
+        count(&source, AttackClass::Printed) + live,
+        "the recorded prints and one prt-halftone per live sample"
+    );
+    for s in mixed
+        .iter()
+        .filter(|s| s.path.to_string_lossy().contains("scr-"))
+    {
+        let name = s.path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let name = name.unwrap_or_default();
+        let (subject, rest) = name.split_once("_scr-phone_").expect("family in the name");
+        assert_eq!(s.subject, subject, "{name}");
+        assert!(
+            source
+                .iter()
+                .any(|l| l.subject == subject && l.path.ends_with(format!("{subject}_{rest}"))),
+            "{name} comes from a live sample of the same person"
+        );
+    }
+    // A source without live samples has nothing to re-photograph.
+    let prints = make_dataset(&tmp.path().join("prints"), 1, 1);
+    std::fs::remove_dir_all(prints.join("real")).expect("rm real");
+    let err = fails(&[
+        "synth-attacks",
+        "--data",
+        path_str(&prints),
+        "--out",
+        path_str(&tmp.path().join("x")),
+    ]);
+    assert!(err.contains("no live samples"), "{err}");
+}
+
 #[cfg(unix)]
 #[test]
 fn non_utf8_names_are_shown_so_they_can_be_found_again() {
