@@ -88,7 +88,9 @@ try {
       const t2 = performance.now();
       const manifest = ours.cpu.model.manifest;
       const size = manifest.input.size;
-      const input = new ort.Tensor('float32', new Float32Array(5 * 3 * size * size).fill(0.1), [1, 5, 3, size, size]);
+      // 3 channels per view (the fused model takes three views of each frame).
+      const channels = 3 * Math.max(1, (manifest.input.views ?? []).length);
+      const input = new ort.Tensor('float32', new Float32Array(5 * channels * size * size).fill(0.1), [1, 5, channels, size, size]);
       const ortRuns = [];
       let ortP = null;
       for (let i = 0; i < runs + 1; i++) {
