@@ -11,7 +11,7 @@ pub const FEATURES: usize = CHANNELS[3];
 /// Smallest input side that keeps every feature map at least 1 pixel (four 2× poolings).
 pub const MIN_SIZE: u32 = 16;
 
-/// The logit `[N, 1, 1, 1]` of `batch` samples from the folded frames `x` `[N·5, 3, S, S]`
+/// The logit `[N, 1, 1, 1]` of `batch` samples from the folded frames `x` `[N·5, 3·towers, S, S]`
 /// (weights `encoder.{k}.conv.weight`, `encoder.{k}.bn.*` for blocks k = 0..4, then `conv1d.*`,
 /// `fc.*`), the head's output times `scale`.
 ///
