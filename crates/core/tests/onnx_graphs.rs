@@ -20,6 +20,18 @@ fn values(n: usize, seed: u32) -> Vec<f32> {
         .collect()
 }
 
+/// A written graph, loaded and optimised by tract.
+fn tract_plan(
+    model: &liveness_core::onnx::proto::ModelProto,
+) -> std::sync::Arc<TypedRunnableModel> {
+    let bytes = model.encode_to_vec();
+    tract_onnx::onnx()
+        .model_for_read(&mut bytes.as_slice())
+        .and_then(|m| m.into_optimized())
+        .and_then(|m| m.into_runnable())
+        .expect("tract loads the graph")
+}
+
 /// Builds `input → conv → output` and runs it in tract.
 fn run_conv(
     input_shape: [i64; 4],
@@ -43,12 +55,7 @@ fn run_conv(
         17,
         "test",
     );
-    let bytes = model.encode_to_vec();
-    let plan = tract_onnx::onnx()
-        .model_for_read(&mut bytes.as_slice())
-        .and_then(|m| m.into_optimized())
-        .and_then(|m| m.into_runnable())
-        .expect("tract loads the graph");
+    let plan = tract_plan(&model);
     let shape: Vec<usize> = input_shape.iter().map(|&d| d as usize).collect();
     let t = tract_ndarray::Array::from_shape_vec(shape, input.to_vec()).expect("input");
     let result = plan.run(tvec!(Tensor::from(t).into())).expect("tract runs");
@@ -221,12 +228,7 @@ fn run_liveness(
     batch: usize,
     size: usize,
 ) -> (Vec<f32>, Vec<f32>) {
-    let bytes = model.encode_to_vec();
-    let plan = tract_onnx::onnx()
-        .model_for_read(&mut bytes.as_slice())
-        .and_then(|m| m.into_optimized())
-        .and_then(|m| m.into_runnable())
-        .expect("tract loads the model");
+    let plan = tract_plan(model);
     let t = tract_ndarray::Array::from_shape_vec(vec![batch, 5, 3, size, size], input.to_vec())
         .expect("input");
     let out = plan.run(tvec!(Tensor::from(t).into())).expect("tract runs");

@@ -425,7 +425,8 @@ fn a_seed_ensemble_exports_as_one_model_on_every_engine() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         !o.status.success() && err.contains("input size") && err.contains("other.safetensors"),
-        "{err}"
+        "export must refuse a member of another input size; it exited {} with stderr {err:?}",
+        o.status
     );
     assert!(!tmp.path().join("bad.onnx").exists());
 }
@@ -459,7 +460,8 @@ fn the_threshold_comes_from_the_reports_rule_unless_forced() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         !o.status.success() && err.contains("--force-threshold") && err.contains("0.3125"),
-        "{err}"
+        "export must refuse a threshold other than the report's; it exited {} with stderr {err:?}",
+        o.status
     );
     assert!(!tmp.path().join("b.onnx").exists());
 
