@@ -292,21 +292,10 @@ pub fn resize_region(frame: Frame<'_>, region: Region, size: u32, index: usize) 
         return Ok(vec![0; size as usize * size as usize * 3]);
     }
     // The resizer then only ever sees U8x3, in the browser as in the trainer.
-    let rgb_owned;
-    let rgb: &[u8] = match frame.layout {
-        PixelLayout::Rgb8 => frame.pixels,
-        PixelLayout::Rgba8 => {
-            rgb_owned = frame
-                .pixels
-                .chunks_exact(4)
-                .flat_map(|p| [p[0], p[1], p[2]])
-                .collect::<Vec<u8>>();
-            &rgb_owned
-        }
-    };
+    let rgb = rgb_pixels(frame);
     let resize_error =
         |e: Box<dyn std::error::Error + Send + Sync>| Error::Resize { index, source: e };
-    let src = ImageRef::new(frame.width, frame.height, rgb, PixelType::U8x3)
+    let src = ImageRef::new(frame.width, frame.height, &rgb, PixelType::U8x3)
         .map_err(|e| resize_error(e.into()))?;
     let (inner_w, inner_h) = (x1 - x0, y1 - y0);
     let mut dst = Image::new(inner_w, inner_h, PixelType::U8x3);
@@ -326,6 +315,20 @@ pub fn resize_region(frame: Frame<'_>, region: Region, size: u32, index: usize) 
         out[at..at + row].copy_from_slice(src_row);
     }
     Ok(out)
+}
+
+/// A frame's pixels as RGB bytes: borrowed when they already are, converted from RGBA (alpha
+/// dropped) otherwise.
+fn rgb_pixels<'a>(frame: Frame<'a>) -> std::borrow::Cow<'a, [u8]> {
+    match frame.layout {
+        PixelLayout::Rgb8 => std::borrow::Cow::Borrowed(frame.pixels),
+        PixelLayout::Rgba8 => frame
+            .pixels
+            .chunks_exact(4)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect::<Vec<u8>>()
+            .into(),
+    }
 }
 
 /// Normalises one resized RGB frame (HWC `u8`, `size * size * 3` bytes) into `out`
@@ -441,19 +444,26 @@ pub fn preprocess_views(
             got: faces.len(),
         });
     }
-    let views: Vec<Vec<f32>> = crops
+    // RGBA canvas frames become RGB once here, not once per view in the resizer.
+    let pixels: Vec<_> = frames.iter().map(|f| rgb_pixels(*f)).collect();
+    let rgb: Vec<Frame<'_>> = frames
+        .iter()
+        .zip(&pixels)
+        .map(|(f, p)| Frame::rgb(p, f.width, f.height))
+        .collect();
+    let mut views: Vec<Vec<f32>> = crops
         .iter()
         .map(|crop| {
-            let regions: Vec<Region> = frames
+            let regions: Vec<Region> = rgb
                 .iter()
                 .enumerate()
                 .map(|(k, f)| crop.region(f.width, f.height, faces.map(|b| &b[k])))
                 .collect();
-            preprocess_regions(frames, &regions, size, norm)
+            preprocess_regions(&rgb, &regions, size, norm)
         })
         .collect::<Result<_>>()?;
-    if let [one] = views.as_slice() {
-        return Ok(one.clone());
+    if views.len() == 1 {
+        return Ok(views.swap_remove(0));
     }
     let per_frame = 3 * size as usize * size as usize;
     let mut out = Vec::with_capacity(FRAMES * views.len() * per_frame);
