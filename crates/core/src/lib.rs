@@ -25,6 +25,7 @@
 //! ```
 
 pub mod arch;
+pub mod challenge;
 pub mod contract;
 mod error;
 pub mod face;

@@ -9,6 +9,7 @@
 //!   ([`Checker::decide`]) — so that an engine that is not tract (wonnx on WebGPU) only runs the
 //!   model.
 
+pub mod challenge;
 pub mod check;
 pub mod detector;
 mod error;
