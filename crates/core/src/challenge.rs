@@ -690,3 +690,143 @@ pub fn distinct_frames(frames: &[Frame<'_>]) -> Result<(), ChallengeFailure> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn face_with(keypoints: [[f32; 2]; 6]) -> FaceBox {
+        FaceBox {
+            x: 100.0,
+            y: 80.0,
+            width: 100.0,
+            height: 100.0,
+            score: 0.9,
+            keypoints,
+        }
+    }
+
+    /// A generic head's key points (face widths; x right, y down, z towards the camera) turned
+    /// by `yaw` radians and seen orthographically at 100 pixels per unit.
+    fn head(yaw: f32) -> FaceBox {
+        let points: [[f32; 3]; 6] = [
+            [-0.2, -0.1, 0.45],
+            [0.2, -0.1, 0.45],
+            [0.0, 0.08, 0.62],
+            [0.0, 0.3, 0.48],
+            [-0.48, 0.0, 0.0],
+            [0.48, 0.0, 0.0],
+        ];
+        face_with(points.map(|[x, y, z]| {
+            [
+                150.0 + 100.0 * (x * yaw.cos() + z * yaw.sin()),
+                130.0 + 100.0 * y,
+            ]
+        }))
+    }
+
+    #[test]
+    fn drawn_challenges_are_valid_and_vary() {
+        let mut state = 12345u64;
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..200 {
+            let c = Challenge::draw(|n| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((state >> 33) % u64::from(n)) as u32
+            });
+            let again = Challenge::parse(&c.to_string()).expect("a drawn challenge parses");
+            assert_eq!(again, c);
+            assert!(c.steps().len() == 4 || c.steps().len() == 5, "{c}");
+            seen.insert(c.to_string());
+        }
+        assert!(seen.len() > 20, "only {} different challenges", seen.len());
+        for bad in [
+            "left,centre",
+            "centre,left,left,centre",
+            "centre,sideways,centre",
+            "centre,left,right",
+        ] {
+            assert!(Challenge::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_head_turned_to_its_left_has_positive_yaw_and_a_picture_keeps_its_pose() {
+        let front = pose(&head(0.0)).expect("pose");
+        let left = pose(&head(0.5)).expect("pose");
+        let right = pose(&head(-0.5)).expect("pose");
+        assert!(front.yaw.abs() < 1e-4, "{front:?}");
+        assert!(
+            left.yaw >= TURN_YAW && right.yaw <= -TURN_YAW,
+            "{left:?} {right:?}"
+        );
+        // The frontal key points on a picture turned by 0.5 rad: x foreshortened, nothing else.
+        let picture = face_with(
+            head(0.0)
+                .keypoints
+                .map(|[x, y]| [150.0 + (x - 150.0) * 0.5f32.cos(), y]),
+        );
+        let p = pose(&picture).expect("pose");
+        assert!((p.yaw - front.yaw).abs() < 1e-4, "{p:?}");
+        assert!(
+            pose(&face_with([[10.0, 10.0]; 6])).is_none(),
+            "degenerate key points"
+        );
+    }
+
+    #[test]
+    fn a_homography_explains_a_plane_but_not_a_head() {
+        let from = head(0.0).keypoints;
+        let h = [
+            [1.1f32, 0.1, 5.0],
+            [-0.05, 0.95, 3.0],
+            [0.0004, -0.0002, 1.0],
+        ];
+        let to = from.map(|[x, y]| {
+            let w = h[2][0] * x + h[2][1] * y + h[2][2];
+            [
+                (h[0][0] * x + h[0][1] * y + h[0][2]) / w,
+                (h[1][0] * x + h[1][1] * y + h[1][2]) / w,
+            ]
+        });
+        let flat = homography_residual(&from, &to).expect("residual");
+        assert!(flat < 1e-3, "a plane: {flat}");
+        let turned = homography_residual(&from, &head(0.5).keypoints).expect("residual");
+        assert!(
+            turned / 40.0 > MIN_DEPTH,
+            "a head: {turned} px over an eye distance of 40 px"
+        );
+        assert!(homography_residual(&from, &[[1.0, 1.0]; 6]).is_none());
+    }
+
+    #[test]
+    fn the_tracker_needs_each_step_held_in_order() {
+        let c = Challenge::parse("centre,left,right,centre").expect("challenge");
+        let mut t = Tracker::new(c);
+        let mut last = None;
+        for yaw in [0.0, 0.0, 0.5, -0.5, 0.5, 0.5, -0.5, -0.5, 0.0] {
+            last = Some(t.push(Some(&head(yaw))));
+        }
+        let p = last.expect("progress");
+        assert_eq!(
+            (p.step, p.done),
+            (3, false),
+            "the last centre was seen once: {p:?}"
+        );
+        assert!(t.push(Some(&head(0.0))).done);
+        // No face resets a hold.
+        let mut t = Tracker::new(Challenge::parse("centre,left,centre").expect("challenge"));
+        for face in [
+            Some(head(0.0)),
+            Some(head(0.0)),
+            Some(head(0.5)),
+            None,
+            Some(head(0.5)),
+        ] {
+            last = Some(t.push(face.as_ref()));
+        }
+        assert_eq!(last.map(|p| p.step), Some(1));
+    }
+}

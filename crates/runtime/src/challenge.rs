@@ -73,3 +73,109 @@ pub fn check_challenge(
         .collect();
     Ok(check_track(challenge, &track, elapsed_ms))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use liveness_core::challenge::Step;
+    use liveness_core::face::MIN_SCORE;
+    use liveness_core::testing::{WALL, draw_head, head_track, turn_picture};
+
+    fn check(
+        frames: &[Vec<u8>],
+        times: &[f64],
+        challenge: &Challenge,
+    ) -> std::result::Result<ChallengeReport, ChallengeFailure> {
+        let detector = FaceDetector::new(MIN_SCORE).expect("detector");
+        let views: Vec<Frame<'_>> = frames.iter().map(|f| Frame::rgb(f, 320, 240)).collect();
+        check_challenge(&detector, challenge, &views, times, None).expect("frames readable")
+    }
+
+    fn challenge() -> Challenge {
+        Challenge::parse("centre,left,up,right,centre").expect("challenge")
+    }
+
+    #[test]
+    fn a_drawn_head_performing_the_steps_passes_and_its_flat_picture_does_not() {
+        let c = challenge();
+        let (heads, times) = head_track(&c, 7);
+        let frames: Vec<Vec<u8>> = heads
+            .iter()
+            .map(|(h, seed)| draw_head(320, 240, *h, WALL, *seed))
+            .collect();
+        let report = check(&frames, &times, &c).expect("a head performing the challenge passes");
+        eprintln!("head: {report:?}");
+        assert!(report.depth >= liveness_core::challenge::MIN_DEPTH);
+        // The attacker's print of the first frame, turned and tilted just as the head was.
+        let pictures: Vec<Vec<u8>> = heads
+            .iter()
+            .map(|(h, seed)| {
+                turn_picture(
+                    &frames[0],
+                    320,
+                    240,
+                    1.4 * h.yaw,
+                    1.4 * h.pitch,
+                    1.0,
+                    [90, 90, 90],
+                    *seed,
+                )
+            })
+            .collect();
+        let failure = check(&pictures, &times, &c).expect_err("a turned picture fails");
+        eprintln!("picture: {failure}");
+        assert_eq!(failure.code(), "challenge-failed", "{failure}");
+    }
+
+    #[test]
+    fn wrong_order_too_fast_repeated_frames_and_another_face_fail() {
+        let c = challenge();
+        let (heads, times) = head_track(&c, 9);
+        let draw = |list: &[(liveness_core::testing::DrawnHead, u64)]| -> Vec<Vec<u8>> {
+            list.iter()
+                .map(|(h, seed)| draw_head(320, 240, *h, WALL, *seed))
+                .collect()
+        };
+        let frames = draw(&heads);
+        // The same moves for another challenge (right before left): not in order.
+        let other = Challenge::new(vec![
+            Step::Centre,
+            Step::Right,
+            Step::Up,
+            Step::Left,
+            Step::Centre,
+        ])
+        .expect("challenge");
+        assert_eq!(
+            check(&frames, &times, &other)
+                .expect_err("wrong order")
+                .code(),
+            "challenge-failed"
+        );
+        // Every step at once: 40 ms between frames.
+        let fast: Vec<f64> = (0..times.len()).map(|i| i as f64 * 40.0).collect();
+        assert_eq!(
+            check(&frames, &fast, &c).expect_err("too fast").code(),
+            "too-fast"
+        );
+        // One frame sent twice.
+        let mut repeated = frames.clone();
+        repeated[5] = repeated[4].clone();
+        assert_eq!(
+            check(&repeated, &times, &c).expect_err("repeated").code(),
+            "repeated-frames"
+        );
+        // Halfway, another (larger, higher) face takes over.
+        let mut swapped = heads.clone();
+        for (h, _) in swapped.iter_mut().skip(heads.len() / 2) {
+            h.width *= 1.45;
+            h.cy -= 30.0;
+        }
+        assert_eq!(
+            check(&draw(&swapped), &times, &c)
+                .expect_err("swapped")
+                .code(),
+            "discontinuous"
+        );
+    }
+}
