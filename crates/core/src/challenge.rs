@@ -485,7 +485,7 @@ pub fn check_track(
         for (i, f) in track.iter().enumerate() {
             if frontal(&f.face) {
                 let r = proportion(&f.face) / reference;
-                if !(r <= MAX_PROPORTION_CHANGE && r >= 1.0 / MAX_PROPORTION_CHANGE) {
+                if !(1.0 / MAX_PROPORTION_CHANGE..=MAX_PROPORTION_CHANGE).contains(&r) {
                     return Err(broken(
                         i,
                         format!(
@@ -527,7 +527,8 @@ pub fn check_track(
         });
     }
     let depth = depth(track);
-    if !(depth >= MIN_DEPTH) {
+    // A NaN depth is flat too.
+    if depth.is_nan() || depth < MIN_DEPTH {
         return Err(ChallengeFailure::Flat {
             depth,
             min: MIN_DEPTH,
@@ -637,10 +638,11 @@ fn solve8(mut m: [[f64; 8]; 8], mut b: [f64; 8]) -> Option<[f64; 8]> {
         }
         m.swap(col, pivot);
         b.swap(col, pivot);
+        let pivot_row = m[col];
         for row in col + 1..8 {
-            let f = m[row][col] / m[col][col];
-            for k in col..8 {
-                m[row][k] -= f * m[col][k];
+            let f = m[row][col] / pivot_row[col];
+            for (v, p) in m[row].iter_mut().zip(pivot_row).skip(col) {
+                *v -= f * p;
             }
             b[row] -= f * b[col];
         }

@@ -220,11 +220,12 @@ pub fn draw_head(
 pub const WALL: [u8; 3] = [70, 90, 110];
 
 /// A drawn head performing `challenge` as a person would: for each step two frames of turning
-/// and three of holding (turns of 30°, tilts of 25°), 200 ms apart, with a little sway; each
-/// frame with its own noise seed (from `seed`). Returns the heads and their times (ms).
+/// and three of holding (turns of 30°, tilts of 25°), `interval_ms` apart, with a little sway;
+/// each frame with its own noise seed (from `seed`). Returns the heads and their times (ms).
 pub fn head_track(
     challenge: &crate::challenge::Challenge,
     seed: u64,
+    interval_ms: f64,
 ) -> (Vec<(DrawnHead, u64)>, Vec<f64>) {
     use crate::challenge::Step;
     let mut heads = Vec::new();
@@ -253,7 +254,7 @@ pub fn head_track(
         }
         (yaw, pitch) = (ty, tp);
     }
-    let times = (0..heads.len()).map(|i| i as f64 * 200.0).collect();
+    let times = (0..heads.len()).map(|i| i as f64 * interval_ms).collect();
     (heads, times)
 }
 
@@ -262,6 +263,8 @@ struct Canvas {
     width: usize,
     height: usize,
     img: Vec<[f32; 3]>,
+    /// Sensor noise added after the blur: (seed, amplitude).
+    noise: Option<(u64, f32)>,
 }
 
 impl Canvas {
@@ -271,6 +274,7 @@ impl Canvas {
             width,
             height,
             img: vec![background.map(f32::from); width * height],
+            noise: None,
         }
     }
 
@@ -296,8 +300,13 @@ impl Canvas {
         }
     }
 
-    /// Adds uniform noise of ±`amplitude` from a small seeded generator (xorshift).
+    /// Sensor noise: uniform ±`amplitude` from a small seeded generator (xorshift), added by
+    /// [`Canvas::finish`] after the lens's blur, as in a camera.
     fn noise(&mut self, seed: u64, amplitude: f32) {
+        self.noise = Some((seed, amplitude));
+    }
+
+    fn add_noise(&mut self, seed: u64, amplitude: f32) {
         let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         for p in &mut self.img {
             for v in p.iter_mut() {
@@ -329,6 +338,9 @@ impl Canvas {
                     self.img[y * w + x] = acc.map(|v| v / n);
                 }
             }
+        }
+        if let Some((seed, amplitude)) = self.noise {
+            self.add_noise(seed, amplitude);
         }
         self.img
             .iter()

@@ -98,7 +98,7 @@ mod tests {
     #[test]
     fn a_drawn_head_performing_the_steps_passes_and_its_flat_picture_does_not() {
         let c = challenge();
-        let (heads, times) = head_track(&c, 7);
+        let (heads, times) = head_track(&c, 7, 200.0);
         let frames: Vec<Vec<u8>> = heads
             .iter()
             .map(|(h, seed)| draw_head(320, 240, *h, WALL, *seed))
@@ -130,7 +130,7 @@ mod tests {
     #[test]
     fn wrong_order_too_fast_repeated_frames_and_another_face_fail() {
         let c = challenge();
-        let (heads, times) = head_track(&c, 9);
+        let (heads, times) = head_track(&c, 9, 200.0);
         let draw = |list: &[(liveness_core::testing::DrawnHead, u64)]| -> Vec<Vec<u8>> {
             list.iter()
                 .map(|(h, seed)| draw_head(320, 240, *h, WALL, *seed))

@@ -36,6 +36,9 @@ fn frames_in(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// Per (kind, split): sequences, passed, failures by code.
+type Tally = (usize, usize, BTreeMap<String, usize>);
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (dir, live) = match args.as_slice() {
@@ -44,9 +47,7 @@ fn main() -> Result<()> {
         _ => bail!("usage: challenge_eval SEQUENCES [--live DATA]"),
     };
     let detector = FaceDetector::new(MIN_SCORE)?;
-    // (kind, split) → (sequences, passed, failures by code)
-    let mut summary: BTreeMap<(String, String), (usize, usize, BTreeMap<String, usize>)> =
-        BTreeMap::new();
+    let mut summary: BTreeMap<(String, String), Tally> = BTreeMap::new();
     let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
         .with_context(|| format!("listing {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))

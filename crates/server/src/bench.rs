@@ -1,12 +1,14 @@
 //! The load benchmark (`liveness-server bench`): the server on a free port with a fresh SQLite
 //! log and the default model, and `concurrency` client threads that each create sessions and
-//! verify five 640×480 frames (a drawn face) over HTTP. Prints verified sessions per second,
+//! verify five 640×480 frames and a 25-frame challenge track (a drawn head) over HTTP. Prints verified sessions per second,
 //! verify latency (p50, p99), the server's own time in the model per verify, and peak memory.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use liveness_core::testing::{DrawnFace, draw_faces};
+use liveness_core::FRAMES;
+use liveness_core::challenge::Challenge;
+use liveness_core::testing::{DrawnHead, WALL, draw_head, head_track};
 use serde::Serialize;
 
 use crate::frames::{Rgba, encode_png};
@@ -35,36 +37,90 @@ pub struct BenchResult {
     pub peak_rss_mb: Option<f64>,
 }
 
-/// What an honest client sends for a drawn face filling a `width × height` frame: five PNG
-/// frames (base64) and its own verdict on them (the server's model and code).
+/// What an honest client sends: the track of a drawn 3-D head performing the challenge
+/// (320×240 PNGs), five distinct `width × height` frames of it facing the camera afterwards, the
+/// capture times of both, and its own verdict on the five (the server's model and code).
+pub struct HonestCheck {
+    /// The five frames, base64 PNG.
+    pub frames: Vec<String>,
+    /// The challenge's track, base64 PNG.
+    pub track: Vec<String>,
+    /// Capture times of the track's frames, then of the five, ms.
+    pub times: Vec<f64>,
+    /// The client's verdict on the five frames.
+    pub verdict: liveness_runtime::Verdict,
+}
+
+impl HonestCheck {
+    /// The verify request's JSON body for `nonce`, with a capture of `capture_ms`.
+    pub fn body(&self, nonce: &str, capture_ms: f64) -> String {
+        serde_json::json!({
+            "nonce": nonce,
+            "frames": self.frames,
+            "challenge": { "frames": self.track, "times": self.times },
+            "client": { "pSpoof": self.verdict.p_spoof, "live": self.verdict.live, "captureMs": capture_ms },
+        })
+        .to_string()
+    }
+}
+
+fn rgba(rgb: &[u8]) -> Vec<u8> {
+    rgb.chunks_exact(3)
+        .flat_map(|p| [p[0], p[1], p[2], 255])
+        .collect()
+}
+
+/// An honest client's capture for `challenge` (noise from `seed`, frames `interval_ms` apart),
+/// five frames of `width × height`.
 pub fn honest_client(
     scorer: &Scorer,
-    width: u32,
-    height: u32,
-) -> anyhow::Result<(Vec<String>, liveness_runtime::Verdict)> {
-    let (w, h) = (width as f32, height as f32);
-    let face = DrawnFace {
-        cx: w / 2.0,
-        cy: h / 2.0 + h * 0.04,
-        width: w.min(h) * 0.42,
-    };
-    let rgba: Vec<u8> = draw_faces(width, height, &[face], [70, 90, 110])
-        .chunks_exact(3)
-        .flat_map(|p| [p[0], p[1], p[2], 255])
+    challenge: &Challenge,
+    (width, height): (u32, u32),
+    seed: u64,
+    interval_ms: f64,
+) -> anyhow::Result<HonestCheck> {
+    let (heads, mut times) = head_track(challenge, seed, interval_ms);
+    let track = heads
+        .iter()
+        .map(|(h, noise)| encode_png(&rgba(&draw_head(320, 240, *h, WALL, *noise)), 320, 240))
         .collect();
-    let frames: Vec<Rgba> = (0..5)
-        .map(|_| Rgba {
-            pixels: rgba.clone(),
-            width,
-            height,
+    // The same head facing the camera, at the same place in the larger frame.
+    let scale = width as f32 / 320.0;
+    let last = times.last().copied().unwrap_or(0.0);
+    let five: Vec<Rgba> = (0..FRAMES)
+        .map(|k| {
+            let head = DrawnHead {
+                cx: 160.0 * scale,
+                cy: 125.0 * scale,
+                width: 90.0 * scale,
+                yaw: 0.0,
+                pitch: 0.0,
+            };
+            Rgba {
+                pixels: rgba(&draw_head(
+                    width,
+                    height,
+                    head,
+                    WALL,
+                    seed ^ (0xF00 + k as u64),
+                )),
+                width,
+                height,
+            }
         })
         .collect();
-    match scorer.score(&frames)?.outcome {
-        liveness_runtime::Outcome::Verdict(v) => Ok((
-            (0..5).map(|_| encode_png(&rgba, width, height)).collect(),
-            v,
-        )),
-        liveness_runtime::Outcome::Refused(r) => anyhow::bail!("the drawn face was refused: {r}"),
+    times.extend((1..=FRAMES).map(|k| last + interval_ms * k as f64));
+    match scorer.score(&five)?.outcome {
+        liveness_runtime::Outcome::Verdict(verdict) => Ok(HonestCheck {
+            frames: five
+                .iter()
+                .map(|f| encode_png(&f.pixels, width, height))
+                .collect(),
+            track,
+            times,
+            verdict,
+        }),
+        liveness_runtime::Outcome::Refused(r) => anyhow::bail!("the drawn head was refused: {r}"),
     }
 }
 
@@ -90,12 +146,17 @@ pub fn run(
     concurrency: usize,
 ) -> anyhow::Result<BenchResult> {
     let dir = tempfile_dir()?;
-    let config = Config::new(
-        web,
-        model.parent().map(PathBuf::from).unwrap_or_default(),
-        model.clone(),
-        format!("sqlite://{}", dir.join("bench.db").display()),
-    );
+    // One fixed challenge: every client sends the same track, drawn once.
+    let challenge = Challenge::parse("centre,left,up,right,centre").map_err(anyhow::Error::msg)?;
+    let config = Config {
+        challenge: Some(challenge.clone()),
+        ..Config::new(
+            web,
+            model.parent().map(PathBuf::from).unwrap_or_default(),
+            model.clone(),
+            format!("sqlite://{}", dir.join("bench.db").display()),
+        )
+    };
     let signer = tokens::Signer::from_base64(&base64_seed(), "bench")?;
     let runtime = tokio::runtime::Runtime::new()?;
     let state = runtime.block_on(AppState::new(config, signer))?;
@@ -111,15 +172,8 @@ pub fn run(
     let base = format!("http://{addr}");
 
     // The client's frames and its own score (the same model and code: the scores agree).
-    let (frames, verdict) = honest_client(&scorer, 640, 480)?;
-    let body = |nonce: &str| {
-        serde_json::json!({
-            "nonce": nonce,
-            "frames": frames,
-            "client": { "pSpoof": verdict.p_spoof, "live": verdict.live, "captureMs": 800.0 },
-        })
-        .to_string()
-    };
+    let honest = honest_client(&scorer, &challenge, (640, 480), 1, 200.0)?;
+    let body = |nonce: &str| honest.body(nonce, 800.0);
 
     let started = Instant::now();
     let per_thread = sessions.div_ceil(concurrency.max(1));
@@ -137,8 +191,8 @@ pub fn run(
                             agent.post(&format!("{base}/v1/sessions")).send_empty()?;
                         let created: Created =
                             serde_json::from_str(&created.body_mut().read_to_string()?)?;
-                        // A real capture takes ~0.8 s; here the session is verified at once, so the
-                        // timing rule flags it (it does not change the server's work).
+                        // A real check takes seconds; here the session is verified at once, so the
+                        // challenge's time rule flags it (it does not change the server's work).
                         let t0 = Instant::now();
                         let mut verified = agent
                             .post(&format!("{base}/v1/sessions/{}/verify", created.id))
@@ -176,7 +230,7 @@ pub fn run(
     Ok(BenchResult {
         sessions: latency.len(),
         concurrency,
-        frames: "5 x 640x480 PNG",
+        frames: "5 x 640x480 PNG + a 25-frame 320x240 challenge track",
         verified_per_s: latency.len() as f64 / wall,
         verify_p50_ms: percentile(&latency, 0.5),
         verify_p99_ms: percentile(&latency, 0.99),

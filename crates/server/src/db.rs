@@ -67,6 +67,10 @@ pub struct SessionRow {
     pub findings: Vec<String>,
     /// When the host accepted the session's token.
     pub token_used_at: Option<i64>,
+    /// The challenge drawn for the session (`centre,left,right,centre`).
+    pub challenge: Option<String>,
+    /// What the challenge's track measured (JSON), or why it failed.
+    pub challenge_report: Option<String>,
 }
 
 /// The outcome of a verify, to record.
@@ -88,6 +92,8 @@ pub struct Outcome {
     pub findings: Vec<String>,
     /// The frames (base64 PNG) when the operator keeps them.
     pub frames: Option<Vec<String>>,
+    /// What the challenge's track measured (JSON), or why it failed.
+    pub challenge_report: Option<String>,
 }
 
 /// The database.
@@ -96,7 +102,7 @@ pub struct Store {
     pool: AnyPool,
 }
 
-const COLUMNS: &str = "id, nonce, model_sha256, created_ms, expires_ms, state, verified_ms, client_p_spoof, server_p_spoof, capture_ms, verdict, live, findings, token_used_ms";
+const COLUMNS: &str = "id, nonce, model_sha256, created_ms, expires_ms, state, verified_ms, client_p_spoof, server_p_spoof, capture_ms, verdict, live, findings, token_used_ms, challenge, challenge_report";
 
 fn row(r: &sqlx::any::AnyRow) -> Result<SessionRow, sqlx::Error> {
     let findings: Option<String> = r.try_get("findings")?;
@@ -118,6 +124,8 @@ fn row(r: &sqlx::any::AnyRow) -> Result<SessionRow, sqlx::Error> {
             .and_then(|f| serde_json::from_str(&f).ok())
             .unwrap_or_default(),
         token_used_at: r.try_get("token_used_ms")?,
+        challenge: r.try_get("challenge")?,
+        challenge_report: r.try_get("challenge_report")?,
     })
 }
 
@@ -158,7 +166,7 @@ impl Store {
         Ok(Store { pool })
     }
 
-    /// Records a new open session.
+    /// Records a new open session and its challenge.
     pub async fn create(
         &self,
         id: &str,
@@ -166,15 +174,17 @@ impl Store {
         model_sha256: &str,
         created_ms: i64,
         expires_ms: i64,
+        challenge: &str,
     ) -> Result<(), DbError> {
         sqlx::query(
-            "INSERT INTO sessions (id, nonce, model_sha256, created_ms, expires_ms, state) VALUES ($1, $2, $3, $4, $5, 'open')",
+            "INSERT INTO sessions (id, nonce, model_sha256, created_ms, expires_ms, state, challenge) VALUES ($1, $2, $3, $4, $5, 'open', $6)",
         )
         .bind(id)
         .bind(nonce)
         .bind(model_sha256)
         .bind(created_ms)
         .bind(expires_ms)
+        .bind(challenge)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -216,7 +226,7 @@ impl Store {
             .as_ref()
             .map(|f| serde_json::to_string(f).unwrap_or_default());
         sqlx::query(
-            "UPDATE sessions SET state = 'done', verified_ms = $1, client_p_spoof = $2, server_p_spoof = $3, capture_ms = $4, verdict = $5, live = $6, findings = $7, frames = $8 WHERE id = $9",
+            "UPDATE sessions SET state = 'done', verified_ms = $1, client_p_spoof = $2, server_p_spoof = $3, capture_ms = $4, verdict = $5, live = $6, findings = $7, frames = $8, challenge_report = $9 WHERE id = $10",
         )
         .bind(o.verified_ms)
         .bind(o.client_p_spoof)
@@ -226,6 +236,7 @@ impl Store {
         .bind(i64::from(o.live))
         .bind(serde_json::to_string(&o.findings).unwrap_or_default())
         .bind(frames)
+        .bind(o.challenge_report.as_deref())
         .bind(id)
         .execute(&self.pool)
         .await?;

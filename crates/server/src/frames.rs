@@ -4,6 +4,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use liveness_core::FRAMES;
+use liveness_core::challenge::{MAX_TRACK_FRAMES, MAX_TRACK_SIDE};
 use liveness_core::limits::{MAX_FRAME_PIXELS, MAX_FRAME_SIDE, frame_size_ok};
 
 use crate::error::ApiError;
@@ -77,6 +78,39 @@ pub fn decode_all(frames: &[String]) -> Result<Vec<Rgba>, ApiError> {
         ));
     }
     Ok(decoded)
+}
+
+/// Decodes a challenge's track: 1 to [`MAX_TRACK_FRAMES`] PNGs of at most [`MAX_TRACK_SIDE`]
+/// pixels a side (the detector sees 128 × 128; larger frames only cost time).
+pub fn decode_track(frames: &[String]) -> Result<Vec<Rgba>, ApiError> {
+    if frames.is_empty() || frames.len() > MAX_TRACK_FRAMES {
+        return Err(ApiError::bad(
+            "challenge",
+            format!(
+                "challenge.frames has {} frames; a track has 1 to {MAX_TRACK_FRAMES}",
+                frames.len()
+            ),
+        ));
+    }
+    frames
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let frame = decode_png(f, i).map_err(|e| {
+                ApiError::bad("challenge", format!("challenge.frames: {e}"))
+            })?;
+            if frame.width > MAX_TRACK_SIDE || frame.height > MAX_TRACK_SIDE {
+                return Err(ApiError::bad(
+                    "challenge",
+                    format!(
+                        "challenge.frames: frame {i} is {}x{}; track frames are at most {MAX_TRACK_SIDE} pixels a side",
+                        frame.width, frame.height
+                    ),
+                ));
+            }
+            Ok(frame)
+        })
+        .collect()
 }
 
 /// A base64 PNG of RGBA pixels (for tests and the benchmark's client).

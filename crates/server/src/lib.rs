@@ -47,6 +47,9 @@ pub struct Config {
     pub session_ttl: std::time::Duration,
     /// How long a token stays valid.
     pub token_ttl: std::time::Duration,
+    /// One fixed challenge for every session instead of a random one: only for fake-camera
+    /// tests and demos with a recorded clip (a fixed challenge can be replayed).
+    pub challenge: Option<liveness_core::challenge::Challenge>,
 }
 
 impl Config {
@@ -60,6 +63,7 @@ impl Config {
             store_frames: false,
             session_ttl: sessions::SESSION_TTL,
             token_ttl: sessions::TOKEN_TTL,
+            challenge: None,
         }
     }
 }

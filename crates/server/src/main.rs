@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use liveness_core::challenge::Challenge;
 use liveness_server::{AppState, Config, bench, tokens};
 
 #[derive(Parser)]
@@ -79,6 +80,14 @@ struct ServeArgs {
     /// Keep the five frames of every verify in the audit log (off: no frame is stored).
     #[arg(long)]
     store_frames: bool,
+    /// Give every session this head-pose challenge (e.g. centre,left,right,centre) instead of a
+    /// random one. Only for a fake camera playing a recorded clip: a fixed challenge can be replayed.
+    #[arg(long, value_parser = parse_challenge)]
+    fixed_challenge: Option<Challenge>,
+}
+
+fn parse_challenge(text: &str) -> Result<Challenge, String> {
+    Challenge::parse(text)
 }
 
 fn run() -> Result<()> {
@@ -90,6 +99,7 @@ fn run() -> Result<()> {
             };
             let config = Config {
                 store_frames: a.store_frames,
+                challenge: a.fixed_challenge,
                 ..Config::new(a.web, a.models, a.model, a.database)
             };
             let runtime =

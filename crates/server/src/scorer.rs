@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use liveness_core::Frame;
+use liveness_core::challenge::{Challenge, ChallengeFailure, ChallengeReport};
 use liveness_core::manifest::Manifest;
 use liveness_core::model::manifest_path;
+use liveness_runtime::challenge::check_challenge;
 use liveness_runtime::{Checker, Outcome, TractModel};
 
 use crate::frames::Rgba;
@@ -92,6 +94,33 @@ impl Scorer {
             outcome,
             model_ms: started.elapsed().as_secs_f64() * 1e3,
         })
+    }
+}
+
+impl Scorer {
+    /// Checks a challenge's track: the `track` frames, then the five `passive` frames, with
+    /// their capture times (the client's clock) and the time the server measured itself
+    /// (blocking).
+    pub fn challenge(
+        &self,
+        challenge: &Challenge,
+        track: &[Rgba],
+        passive: &[Rgba],
+        times_ms: &[f64],
+        elapsed_ms: f64,
+    ) -> Result<Result<ChallengeReport, ChallengeFailure>, liveness_runtime::Error> {
+        let frames: Vec<Frame<'_>> = track
+            .iter()
+            .chain(passive)
+            .map(|f| Frame::rgba(&f.pixels, f.width, f.height))
+            .collect();
+        check_challenge(
+            self.checker.detector(),
+            challenge,
+            &frames,
+            times_ms,
+            Some(elapsed_ms),
+        )
     }
 }
 

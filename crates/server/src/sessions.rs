@@ -1,15 +1,21 @@
 //! The session API a host's page and backend use:
 //!
-//! - `POST /v1/sessions` → `{ id, nonce, expiresAt, modelSha256, minIntervalMs }`;
-//! - `POST /v1/sessions/{id}/verify` with `{ nonce, frames: [5 × base64 PNG], client: { pSpoof,
-//!   live, captureMs } }` → the server's own verdict on the same frames and a signed token;
+//! - `POST /v1/sessions` → `{ id, nonce, expiresAt, modelSha256, minIntervalMs, challenge }`:
+//!   the challenge is a random head-pose sequence the server drew and keeps;
+//! - `POST /v1/sessions/{id}/verify` with `{ nonce, frames: [5 × base64 PNG], challenge: {
+//!   frames: [track PNGs], times: [ms per track frame, then per frame] }, client: { pSpoof, live,
+//!   captureMs } }` → the server's own verdict and a signed token;
 //! - `GET /v1/sessions/{id}` → the session as the audit log holds it (for the host's backend);
 //! - `GET /v1/public-key` → the key that verifies tokens offline.
 //!
 //! A verify is refused (4xx, nothing written) for an unknown, expired or used session, a wrong
-//! nonce, or frames that are not five PNGs of one valid size; otherwise the session is used once
-//! and its outcome recorded, live only when the server's check says live, the client's score
-//! agrees within [`SCORE_TOLERANCE`], and the capture timing is plausible.
+//! nonce, or frames that are not five PNGs of one valid size and a track within its limits;
+//! otherwise the session is used once, for good, and its outcome recorded. Live = the face gate
+//! ∧ the challenge (steps in order, one continuous face, distinct frames, depth, no faster than
+//! a person, within the time the server measured itself) ∧ the passive model ∧ the client's
+//! score agreeing within [`SCORE_TOLERANCE`] ∧ plausible capture timing. The verdict names the
+//! signal that decided; the server's score is only in the answer of a live verdict, so a failed
+//! session teaches an attacker nothing about it.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -18,13 +24,17 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use liveness_core::FRAMES;
+use liveness_core::challenge::{
+    Challenge, HOLD_FRAMES, MAX_TRACK_FRAMES, MAX_TRACK_SIDE, MIN_STEP_MS, STEP_TIMEOUT_MS, Step,
+};
 use liveness_runtime::Outcome as CheckOutcome;
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::db::Outcome;
 use crate::error::ApiError;
-use crate::frames::decode_all;
+use crate::frames::{decode_all, decode_track};
 use crate::tokens::Claims;
 
 /// How long a session may wait for its verify.
@@ -89,6 +99,50 @@ pub struct Created {
     pub model_sha256: String,
     /// The least interval between captured frames the server accepts.
     pub min_interval_ms: u32,
+    /// The head-pose challenge to perform.
+    pub challenge: ChallengeSpec,
+}
+
+/// A session's challenge, as the widget needs it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChallengeSpec {
+    /// The steps, in order (`centre`, `left`, `right`, `up`, `down`; the user's left and right).
+    pub steps: Vec<Step>,
+    /// Frames in a row that must show a step.
+    pub hold_frames: usize,
+    /// The least time per step, ms.
+    pub min_step_ms: u32,
+    /// The most time the widget gives one step, ms.
+    pub step_timeout_ms: u32,
+    /// Most frames in the track.
+    pub max_frames: usize,
+    /// Widest or tallest track frame, pixels.
+    pub max_side: u32,
+}
+
+impl ChallengeSpec {
+    /// The spec of `challenge` with this build's limits.
+    pub fn of(challenge: &Challenge) -> Self {
+        ChallengeSpec {
+            steps: challenge.steps().to_vec(),
+            hold_frames: HOLD_FRAMES,
+            min_step_ms: MIN_STEP_MS,
+            step_timeout_ms: STEP_TIMEOUT_MS,
+            max_frames: MAX_TRACK_FRAMES,
+            max_side: MAX_TRACK_SIDE,
+        }
+    }
+}
+
+/// The frames captured across the challenge.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TrackUpload {
+    /// The track's frames, base64 PNG, in order.
+    pub frames: Vec<String>,
+    /// Capture time of each track frame and then of each of the five frames, ms (one clock).
+    pub times: Vec<f64>,
 }
 
 /// What the client reports of its own check.
@@ -111,6 +165,8 @@ pub struct VerifyRequest {
     pub nonce: String,
     /// Five lossless PNG frames, base64.
     pub frames: Vec<String>,
+    /// The frames captured across the challenge.
+    pub challenge: TrackUpload,
     /// The client's result.
     pub client: ClientResult,
 }
@@ -123,13 +179,15 @@ pub struct Verified {
     pub id: String,
     /// Confirmed live by the server.
     pub live: bool,
-    /// `live`, `attack`, `refused`, `mismatch` or `timing`.
+    /// The signal that decided: `live`, `refused` (face gate), `challenge-failed`, `flat`,
+    /// `discontinuous`, `repeated-frames`, `too-fast` (challenge), `attack` (passive model),
+    /// `mismatch` or `timing`.
     pub verdict: String,
-    /// The server's `p_spoof` (absent when the face gate refused the frames).
+    /// The server's `p_spoof`, only with a live verdict (never revealed before it is final).
     pub p_spoof: Option<f64>,
     /// The client's `p_spoof`.
     pub client_p_spoof: f64,
-    /// Why not live beyond the score.
+    /// The codes of every check that failed (the audit log has the details).
     pub findings: Vec<String>,
     /// The signed verdict for the host's backend.
     pub token: String,
@@ -154,15 +212,21 @@ fn valid_id(id: &str) -> Result<(), ApiError> {
     }
 }
 
-/// `POST /v1/sessions`.
+/// `POST /v1/sessions`: a session with a nonce and a challenge drawn from the OS's CSPRNG (or
+/// the operator's fixed one, for fake-camera tests).
 pub async fn create(State(app): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let now = now_ms();
     let id = random_hex(16);
     let nonce = random_hex(16);
     let expires_at = now + app.config.session_ttl.as_millis() as i64;
     let sha = app.scorer.manifest().sha256.clone();
+    let challenge = app
+        .config
+        .challenge
+        .clone()
+        .unwrap_or_else(|| Challenge::draw(|n| rand::random_range(0..n)));
     app.store
-        .create(&id, &nonce, &sha, now, expires_at)
+        .create(&id, &nonce, &sha, now, expires_at, &challenge.to_string())
         .await
         .map_err(ApiError::internal)?;
     Ok((
@@ -173,6 +237,7 @@ pub async fn create(State(app): State<AppState>) -> Result<impl IntoResponse, Ap
             expires_at,
             model_sha256: sha,
             min_interval_ms: MIN_INTERVAL_MS,
+            challenge: ChallengeSpec::of(&challenge),
         }),
     ))
 }
@@ -217,6 +282,18 @@ pub async fn verify(
     }
     // Everything the request can get wrong is checked before the session is touched.
     let frames = decode_all(&req.frames)?;
+    let track = decode_track(&req.challenge.frames)?;
+    let times = &req.challenge.times;
+    if times.len() != track.len() + FRAMES || times.iter().any(|t| !t.is_finite()) {
+        return Err(ApiError::bad(
+            "challenge",
+            format!(
+                "challenge.times has {} entries; it needs one finite time per track frame and per frame ({})",
+                times.len(),
+                track.len() + FRAMES
+            ),
+        ));
+    }
     let now = now_ms();
     let session = app.store.get(&id).await.map_err(ApiError::internal)?;
     let session = session.ok_or_else(|| {
@@ -243,6 +320,14 @@ pub async fn verify(
             format!("session {id} expired; start a new one"),
         ));
     }
+    let challenge =
+        Challenge::parse(session.challenge.as_deref().unwrap_or_default()).map_err(|_| {
+            ApiError::client(
+                StatusCode::GONE,
+                "expired",
+                format!("session {id} has no challenge (made by an older server); start a new one"),
+            )
+        })?;
     if !app
         .store
         .claim(&id, now)
@@ -256,8 +341,15 @@ pub async fn verify(
         ));
     }
     let scorer = app.scorer.clone();
-    let scored = tokio::task::spawn_blocking(move || scorer.score(&frames)).await;
-    let scored = match scored {
+    let elapsed_ms = (now - session.created_at) as f64;
+    let times = req.challenge.times.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        let scored = scorer.score(&frames)?;
+        let challenged = scorer.challenge(&challenge, &track, &frames, &times, elapsed_ms)?;
+        Ok::<_, liveness_runtime::Error>((scored, challenged))
+    })
+    .await;
+    let (scored, challenged) = match checked {
         Ok(Ok(s)) => s,
         other => {
             // The server's failure, not the client's: the session stays usable.
@@ -270,43 +362,62 @@ pub async fn verify(
             return Err(ApiError::internal(why));
         }
     };
-    let mut findings = Vec::new();
-    let (mut verdict, server_p) = match &scored.outcome {
+    // Every check that failed, "code: detail"; the first in this order decides the verdict:
+    // face gate, challenge, passive model, score agreement, timing.
+    let mut findings: Vec<(&'static str, String)> = Vec::new();
+    let passive = match &scored.outcome {
         CheckOutcome::Refused(r) => {
-            findings.push(format!("{}: {r}", r.code()));
-            ("refused", None)
+            findings.push(("refused", format!("{}: {r}", r.code())));
+            None
         }
-        CheckOutcome::Verdict(v) => (
-            if v.live { "live" } else { "attack" },
-            Some(f64::from(v.p_spoof)),
-        ),
+        CheckOutcome::Verdict(v) => Some(*v),
     };
-    if let Some(p) = server_p {
-        let server_live = verdict == "live";
-        if (p - client.p_spoof).abs() > SCORE_TOLERANCE || client.live != server_live {
-            findings.push(format!(
-                "score-mismatch: the client reported pSpoof {} ({}), the server computed {p} ({}) on the same frames",
-                client.p_spoof,
-                if client.live { "live" } else { "attack" },
-                if server_live { "live" } else { "attack" }
+    let challenge_report = match &challenged {
+        Ok(report) => serde_json::to_string(report).ok(),
+        Err(failure) => {
+            findings.push((failure.code(), failure.to_string()));
+            serde_json::to_string(failure).ok()
+        }
+    };
+    if let Some(v) = passive {
+        if !v.live {
+            findings.push((
+                "attack",
+                format!(
+                    "the model's pSpoof {} is at or above the threshold {}",
+                    v.p_spoof, v.threshold
+                ),
             ));
-            verdict = "mismatch";
+        }
+        let p = f64::from(v.p_spoof);
+        if (p - client.p_spoof).abs() > SCORE_TOLERANCE || client.live != v.live {
+            findings.push((
+                "mismatch",
+                format!(
+                    "score-mismatch: the client reported pSpoof {} ({}), the server computed {p} ({}) on the same frames",
+                    client.p_spoof,
+                    if client.live { "live" } else { "attack" },
+                    if v.live { "live" } else { "attack" }
+                ),
+            ));
         }
     }
     let min_capture = f64::from(4 * MIN_INTERVAL_MS);
     if client.capture_ms < min_capture
         || client.capture_ms > MAX_CAPTURE_MS
-        || client.capture_ms > (now - session.created_at) as f64
+        || client.capture_ms > elapsed_ms
     {
-        findings.push(format!(
-            "capture-timing: {} ms for five frames; the server accepts {min_capture} to {MAX_CAPTURE_MS} ms within the session's life",
-            client.capture_ms
+        findings.push((
+            "timing",
+            format!(
+                "capture-timing: {} ms for five frames; the server accepts {min_capture} to {MAX_CAPTURE_MS} ms within the session's life",
+                client.capture_ms
+            ),
         ));
-        if verdict == "live" {
-            verdict = "timing";
-        }
     }
-    let live = verdict == "live" && findings.is_empty();
+    let live = findings.is_empty();
+    let verdict = findings.first().map_or("live", |(code, _)| *code);
+    let server_p = passive.map(|v| f64::from(v.p_spoof));
     let outcome = Outcome {
         verified_ms: now,
         client_p_spoof: client.p_spoof,
@@ -314,8 +425,9 @@ pub async fn verify(
         capture_ms: client.capture_ms as i64,
         verdict,
         live,
-        findings: findings.clone(),
+        findings: findings.iter().map(|(_, detail)| detail.clone()).collect(),
         frames: app.config.store_frames.then(|| req.frames.clone()),
+        challenge_report,
     };
     app.store
         .finish(&id, &outcome)
@@ -324,6 +436,8 @@ pub async fn verify(
     let token = app.signer.sign(&Claims {
         sid: id.clone(),
         live,
+        verdict: verdict.to_owned(),
+        challenge: challenged.is_ok(),
         p_spoof: server_p.unwrap_or(1.0) as f32,
         model: session.model_sha256,
         iat: now,
@@ -333,9 +447,13 @@ pub async fn verify(
         id,
         live,
         verdict: verdict.to_owned(),
-        p_spoof: server_p,
+        // The score is final only with the verdict; a failed session reveals none.
+        p_spoof: if live { server_p } else { None },
         client_p_spoof: client.p_spoof,
-        findings,
+        findings: findings
+            .iter()
+            .map(|(code, _)| (*code).to_owned())
+            .collect(),
         token,
         model_ms: scored.model_ms,
     }))

@@ -16,6 +16,10 @@ pub struct Claims {
     pub sid: String,
     /// The server's verdict: a live person, confirmed.
     pub live: bool,
+    /// The signal that decided (`live`, `challenge-failed`, `flat`, `attack`, …).
+    pub verdict: String,
+    /// The session's head-pose challenge was performed and passed.
+    pub challenge: bool,
     /// The server's `p_spoof` for the frames.
     pub p_spoof: f32,
     /// SHA-256 of the model that decided.
@@ -162,6 +166,8 @@ mod tests {
         Claims {
             sid: "abc".into(),
             live: true,
+            verdict: "live".into(),
+            challenge: true,
             p_spoof: 0.1,
             model: "00".into(),
             iat: 1000,

@@ -1,12 +1,16 @@
-//! The server over HTTP on a free port: sessions, verify with real frames (drawn faces the face
-//! detector finds), forged scores, reused nonces, expired sessions, bad uploads, tokens and the
-//! demo signup, the static site; and two instances sharing one PostgreSQL when the test script
-//! starts one (`LIVENESS_TEST_POSTGRES=postgres://…`).
+//! The server over HTTP on a free port: sessions and their challenges, verify with real frames
+//! (drawn 3-D heads the face detector follows), every attack on the challenge, forged scores,
+//! reused nonces, expired sessions, bad uploads, tokens and the demo signup, the static site;
+//! and two instances sharing one PostgreSQL when the test script starts one
+//! (`LIVENESS_TEST_POSTGRES=postgres://…`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine;
+use liveness_core::challenge::Challenge;
+use liveness_core::testing::{WALL, draw_head, head_track, turn_picture};
+use liveness_server::bench::HonestCheck;
 use liveness_server::frames::encode_png;
 use liveness_server::sessions::{Created, Verified};
 use liveness_server::{AppState, Config, tokens};
@@ -63,8 +67,15 @@ fn start_with(edit: impl FnOnce(&mut Config), database: Option<&str>, seed: [u8;
     }
 }
 
+/// The challenge of the test servers (random ones are tested on their own).
+const FIXED: &str = "centre,left,up,right,centre";
+
+fn fixed() -> Challenge {
+    Challenge::parse(FIXED).expect("challenge")
+}
+
 fn start() -> Server {
-    start_with(|_| {}, None, [3; 32])
+    start_with(|c| c.challenge = Some(fixed()), None, [3; 32])
 }
 
 fn agent() -> ureq::Agent {
@@ -98,13 +109,19 @@ fn call(method: &str, url: &str, body: Option<String>) -> (u16, Value, ureq::htt
     )
 }
 
-/// Five PNG frames of a drawn face, and what an honest client computes on them.
-fn honest_frames() -> (Vec<String>, f32, bool) {
+/// An honest client's capture for `challenge`: a drawn head performing it, then five frames.
+fn honest(challenge: &Challenge, seed: u64) -> HonestCheck {
     let scorer =
         liveness_server::scorer::Scorer::load(&root().join("models/default.onnx")).expect("model");
-    let (frames, v) = liveness_server::bench::honest_client(&scorer, 320, 240)
-        .expect("the drawn face passes the gate");
-    (frames, v.p_spoof, v.live)
+    liveness_server::bench::honest_client(&scorer, challenge, (320, 240), seed, INTERVAL)
+        .expect("the drawn head passes the gate")
+}
+
+/// An honest capture for the test servers' fixed challenge.
+fn honest_frames() -> (HonestCheck, f32, bool) {
+    let check = honest(&fixed(), 1);
+    let (p, live) = (check.verdict.p_spoof, check.verdict.live);
+    (check, p, live)
 }
 
 fn create(s: &Server) -> Created {
@@ -113,18 +130,32 @@ fn create(s: &Server) -> Created {
     serde_json::from_value(body).expect("created")
 }
 
-fn verify_body(nonce: &str, frames: &[String], p_spoof: f32, live: bool) -> String {
-    json!({ "nonce": nonce, "frames": frames, "client": { "pSpoof": p_spoof, "live": live, "captureMs": 450.0 } }).to_string()
+/// The verify body of `check` with the client's score and verdict as given.
+fn verify_body(nonce: &str, check: &HonestCheck, p_spoof: f32, live: bool) -> String {
+    json!({
+        "nonce": nonce,
+        "frames": check.frames,
+        "challenge": { "frames": check.track, "times": check.times },
+        "client": { "pSpoof": p_spoof, "live": live, "captureMs": 450.0 },
+    })
+    .to_string()
 }
 
-/// Creates a session, waits out a plausible capture, and verifies `frames` with `p_spoof`.
-fn verified(s: &Server, frames: &[String], p_spoof: f32, live: bool) -> (Created, u16, Value) {
+/// The test clients' frames are this far apart (ms): 30 frames span 1.74 s, more than the least
+/// time of five steps (1.5 s), so tests wait little.
+const INTERVAL: f64 = 60.0;
+
+/// Longer than an honest capture's span: the server measures the time itself.
+const PERFORM: Duration = Duration::from_millis(1900);
+
+/// Creates a session, waits out a plausible challenge, and verifies `check` with `p_spoof`.
+fn verified(s: &Server, check: &HonestCheck, p_spoof: f32, live: bool) -> (Created, u16, Value) {
     let c = create(s);
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(PERFORM);
     let (status, body, _) = call(
         "POST",
         &format!("{}/v1/sessions/{}/verify", s.base, c.id),
-        Some(verify_body(&c.nonce, frames, p_spoof, live)),
+        Some(verify_body(&c.nonce, check, p_spoof, live)),
     );
     (c, status, body)
 }
@@ -146,26 +177,244 @@ fn an_honest_check_is_confirmed_and_its_token_verifies_offline() {
         "server: verdict {} pSpoof {:?} (client {p}), model {:.1} ms",
         v.verdict, v.p_spoof, v.model_ms
     );
-    assert!(v.findings.is_empty(), "{:?}", v.findings);
     assert_eq!(v.live, live);
     assert_eq!(v.verdict, if live { "live" } else { "attack" });
-    let server_p = v.p_spoof.expect("a score");
+    assert_eq!(
+        v.findings,
+        if live {
+            vec![]
+        } else {
+            vec!["attack".to_owned()]
+        }
+    );
+    // The score is in the answer only with a live verdict; the audit log always has it.
+    let row = state_of(&s, &c.id);
+    let server_p = row["serverPSpoof"].as_f64().expect("a score");
     assert!(
         (server_p - f64::from(p)).abs() <= 1e-6,
         "server {server_p} vs client {p}"
     );
-    // The audit log.
-    let row = state_of(&s, &c.id);
+    assert_eq!(v.p_spoof, live.then_some(server_p));
     assert_eq!(row["state"], "done");
     assert_eq!(row["verdict"], v.verdict);
-    assert_eq!(row["serverPSpoof"].as_f64(), Some(server_p));
     assert_eq!(row["modelSha256"], c.model_sha256);
+    assert_eq!(row["challenge"], FIXED);
+    assert!(
+        row["challengeReport"]
+            .as_str()
+            .is_some_and(|r| r.contains("depth")),
+        "{row}"
+    );
     // The token, offline.
     let (_, key, _) = call("GET", &format!("{}/v1/public-key", s.base), None);
     let key = tokens::public_key(key["publicKey"].as_str().expect("key")).expect("public key");
     let claims =
         tokens::verify(&v.token, &key, liveness_server::sessions::now_ms()).expect("valid token");
     assert_eq!((claims.sid.as_str(), claims.live), (c.id.as_str(), live));
+    assert!(claims.challenge, "the token records the passed challenge");
+    assert_eq!(claims.verdict, v.verdict);
+}
+
+/// Frames of drawn heads as base64 PNGs (320×240, RGBA).
+fn drawn(heads: &[(liveness_core::testing::DrawnHead, u64)]) -> Vec<String> {
+    heads
+        .iter()
+        .map(|(h, seed)| png_of(&draw_head(320, 240, *h, WALL, *seed)))
+        .collect()
+}
+
+fn png_of(rgb: &[u8]) -> String {
+    let rgba: Vec<u8> = rgb
+        .chunks_exact(3)
+        .flat_map(|p| [p[0], p[1], p[2], 255])
+        .collect();
+    encode_png(&rgba, 320, 240)
+}
+
+/// Every attack on the challenge that a camera-less attacker can mount: each is verified on its
+/// own session and must fail with the signal that caught it, reveal no score, and close the
+/// session for good.
+#[test]
+fn every_attack_on_the_challenge_fails_and_closes_its_session() {
+    let s = start();
+    let (honest, p, live) = honest_frames();
+    let c = fixed();
+    let (heads, mut times) = head_track(&c, 3, INTERVAL);
+    let last = times.last().copied().unwrap_or(0.0);
+    times.extend((1..=5).map(|k| last + INTERVAL * f64::from(k)));
+    let with_track = |track: Vec<String>, times: Vec<f64>| HonestCheck {
+        frames: honest.frames.clone(),
+        track,
+        times,
+        verdict: honest.verdict,
+    };
+    // Stored photos of the face: frontal frames only, no steps.
+    let frontal: Vec<_> = heads
+        .iter()
+        .map(|(h, seed)| {
+            (
+                liveness_core::testing::DrawnHead {
+                    yaw: 0.0,
+                    pitch: 0.0,
+                    ..*h
+                },
+                *seed,
+            )
+        })
+        .collect();
+    // One still image sent as every frame.
+    let still = vec![drawn(&heads[..1])[0].clone(); heads.len()];
+    // Two people taking turns.
+    let mut two = heads.clone();
+    for (h, _) in two.iter_mut().skip(1).step_by(2) {
+        h.width *= 1.5;
+        h.cx += 40.0;
+    }
+    // The steps in the wrong order (right before left).
+    let wrong = Challenge::parse("centre,right,up,left,centre").expect("challenge");
+    let (wrong_heads, mut wrong_times) = head_track(&wrong, 4, INTERVAL);
+    let last = wrong_times.last().copied().unwrap_or(0.0);
+    wrong_times.extend((1..=5).map(|k| last + INTERVAL * f64::from(k)));
+    // A print of the frontal face, turned and tilted to mimic each step, further than the head.
+    let front = draw_head(320, 240, heads[0].0, WALL, 99);
+    let turned: Vec<String> = heads
+        .iter()
+        .map(|(h, seed)| {
+            png_of(&turn_picture(
+                &front,
+                320,
+                240,
+                1.5 * h.yaw,
+                1.5 * h.pitch,
+                1.0,
+                [95, 95, 95],
+                *seed,
+            ))
+        })
+        .collect();
+    let attacks: Vec<(&str, HonestCheck, &str)> = vec![
+        (
+            "stored photos",
+            with_track(drawn(&frontal), times.clone()),
+            "challenge-failed",
+        ),
+        (
+            "a still image repeated",
+            with_track(still, times.clone()),
+            "repeated-frames",
+        ),
+        (
+            "two people",
+            with_track(drawn(&two), times.clone()),
+            "discontinuous",
+        ),
+        (
+            "steps in the wrong order",
+            with_track(drawn(&wrong_heads), wrong_times),
+            "challenge-failed",
+        ),
+        (
+            "a photo turned to mimic each step",
+            with_track(turned, times.clone()),
+            "challenge-failed",
+        ),
+    ];
+    let sessions: Vec<Created> = attacks.iter().map(|_| create(&s)).collect();
+    // Too fast: the honest capture, verified the moment its session exists.
+    let quick = create(&s);
+    let url = |id: &str| format!("{}/v1/sessions/{id}/verify", s.base);
+    let (status, body, _) = call(
+        "POST",
+        &url(&quick.id),
+        Some(verify_body(&quick.nonce, &honest, p, live)),
+    );
+    assert_eq!(
+        (status, body["verdict"].as_str()),
+        (200, Some("too-fast")),
+        "{body}"
+    );
+    std::thread::sleep(PERFORM);
+    for ((name, check, code), session) in attacks.iter().zip(&sessions) {
+        let (status, body, _) = call(
+            "POST",
+            &url(&session.id),
+            Some(verify_body(&session.nonce, check, p, live)),
+        );
+        assert_eq!(status, 200, "{name}: {body}");
+        assert_eq!(
+            (body["live"].as_bool(), body["verdict"].as_str()),
+            (Some(false), Some(*code)),
+            "{name}: {body}"
+        );
+        assert_eq!(
+            body["pSpoof"],
+            Value::Null,
+            "{name}: a failed verify reveals no score"
+        );
+        let row = state_of(&s, &session.id);
+        assert!(
+            row["challengeReport"]
+                .as_str()
+                .is_some_and(|r| r.contains(code)),
+            "{name}: {row}"
+        );
+        // Closed for good: the honest capture cannot follow on the same session.
+        let (status, again, _) = call(
+            "POST",
+            &url(&session.id),
+            Some(verify_body(&session.nonce, &honest, p, live)),
+        );
+        assert_eq!(
+            (status, again["error"].as_str()),
+            (409, Some("used")),
+            "{name}: {again}"
+        );
+    }
+}
+
+/// Sessions draw their own challenges; an honest capture of one passes its challenge, and the
+/// same capture replayed on a session with another challenge does not.
+#[test]
+fn sessions_draw_challenges_and_a_replayed_capture_fails_another() {
+    let s = start_with(|_| {}, None, [3; 32]);
+    let first = create(&s);
+    let drawn_steps: Vec<String> = first
+        .challenge
+        .steps
+        .iter()
+        .map(|s| s.code().to_owned())
+        .collect();
+    let challenge = Challenge::parse(&drawn_steps.join(",")).expect("a valid drawn challenge");
+    let check = honest(&challenge, 5);
+    // A second session whose challenge differs (a few tries: they are random).
+    let other = (0..50)
+        .map(|_| create(&s))
+        .find(|c| c.challenge.steps != first.challenge.steps)
+        .expect("random challenges differ");
+    std::thread::sleep(PERFORM);
+    let url = |id: &str| format!("{}/v1/sessions/{id}/verify", s.base);
+    let (p, live) = (check.verdict.p_spoof, check.verdict.live);
+    let (status, body, _) = call(
+        "POST",
+        &url(&first.id),
+        Some(verify_body(&first.nonce, &check, p, live)),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["verdict"],
+        if live { "live" } else { "attack" },
+        "{body}"
+    );
+    let (status, body, _) = call(
+        "POST",
+        &url(&other.id),
+        Some(verify_body(&other.nonce, &check, p, live)),
+    );
+    assert_eq!(
+        (status, body["verdict"].as_str()),
+        (200, Some("challenge-failed")),
+        "{body}"
+    );
 }
 
 #[test]
@@ -177,14 +426,28 @@ fn a_forged_client_score_is_a_finding_not_a_pass() {
     let (c, status, body) = verified(&s, &frames, forged, !live);
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["live"], false);
-    assert_eq!(body["verdict"], "mismatch");
+    // The passive model decides before the score check when it says attack.
+    let decided = if live { "mismatch" } else { "attack" };
+    assert_eq!(body["verdict"], decided);
     assert!(
-        body["findings"][0]
-            .as_str()
-            .is_some_and(|f| f.starts_with("score-mismatch")),
+        body["findings"]
+            .as_array()
+            .is_some_and(|f| f.contains(&json!("mismatch"))),
         "{body}"
     );
-    assert_eq!(state_of(&s, &c.id)["verdict"], "mismatch");
+    assert_eq!(
+        body["pSpoof"],
+        Value::Null,
+        "no score before a final live verdict"
+    );
+    let row = state_of(&s, &c.id);
+    assert_eq!(row["verdict"], decided);
+    assert!(
+        row["findings"].as_array().is_some_and(|f| f
+            .iter()
+            .any(|f| f.as_str().is_some_and(|f| f.starts_with("score-mismatch")))),
+        "the audit log has the detail: {row}"
+    );
     let _ = p;
 }
 
@@ -256,15 +519,33 @@ fn bad_uploads_are_4xx_that_name_the_fault_and_leave_the_session_open() {
     let c = create(&s);
     let url = format!("{}/v1/sessions/{}/verify", s.base, c.id);
     let png = base64::engine::general_purpose::STANDARD
-        .decode(&frames[0])
+        .decode(&frames.frames[0])
         .expect("b64");
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
     let with = |replace: &dyn Fn(&mut Vec<String>)| {
-        let mut f = frames.clone();
+        let mut f = frames.frames.clone();
         replace(&mut f);
-        verify_body(&c.nonce, &f, p, live)
+        let check = HonestCheck {
+            frames: f,
+            track: frames.track.clone(),
+            times: frames.times.clone(),
+            verdict: frames.verdict,
+        };
+        verify_body(&c.nonce, &check, p, live)
+    };
+    let with_track = |replace: &dyn Fn(&mut Vec<String>, &mut Vec<f64>)| {
+        let (mut track, mut times) = (frames.track.clone(), frames.times.clone());
+        replace(&mut track, &mut times);
+        let check = HonestCheck {
+            frames: frames.frames.clone(),
+            track,
+            times,
+            verdict: frames.verdict,
+        };
+        verify_body(&c.nonce, &check, p, live)
     };
     let wide = encode_png(&vec![0u8; 4097 * 4], 4097, 1);
+    let large = encode_png(&vec![0u8; 321 * 10 * 4], 321, 10);
     let cases: Vec<(String, u16, &str)> = vec![
         (with(&|f| f.truncate(4)), 400, "4 frames"),
         (with(&|f| f[2] = "***".into()), 400, "frame 2: not base64"),
@@ -272,9 +553,15 @@ fn bad_uploads_are_4xx_that_name_the_fault_and_leave_the_session_open() {
         (with(&|f| f[3] = b64(&png[..png.len() / 2])), 400, "frame 3: not a complete PNG"),
         (with(&|f| f[0] = wide.clone()), 400, "frame 0: 4097x1"),
         (with(&|f| f[4] = encode_png(&[0u8; 16 * 16 * 4], 16, 16)), 400, "frame 4 is 16x16"),
+        (with_track(&|t, _| t.clear()), 400, "challenge.frames has 0 frames"),
+        (with_track(&|t, _| t.resize(151, String::new())), 400, "challenge.frames has 151 frames"),
+        (with_track(&|t, _| t[3] = large.clone()), 400, "challenge.frames: frame 3 is 321x10"),
+        (with_track(&|t, _| t[7] = "***".into()), 400, "challenge.frames: frame 7: not base64"),
+        (with_track(&|_, times| { times.pop(); }), 400, "challenge.times has"),
         ("{not json".into(), 400, "not a valid request"),
-        (json!({ "nonce": c.nonce, "frames": frames, "client": { "pSpoof": 2.0, "live": true, "captureMs": 1.0 } }).to_string(), 400, "not a probability"),
-        (json!({ "nonce": c.nonce, "frames": frames }).to_string(), 400, "missing field"),
+        (json!({ "nonce": c.nonce, "frames": frames.frames, "challenge": { "frames": frames.track, "times": frames.times }, "client": { "pSpoof": 2.0, "live": true, "captureMs": 1.0 } }).to_string(), 400, "not a probability"),
+        (json!({ "nonce": c.nonce, "frames": frames.frames, "client": { "pSpoof": p, "live": live, "captureMs": 450.0 } }).to_string(), 400, "missing field `challenge`"),
+        (json!({ "nonce": c.nonce, "frames": frames.frames }).to_string(), 400, "missing field"),
     ];
     for (body, status, needle) in cases {
         let (got, answer, _) = call("POST", &url, Some(body));
@@ -328,6 +615,8 @@ fn the_demo_signup_accepts_only_a_valid_unused_live_token() {
     let foreign = other.sign(&tokens::Claims {
         sid: "0".repeat(32),
         live: true,
+        verdict: "live".into(),
+        challenge: true,
         p_spoof: 0.0,
         model: String::new(),
         iat: now,
