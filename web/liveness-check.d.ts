@@ -11,11 +11,25 @@ export const DEFAULT_INTERVAL_MS: 200;
 /** Milliseconds between two looks of the face detector at the preview. */
 export const GUIDE_INTERVAL_MS: 250;
 
+/** Milliseconds between two looks during the head-pose challenge. */
+export const CHALLENGE_INTERVAL_MS: 200;
+
+/** The most time one challenge step may take, ms. */
+export const STEP_TIMEOUT_MS: 6000;
+
+/** Most looks in one challenge's track. */
+export const MAX_TRACK_FRAMES: 150;
+
+/** Widest or tallest track frame sent to a session server, pixels. */
+export const TRACK_SIDE: 320;
+
 /** What the widget is doing. */
 export type LivenessState =
   | 'idle'
   | 'starting'
   | 'preview'
+  /** The head-pose challenge: one step after another (event `challenge`). */
+  | 'challenge'
   | 'capturing'
   | 'analysing'
   | 'result'
@@ -61,7 +75,18 @@ export type LivenessGuidanceCode =
   | 'too-dark'
   | 'good';
 
-/** The engine that ran the model. */
+/** A step of the head-pose challenge (`left` and `right` are the user's own). */
+export type LivenessStepCode = 'centre' | 'left' | 'right' | 'up' | 'down';
+
+/** Why a challenge failed (client-only check or the session server's verdict). */
+export type LivenessChallengeCode =
+  | 'challenge-failed'
+  | 'flat'
+  | 'discontinuous'
+  | 'repeated-frames'
+  | 'too-fast';
+
+/** The engine that ran the model.
 export type LivenessBackend = 'webgpu' | 'cpu';
 
 /** Milliseconds spent in each stage of one check. */
@@ -86,6 +111,8 @@ export interface LivenessTimings {
   modelSessionMs: number;
   /** With `session`: encoding the frames as PNG and the server's verify. */
   sessionMs?: number;
+  /** The head-pose challenge, from its first look to the five frames. */
+  challengeMs?: number;
 }
 
 /** A face box in frame pixels. */
@@ -108,9 +135,12 @@ export interface LivenessSessionResult {
   live: boolean;
   /** The server's pSpoof for the same frames (null when its face gate refused them). */
   pSpoof: number | null;
-  /** `live`, `attack`, `refused`, `mismatch` (the client's score disagrees) or `timing`. */
+  /**
+   * The signal that decided: `live`, `refused` (face gate), a LivenessChallengeCode, `attack`
+   * (passive model), `mismatch` (the client's score disagrees) or `timing`.
+   */
   verdict: string;
-  /** Why the server did not confirm beyond the score. */
+  /** The codes of every check that failed. */
   findings: string[];
 }
 
@@ -134,6 +164,32 @@ export interface LivenessResult {
   frames?: ImageData[];
   /** The server's confirmation, only with the `session` attribute. */
   session?: LivenessSessionResult;
+  /** The head-pose challenge (absent with `challenge="none"`). */
+  challenge?: LivenessChallengeResult;
+}
+
+/** How the head-pose challenge went. */
+export interface LivenessChallengeResult {
+  /** The steps asked for. */
+  steps: LivenessStepCode[];
+  /** Every step performed in order by one continuous, three-dimensional face. */
+  passed: boolean;
+  /** Why not. */
+  code: LivenessChallengeCode | null;
+  /** `server`: the session server drew and checked it; `client`: this page did (weaker). */
+  drawnBy: 'server' | 'client';
+}
+
+/** The detail of the `challenge` event (every look during the challenge). */
+export interface LivenessChallengeProgress {
+  /** The step due (0-based); equal to `steps` when all are done. */
+  step: number;
+  steps: number;
+  due: LivenessStepCode | null;
+  /** The last look's pose against the user's centre (nose offsets), or null without a face. */
+  pose: { yaw: number; pitch: number } | null;
+  done: boolean;
+  stepCodes: LivenessStepCode[];
 }
 
 /** The detail of the `error` and `refused` events. */
@@ -189,6 +245,12 @@ export interface LivenessTexts {
   modelNote: string;
   /** While the model downloads. */
   loading: string;
+  /** The challenge's status line: `{step}` of `{steps}`, then the step's `{instruction}`. */
+  stepProgress: string;
+  /** The instruction of each challenge step. */
+  steps: Record<LivenessStepCode, string>;
+  /** The result's status line when the challenge decided. */
+  challengeFailed: Record<LivenessChallengeCode, string>;
   /** The preview's status line, by guidance. */
   guidance: Record<LivenessGuidanceCode, string>;
   /** The `refused` state's status line, by refusal. */
@@ -197,7 +259,11 @@ export interface LivenessTexts {
   errors: Record<LivenessErrorCode, string>;
 }
 
-export type PartialLivenessTexts = Partial<Omit<LivenessTexts, 'errors' | 'guidance' | 'refused'>> & {
+export type PartialLivenessTexts = Partial<
+  Omit<LivenessTexts, 'errors' | 'guidance' | 'refused' | 'steps' | 'challengeFailed'>
+> & {
+  steps?: Partial<Record<LivenessStepCode, string>>;
+  challengeFailed?: Partial<Record<LivenessChallengeCode, string>>;
   guidance?: Partial<Record<LivenessGuidanceCode, string>>;
   refused?: Partial<Record<LivenessRefusalCode, string>>;
   errors?: Partial<Record<LivenessErrorCode, string>>;
@@ -212,11 +278,14 @@ export const DEFAULT_TEXTS: Readonly<LivenessTexts>;
  * the CPU engine otherwise), `interval` (ms between frames, default 200), `auto-capture`
  * (capture by itself once the face is well placed and steady, no sooner than this many ms after
  * the preview appears), `share-frames` (put the frames in the result), `session` (the address of
- * the host's session endpoint, e.g. `/v1/sessions`: the check is bound to a server nonce, the
- * frames go to that server, and the result carries its signed token).
+ * the host's session endpoint, e.g. `/v1/sessions`: the check is bound to a server nonce and the
+ * server's head-pose challenge, the frames go to that server, and the result carries its signed
+ * token), `challenge` (without `session`: `none` for the passive model only, or fixed steps such
+ * as `centre,left,right,centre` for fake-camera tests; absent: a challenge drawn on the page,
+ * weaker than the server's).
  *
  * Events: `result` (LivenessResult), `refused` and `error` (LivenessErrorDetail; they do not
- * bubble), `state`, `guidance`, `progress`.
+ * bubble), `state`, `guidance`, `challenge` (LivenessChallengeProgress), `progress`.
  */
 export class LivenessCheck extends HTMLElement {
   readonly state: LivenessState;
@@ -224,7 +293,7 @@ export class LivenessCheck extends HTMLElement {
   set texts(texts: PartialLivenessTexts);
   /** Asks for the camera and shows the preview; ignored while a check is under way. */
   start(): Promise<void>;
-  /** From the preview: captures the frames and runs the check. */
+  /** From the preview: the head-pose challenge, then the five frames, then the check. */
   capture(): Promise<void>;
   /** Stops the camera and any check under way; back to idle. */
   stop(): void;
@@ -234,6 +303,7 @@ export class LivenessCheck extends HTMLElement {
   addEventListener(type: 'refused', listener: (e: CustomEvent<LivenessErrorDetail<LivenessRefusalCode>>) => void, options?: boolean | AddEventListenerOptions): void;
   addEventListener(type: 'state', listener: (e: CustomEvent<LivenessStateDetail>) => void, options?: boolean | AddEventListenerOptions): void;
   addEventListener(type: 'guidance', listener: (e: CustomEvent<LivenessGuidance>) => void, options?: boolean | AddEventListenerOptions): void;
+  addEventListener(type: 'challenge', listener: (e: CustomEvent<LivenessChallengeProgress>) => void, options?: boolean | AddEventListenerOptions): void;
   addEventListener(type: 'progress', listener: (e: CustomEvent<LivenessProgress>) => void, options?: boolean | AddEventListenerOptions): void;
   addEventListener(type: string, listener: EventListenerOrEventListenerObject, options?: boolean | AddEventListenerOptions): void;
 }
@@ -246,12 +316,15 @@ export interface MountOptions {
   autoCapture?: number;
   shareFrames?: boolean;
   session?: string;
+  /** `none`, or fixed steps (`centre,left,right,centre`); see the `challenge` attribute. */
+  challenge?: string;
   texts?: PartialLivenessTexts;
   onResult?: (result: LivenessResult) => void;
   onError?: (error: LivenessErrorDetail) => void;
   onRefused?: (refusal: LivenessErrorDetail<LivenessRefusalCode>) => void;
   onState?: (state: LivenessStateDetail) => void;
   onGuidance?: (guidance: LivenessGuidance) => void;
+  onChallenge?: (progress: LivenessChallengeProgress) => void;
 }
 
 /** Creates a `<liveness-check>` inside `container` and returns it. */

@@ -2,8 +2,8 @@
 //
 // Embedding is one tag, `<liveness-check model="/models/default.onnx"></liveness-check>`, or one
 // call, `mount(element, { model })`. The widget asks for the camera, shows a preview with live
-// guidance from a face detector, captures five frames, stops the camera, and runs the model on
-// this device. The main thread only shows the preview and grabs frames (through the wasm module's
+// guidance from a face detector, asks for a short head-pose challenge (the session server's, or
+// one drawn here), captures five frames, stops the camera, and runs the model on this device. The main thread only shows the preview and grabs frames (through the wasm module's
 // Camera); a Web Worker (liveness-worker.js) holds the models and runs the face detector, the
 // trainer's own preprocessing and inference — wonnx on a hardware WebGPU adapter, tract on the CPU
 // everywhere else. No frame leaves the device unless the host page asks for them (`share-frames`,
@@ -21,6 +21,18 @@ export const DEFAULT_INTERVAL_MS = 200;
 /** Milliseconds between two looks of the face detector at the preview. */
 export const GUIDE_INTERVAL_MS = 250;
 
+/** Milliseconds between two looks during the head-pose challenge. */
+export const CHALLENGE_INTERVAL_MS = 200;
+
+/** The most time one challenge step may take, ms (liveness_core::challenge::STEP_TIMEOUT_MS). */
+export const STEP_TIMEOUT_MS = 6000;
+
+/** Most looks in one challenge's track (liveness_core::challenge::MAX_TRACK_FRAMES). */
+export const MAX_TRACK_FRAMES = 150;
+
+/** Widest or tallest frame of the track sent to a session server (MAX_TRACK_SIDE). */
+export const TRACK_SIDE = 320;
+
 const BASE = new URL('./', import.meta.url);
 
 /**
@@ -32,6 +44,7 @@ export const STATES = Object.freeze({
   idle: Object.freeze({ busy: false, text: 'intro', button: 'start' }),
   starting: Object.freeze({ busy: true, text: 'starting', button: null }),
   preview: Object.freeze({ busy: true, text: null, button: 'capture' }),
+  challenge: Object.freeze({ busy: true, text: null, button: null }),
   capturing: Object.freeze({ busy: true, text: 'capturing', button: null }),
   analysing: Object.freeze({ busy: true, text: 'analysing', button: null }),
   result: Object.freeze({ busy: false, text: null, button: 'again' }),
@@ -50,6 +63,21 @@ export const DEFAULT_TEXTS = Object.freeze({
   analysing: 'Checking…',
   live: 'Live person confirmed.',
   spoof: 'We could not confirm a live person. Face the camera in good light and try again.',
+  stepProgress: 'Step {step} of {steps}: {instruction}',
+  steps: Object.freeze({
+    centre: 'Look straight at the camera.',
+    left: 'Turn your head slowly to the left.',
+    right: 'Turn your head slowly to the right.',
+    up: 'Tilt your head slowly up.',
+    down: 'Tilt your head slowly down.',
+  }),
+  challengeFailed: Object.freeze({
+    'challenge-failed': 'We could not see the head movement we asked for. Try again, turning slowly.',
+    flat: 'The face moved like a flat picture. Use your own face in front of the camera.',
+    discontinuous: 'We lost track of your face. Stay in view and try again.',
+    'repeated-frames': 'The camera sent the same picture twice. Try again.',
+    'too-fast': 'That was faster than a person can turn. Try again.',
+  }),
   retry: 'Try again',
   again: 'Check again',
   score: 'Spoof probability {p} (threshold {t})',
@@ -182,6 +210,18 @@ async function pngBase64(frame) {
   return String(url).slice(String(url).indexOf(',') + 1);
 }
 
+/** `frame` (ImageData) scaled so that its longer side is at most `side` pixels, as ImageData. */
+async function scaled(frame, side) {
+  const k = Math.min(1, side / Math.max(frame.width, frame.height));
+  const [w, h] = [Math.max(1, Math.round(frame.width * k)), Math.max(1, Math.round(frame.height * k))];
+  const bitmap = await createImageBitmap(frame, { resizeWidth: w, resizeHeight: h, resizeQuality: 'high' });
+  const canvas = new OffscreenCanvas(w, h);
+  const ctx = canvas.getContext('2d');
+  ctx.drawImage(bitmap, 0, 0);
+  bitmap.close();
+  return ctx.getImageData(0, 0, w, h);
+}
+
 /** A `session` error: the host's server refused or could not confirm the check. */
 function sessionError(message) {
   return livenessError({ code: 'session', message });
@@ -224,7 +264,8 @@ export class LivenessCheck extends HTMLElement {
   #detail = null; // the verdict in `result`, { code, message } in `error` and `refused`
   #guidance = null; // the last look of the face detector in `preview`
   #progress = null; // download progress of the model, 0..1, while it loads
-  #session = null; // the host server's session of this check ({ id, nonce, … }), with `session`
+  #session = null; // the host server's session of this check ({ id, nonce, challenge, … }), with `session`
+  #challenge = null; // during `challenge`: { steps, progress } (the step due, the last pose)
   #ui;
 
   constructor() {
@@ -240,6 +281,7 @@ export class LivenessCheck extends HTMLElement {
       <div class="stage" part="stage">
         <video muted playsinline aria-hidden="true"></video>
         <div class="guide" aria-hidden="true"></div>
+        <div class="arrow" aria-hidden="true"></div>
       </div>
       <p class="status" role="status" aria-live="polite"></p>
       <p class="progress" part="progress"></p>
@@ -249,6 +291,7 @@ export class LivenessCheck extends HTMLElement {
     root.append(link, box);
     this.#ui = {
       video: box.querySelector('video'),
+      arrow: box.querySelector('.arrow'),
       status: box.querySelector('.status'),
       progress: box.querySelector('.progress'),
       score: box.querySelector('.score'),
@@ -284,7 +327,7 @@ export class LivenessCheck extends HTMLElement {
   /** Replaces some or all texts; `guidance`, `refused` and `errors` are merged per code. */
   set texts(texts) {
     const merged = { ...DEFAULT_TEXTS, ...texts };
-    for (const group of ['guidance', 'refused', 'errors']) {
+    for (const group of ['guidance', 'refused', 'errors', 'steps', 'challengeFailed']) {
       merged[group] = { ...DEFAULT_TEXTS[group], ...(texts?.[group] ?? {}) };
     }
     this.#texts = merged;
@@ -316,6 +359,19 @@ export class LivenessCheck extends HTMLElement {
   get #sessionUrl() {
     const url = this.getAttribute('session');
     return url ? new URL(url, document.baseURI).href : null;
+  }
+
+  /**
+   * The challenge's steps: the session server's (it holds the widget to them); else the
+   * `challenge` attribute's fixed steps (`centre,left,right,centre`: for fake-camera tests), none
+   * with `challenge="none"` (passive model only), or null: drawn here at random (client-only
+   * mode: weaker, nobody but this page holds the user to it).
+   */
+  get #challengeSteps() {
+    if (this.#session?.challenge) return this.#session.challenge.steps;
+    const attr = this.getAttribute('challenge');
+    if (attr === 'none') return [];
+    return attr ? attr.split(',').map((s) => s.trim()) : null;
   }
 
   /** Asks for the camera and shows the preview. Does nothing while a check is under way. */
@@ -367,13 +423,23 @@ export class LivenessCheck extends HTMLElement {
     }
   }
 
-  /** Captures the frames (from the preview state) and runs the check. */
+  /** From the preview: the head-pose challenge, then the five frames, then the check. */
   async capture() {
     if (this.#state !== 'preview' || !this.#camera) return;
     const run = this.#run;
     const camera = this.#camera;
-    this.#set('capturing');
     try {
+      const steps = this.#challengeSteps;
+      let track = null;
+      if (steps === null || steps.length > 0) {
+        this.#set('challenge');
+        track = await this.#performChallenge(run, camera, steps);
+        if (run !== this.#run) return;
+        // A camera's next picture, not the one the last look saw (the server refuses repeats).
+        await new Promise((r) => setTimeout(r, this.#interval));
+        if (run !== this.#run) return;
+      }
+      this.#set('capturing');
       const started = performance.now();
       const frames = await camera.capture(FRAMES, this.#interval);
       const captureMs = performance.now() - started;
@@ -404,19 +470,42 @@ export class LivenessCheck extends HTMLElement {
         modelVerifyMs: load.verifyMs,
         modelSessionMs: load.sessionMs,
       };
+      // The five frames' times on the track's clock (the camera keeps the interval).
+      const frameTimes = track
+        ? frames.map((_, k) => started - track.origin + k * this.#interval)
+        : [];
+      if (track) {
+        verdict.timings.challengeMs = started - track.origin;
+        if (!session) {
+          // Client-only: the server's rules, run here on the looks and the five frames' faces.
+          const rt = await loadRuntime();
+          const looks = track.looks.concat(verdict.faces.map((face) => ({ face, width: frames[0].width })));
+          const checked = rt.checkTrack(track.steps, looks, track.times.concat(frameTimes));
+          verdict.challenge = { steps: track.steps, passed: checked.passed, code: checked.code ?? null, drawnBy: 'client' };
+          verdict.live = verdict.live && checked.passed;
+        }
+      }
       if (session) {
         // The frames go to the host's own server (only now, only with `session`): it re-runs the
-        // same model on them and signs its verdict; the page's verdict is never more than the server's.
+        // same model and the challenge's checks and signs its verdict; the page's verdict is
+        // never more than the server's.
         const sent = performance.now();
-        const pngs = await Promise.all(frames.map(pngBase64));
+        const [pngs, trackPngs] = await Promise.all([
+          Promise.all(frames.map(pngBase64)),
+          Promise.all(track.uploads.map(pngBase64)),
+        ]);
         const confirmed = await sessionCall(`${this.#sessionUrl}/${session.id}/verify`, {
           nonce: session.nonce,
           frames: pngs,
+          challenge: { frames: trackPngs, times: track.times.concat(frameTimes) },
           client: { pSpoof: verdict.pSpoof, live: verdict.live, captureMs },
         });
         if (run !== this.#run) return;
         verdict.timings.sessionMs = performance.now() - sent;
         verdict.session = { id: confirmed.id, token: confirmed.token, live: confirmed.live, pSpoof: confirmed.pSpoof, verdict: confirmed.verdict, findings: confirmed.findings };
+        const rt = await loadRuntime();
+        const code = confirmed.findings.find((f) => rt.challengeCodes().includes(f)) ?? null;
+        verdict.challenge = { steps: track.steps, passed: code === null, code, drawnBy: 'server' };
         verdict.live = verdict.live && confirmed.live;
       }
       if (share) verdict.frames = frames;
@@ -425,6 +514,59 @@ export class LivenessCheck extends HTMLElement {
     } catch (error) {
       if (run === this.#run) this.#fail(error);
     }
+  }
+
+  /**
+   * Prompts the challenge's steps one by one and follows them look by look (the face detector in
+   * the worker, liveness-core's tracker here) until all are done, a step runs out of time, or the
+   * track is full; the server (or checkTrack) decides on the track either way. Resolves to the
+   * track: { steps, looks: [{ face, width }], times (ms since `origin`), uploads (frames scaled
+   * for the server, with `session` only), origin }.
+   */
+  async #performChallenge(run, camera, steps) {
+    const rt = await loadRuntime();
+    const tracker = new rt.ChallengeTracker(steps ?? undefined);
+    const track = { steps: tracker.steps, looks: [], times: [], uploads: [], origin: performance.now() };
+    const upload = this.#session !== null;
+    let due = 0;
+    let dueSince = track.origin;
+    try {
+      this.#challenge = { steps: track.steps, progress: { step: 0, steps: track.steps.length, due: track.steps[0], pose: null, done: false } };
+      this.#render();
+      while (run === this.#run && track.looks.length < MAX_TRACK_FRAMES) {
+        const looked = performance.now();
+        const [frame] = await camera.capture(1, 0);
+        if (run !== this.#run) break;
+        const at = performance.now() - track.origin;
+        const small = upload ? await scaled(frame, TRACK_SIDE) : null;
+        const { plain, transfer } = framesForWorker([frame], false);
+        const look = await ask({ op: 'guide', frame: plain[0], previous: null }, { transfer });
+        if (run !== this.#run) break;
+        const progress = tracker.push(look.face ?? null);
+        // Only looks with one face join the track: the server's gate would refuse the others.
+        if (look.face) {
+          track.looks.push({ face: look.face, width: frame.width });
+          track.times.push(at);
+          if (small) track.uploads.push(small);
+        }
+        this.#challenge = { steps: track.steps, progress };
+        this.#render();
+        this.dispatchEvent(new CustomEvent('challenge', { detail: { ...progress, stepCodes: track.steps }, bubbles: true, composed: true }));
+        if (progress.done) break;
+        if (progress.step !== due) {
+          due = progress.step;
+          dueSince = performance.now();
+        } else if (performance.now() - dueSince > STEP_TIMEOUT_MS) {
+          break;
+        }
+        const wait = CHALLENGE_INTERVAL_MS - (performance.now() - looked);
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      }
+    } finally {
+      tracker.free();
+      this.#challenge = null;
+    }
+    return track;
   }
 
   /** Stops the camera and any check under way, and returns to idle. */
@@ -520,8 +662,17 @@ export class LivenessCheck extends HTMLElement {
         return this.#sessionUrl ? t.introSession : t.intro;
       case 'preview':
         return t.guidance[this.#guidance?.guidance] ?? t.guidance['off-centre'];
+      case 'challenge': {
+        const p = this.#challenge?.progress;
+        if (!p || p.done) return t.capturing;
+        return t.stepProgress
+          .replace('{step}', String(p.step + 1))
+          .replace('{steps}', String(p.steps))
+          .replace('{instruction}', t.steps[p.due] ?? p.due);
+      }
       case 'result':
-        return d.live ? t.live : t.spoof;
+        if (d.live) return t.live;
+        return (d.challenge?.code && t.challengeFailed[d.challenge.code]) || t.spoof;
       case 'refused':
         return t.refused[d.code] ?? t.refused['no-face'];
       case 'error':
@@ -547,6 +698,9 @@ export class LivenessCheck extends HTMLElement {
     const code = state === 'error' || state === 'refused' ? this.#detail.code : null;
     if (code) this.dataset.error = code;
     else delete this.dataset.error;
+    const due = state === 'challenge' && !this.#challenge?.progress?.done ? this.#challenge?.progress?.due : null;
+    if (due) this.dataset.step = due;
+    else delete this.dataset.step;
     const guidance = state === 'preview' ? this.#guidance?.guidance : null;
     if (guidance) this.dataset.guidance = guidance;
     else delete this.dataset.guidance;
@@ -587,7 +741,8 @@ if (!customElements.get('liveness-check')) customElements.define('liveness-check
 
 /**
  * Mounts a widget inside `container` and returns it. Options: model, manifest, backend, interval,
- * autoCapture, shareFrames, session, texts, and on{Result,Error,State,Guidance,Refused}.
+ * autoCapture, shareFrames, session, challenge, texts, and
+ * on{Result,Error,State,Guidance,Refused,Challenge}.
  */
 export function mount(container, options = {}) {
   const el = document.createElement('liveness-check');
@@ -596,6 +751,7 @@ export function mount(container, options = {}) {
     ['manifest', 'manifest'],
     ['backend', 'backend'],
     ['session', 'session'],
+    ['challenge', 'challenge'],
   ]) {
     if (options[option]) el.setAttribute(attribute, options[option]);
   }
@@ -609,6 +765,7 @@ export function mount(container, options = {}) {
     ['onState', 'state'],
     ['onGuidance', 'guidance'],
     ['onRefused', 'refused'],
+    ['onChallenge', 'challenge'],
   ]) {
     if (options[option]) el.addEventListener(event, (e) => options[option](e.detail));
   }

@@ -2,7 +2,7 @@
 // Debian's Chromium launched the way these machines need, and the native scorer.
 
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, writeFile, mkdir, access } from 'node:fs/promises';
+import { mkdtemp, writeFile, mkdir, access, readdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,7 +29,7 @@ async function binary(name, env) {
  * `model` (with its manifest next to it) replaces the default model; its folder is then served
  * as /models/.
  */
-export async function startSite({ model } = {}) {
+export async function startSite({ model, challenge } = {}) {
   await access(path.join(ROOT, 'web', 'pkg', 'liveness_wasm_bg.wasm')).catch(() => {
     throw new Error('web/pkg is missing: run scripts/build-web.sh first');
   });
@@ -45,6 +45,7 @@ export async function startSite({ model } = {}) {
       '--key',
       path.join(dir, 'key'),
       ...(model ? ['--model', model, '--models', path.dirname(model)] : []),
+      ...(challenge ? ['--fixed-challenge', challenge] : []),
     ],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
   );
@@ -230,9 +231,10 @@ export async function instrumentedPage(context) {
  * The demo page (`base`/demo/) in a new instrumented context of `browser`, with the camera
  * granted or not, once its widget is idle. Resolves to { context, page, problems }.
  */
-export async function openDemoPage(browser, base, { grant = true } = {}) {
+export async function openDemoPage(browser, base, { grant = true, clip } = {}) {
   const context = await browser.newContext();
   if (grant) await context.grantPermissions(['camera'], { origin: base });
+  if (clip) await clipCamera(context, clip);
   const { page, problems } = await instrumentedPage(context);
   await page.goto(`${base}/demo/`);
   await waitForState(page, 'idle');
@@ -248,13 +250,45 @@ export async function waitForGuidance(page, want, { selector = 'liveness-check',
   );
 }
 
-/** Waits until the widget `selector` reaches `state` (or fails after `timeout` ms). */
-export function waitForState(page, state, { selector = 'liveness-check', timeout = 120_000 } = {}) {
-  return page.waitForFunction(
-    ([sel, st]) => document.querySelector(sel)?.state === st,
-    [selector, state],
-    { timeout },
-  );
+/**
+ * Waits until the widget `selector` reaches `state`; on timeout fails with what the widget showed
+ * (its state, status text and data attributes), not a bare timeout.
+ */
+export async function waitForState(page, state, { selector = 'liveness-check', timeout = 120_000 } = {}) {
+  const ended = ['error', 'refused', 'result'];
+  let failure = null;
+  try {
+    // A widget that ended elsewhere will not get there: stop waiting at once.
+    await page.waitForFunction(
+      ([sel, st, ends]) => {
+        const now = document.querySelector(sel)?.state;
+        return now === st || (ends.includes(now) && !ends.includes(st));
+      },
+      [selector, state, ended],
+      { timeout },
+    );
+    const now = await page.evaluate((sel) => document.querySelector(sel)?.state, selector);
+    if (now !== state) failure = new Error(`it ended in '${now}'`);
+  } catch (error) {
+    failure = error;
+  }
+  if (failure) {
+    const error = failure;
+    const seen = await page
+      .evaluate((sel) => {
+        const el = document.querySelector(sel);
+        return el
+          ? {
+              state: el.state,
+              status: el.shadowRoot?.querySelector('.status')?.textContent,
+              data: { ...el.dataset },
+              error: window.__error,
+            }
+          : 'no widget';
+      }, selector)
+      .catch((e) => `unreadable: ${e.message}`);
+    throw new Error(`the widget did not reach '${state}' (waited up to ${timeout} ms); it showed ${JSON.stringify(seen)} (${error.message.split('\n')[0]})`);
+  }
 }
 
 /** Clicks the widget's one button (inside its shadow root; Playwright pierces it). */
@@ -265,8 +299,76 @@ export function clickWidgetButton(page, selector = 'liveness-check') {
 const run = promisify(execFile);
 
 /**
- * A model trained by the trainer on generated data (drawn faces; attacks look printed), in which
- * the fake camera's drawn face is a live person by construction: for testing the session flow
+ * A challenge clip from `liveness-trainer synth-challenge` (320 × 240 PNGs): a drawn head
+ * performing `steps`, or with `picture` a print of it turned to imitate them. Resolves to
+ * { dir, count, tail }.
+ */
+export async function challengeClip(steps, { picture = false, tail = 8 } = {}) {
+  const trainer = await binary('liveness-trainer', 'LIVENESS_TRAINER');
+  const dir = path.join(await tempDir('liveness-clip-'), 'clip');
+  await run(trainer, ['synth-challenge', '--out', dir, '--steps', steps, '--tail', String(tail), ...(picture ? ['--picture'] : [])]);
+  const count = (await readdir(dir)).filter((f) => f.endsWith('.png')).length;
+  return { dir, count, tail };
+}
+
+/**
+ * Makes `context`'s camera a fake that plays `clip` (challengeClip): its first frame until the
+ * widget enters the `challenge` state, then one frame every `interval` ms, then its last `tail`
+ * frames in a loop. Each repaint adds fresh sensor noise, as a camera does (the server refuses
+ * repeated frames). The frames are served to the page from /__clip/N.png.
+ */
+export async function clipCamera(context, { dir, count, tail }, interval = 300) {
+  await context.route('**/__clip/*.png', async (route) => {
+    const n = Number(new URL(route.request().url()).pathname.split('/').pop().replace('.png', ''));
+    await route.fulfill({ path: path.join(dir, `${String(n).padStart(3, '0')}.png`), contentType: 'image/png' });
+  });
+  await context.addInitScript(
+    ([count, tail, interval]) => {
+      // Loaded on the first call (the init script also runs in about:blank, which cannot fetch).
+      let bitmaps = null;
+      MediaDevices.prototype.getUserMedia = async function () {
+        bitmaps ??= Promise.all(
+          Array.from({ length: count }, (_, i) =>
+            fetch(`/__clip/${i}.png`).then((r) => r.blob()).then((b) => createImageBitmap(b)),
+          ),
+        );
+        const frames = await bitmaps;
+        const canvas = document.createElement('canvas');
+        [canvas.width, canvas.height] = [frames[0].width, frames[0].height];
+        const ctx = canvas.getContext('2d', { willReadFrequently: true });
+        const stream = canvas.captureStream(30);
+        let startedAt = null;
+        const paint = () => {
+          if (stream.getVideoTracks().every((t) => t.readyState === 'ended')) return;
+          if (startedAt === null && document.querySelector('liveness-check')?.state === 'challenge') {
+            startedAt = performance.now();
+          }
+          let i = startedAt === null ? 0 : Math.floor((performance.now() - startedAt) / interval);
+          if (i >= count) i = count - tail + ((i - count) % tail);
+          window.__clipFrame = i;
+          ctx.drawImage(frames[i], 0, 0);
+          const img = ctx.getImageData(0, 0, canvas.width, canvas.height);
+          const d = img.data;
+          for (let k = 0; k < d.length; k += 4) {
+            const n = Math.floor(Math.random() * 7) - 3;
+            d[k] += n;
+            d[k + 1] += n;
+            d[k + 2] += n;
+          }
+          ctx.putImageData(img, 0, 0);
+          setTimeout(paint, 33);
+        };
+        paint();
+        return stream;
+      };
+    },
+    [count, tail, interval],
+  );
+}
+
+/**
+ * A model trained by the trainer on generated data (drawn 3-D heads; attacks look printed), in
+ * which the challenge clip's drawn head is a live person by construction: for testing the session flow
  * end to end with a model that says "live" for it. Resolves to the path of `test.onnx`.
  */
 export async function trainTestModel() {
@@ -274,7 +376,8 @@ export async function trainTestModel() {
   const dir = await tempDir('liveness-test-model-');
   const data = path.join(dir, 'data');
   const opts = { maxBuffer: 1 << 24, env: { ...process.env, OMP_NUM_THREADS: '2' } };
-  await run(trainer, ['synth', '--out', data, '--subjects', '4', '--per-class', '3'], opts);
+  // 3-D heads, as the challenge clips show (challengeClip).
+  await run(trainer, ['synth', '--out', data, '--subjects', '4', '--per-class', '3', '--heads', '--width', '320', '--height', '240'], opts);
   const out = path.join(dir, 'run');
   await run(trainer, ['train', '--device', 'cpu', '--data', data, '--out', out, '--arch', 'cnn4', '--input-size', '32',
     '--epochs', '6', '--batch-size', '8', '--optimizer', 'adamw', '--lr', '3e-3', '--seed', '1'], opts);

@@ -25,7 +25,23 @@ if (el) {
     const code: 'no-face' | 'multiple-faces' = e.detail.code;
     console.log(code);
   });
-  el.texts = { start: 'Prüfung starten', errors: { 'camera-denied': 'Kamera blockiert.' } };
+  el.addEventListener('challenge', (e) => {
+    if (e.detail.due === 'left') console.log(e.detail.pose?.yaw, e.detail.step, e.detail.steps);
+    // @ts-expect-error: not a step
+    if (e.detail.due === 'sideways') console.log('never');
+  });
+  el.addEventListener('result', (e) => {
+    const code = e.detail.challenge?.code;
+    if (code === 'flat' || e.detail.session?.verdict === 'too-fast') console.log(e.detail.challenge?.steps);
+    // @ts-expect-error: not a challenge code
+    if (code === 'wobbly') console.log('never');
+  });
+  el.texts = {
+    start: 'Prüfung starten',
+    errors: { 'camera-denied': 'Kamera blockiert.' },
+    steps: { left: 'Drehen Sie den Kopf langsam nach links.' },
+    challengeFailed: { flat: 'Das Gesicht bewegte sich wie ein Foto.' },
+  };
   void el.start();
 }
 
@@ -36,6 +52,8 @@ const widget = mount(document.body, {
   backend: 'cpu',
   onError: (e) => console.log(e.code),
   onGuidance: (g) => console.log(g.steady),
+  challenge: 'none',
+  onChallenge: (c) => console.log(c.done),
 });
 widget.stop();
 const five: 5 = FRAMES;

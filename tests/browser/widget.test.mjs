@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 
 import {
   ROOT,
+  challengeClip,
   clickWidgetButton,
   launch,
   nativeFaces,
@@ -47,19 +48,31 @@ after(async () => {
 /** The demo page in a new context of `from` (default: the shared browser), camera granted or not. */
 const demoPage = ({ grant = true, from = browser } = {}) => openDemoPage(from, site.base, { grant });
 
+/** Attributes for the passive model alone on the device: frames shared, no session, no challenge. */
+const PASSIVE_ONLY = { 'share-frames': '', session: null, challenge: 'none' };
+
+/** The challenge the test servers give every session (a fake camera's clip cannot follow a random one). */
+const FIXED = 'centre,left,right,centre';
+
 const streamStates = (page) => page.evaluate(() => window.__streams.map((s) => s.getTracks().map((t) => t.readyState)));
 
-/** Sets up result/state recording and attributes on the demo's widget. */
+/** Sets up result/state recording and attributes on the demo's widget (null removes one). */
 function record(page, attributes = {}) {
   return page.evaluate((attrs) => {
     const el = document.getElementById('liveness');
-    for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+    for (const [k, v] of Object.entries(attrs)) {
+      if (v === null) el.removeAttribute(k);
+      else el.setAttribute(k, v);
+    }
     window.__states = [];
     window.__guidance = [];
     el.addEventListener('result', (e) => {
       window.__result = e.detail;
     });
     el.addEventListener('state', (e) => window.__states.push(e.detail.state));
+    el.addEventListener('error', (e) => {
+      window.__error = e.detail;
+    });
     el.addEventListener('guidance', (e) => window.__guidance.push(e.detail.guidance));
   }, attributes);
 }
@@ -91,7 +104,8 @@ async function nativeDiff(result) {
 describe('the widget in Chromium, a camera showing a face', () => {
   test('guidance, a check in the worker on the CPU engine, and the native score of the same frames', async () => {
     const { context, page, problems } = await demoPage();
-    await record(page, { 'share-frames': '' });
+    // The passive model alone, on this device (the challenge has tests of its own below).
+    await record(page, PASSIVE_ONLY);
     assert.equal(await page.locator('#submit').isDisabled(), true, 'submit starts locked');
 
     // Keyboard: the start button works with Enter.
@@ -150,7 +164,7 @@ describe('the widget in Chromium, a camera showing a face', () => {
 
   test('the WebGPU engine and the CPU engine give the same verdict on the same frames', async () => {
     const { context, page } = await demoPage();
-    await record(page, { 'share-frames': '', backend: 'webgpu' });
+    await record(page, { ...PASSIVE_ONLY, backend: 'webgpu' });
     await clickWidgetButton(page);
     await waitForGuidance(page, 'good');
     await clickWidgetButton(page);
@@ -183,6 +197,10 @@ describe('the widget in Chromium, a camera showing a face', () => {
       return {
         errorCodes: rt.errorCodes(),
         guidanceCodes: rt.guidanceCodes(),
+        challengeCodes: rt.challengeCodes(),
+        stepCodes: rt.stepCodes(),
+        challengeTexts: Object.keys(w.DEFAULT_TEXTS.challengeFailed),
+        stepTexts: Object.keys(w.DEFAULT_TEXTS.steps),
         frames: rt.frameCount(),
         widgetFrames: w.FRAMES,
         errors: Object.keys(w.DEFAULT_TEXTS.errors),
@@ -208,6 +226,20 @@ describe('the widget in Chromium, a camera showing a face', () => {
     assert.deepEqual(sorted(got.guidance), sorted(got.guidanceCodes));
     assert.deepEqual(union('LivenessGuidanceCode'), sorted(got.guidanceCodes));
     assert.deepEqual(union('LivenessState'), sorted(got.states));
+    assert.deepEqual(sorted(got.challengeTexts), sorted(got.challengeCodes));
+    assert.deepEqual(union('LivenessChallengeCode'), sorted(got.challengeCodes));
+    assert.deepEqual(sorted(got.stepTexts), sorted(got.stepCodes));
+    assert.deepEqual(union('LivenessStepCode'), sorted(got.stepCodes));
+    // The step's arrow moves, unless the user asked for reduced motion.
+    const animation = () =>
+      page.evaluate(() => {
+        const el = document.getElementById('liveness');
+        el.dataset.step = 'left';
+        return getComputedStyle(el.shadowRoot.querySelector('.arrow'), '::before').animationName;
+      });
+    assert.equal(await animation(), 'liveness-nudge');
+    await page.emulateMedia({ reducedMotion: 'reduce' });
+    assert.equal(await animation(), 'none');
     for (const key of got.stateTexts) assert.ok(got.textKeys.includes(key), `STATES names text ${key}`);
     await context.close();
   });
@@ -327,9 +359,9 @@ describe('the demo signup and its verification server', () => {
     // default's manifest too, so the widget's note fetch for it never 404s, however the page's
     // load and the switch interleave (a run under load saw that race).
     await copyFile(path.join(ROOT, 'models', 'default.json'), path.join(path.dirname(model), 'default.json'));
-    const demo = await startSite({ model });
+    const demo = await startSite({ model, challenge: FIXED });
     try {
-      const { context, page, problems } = await openDemoPage(browser, demo.base);
+      const { context, page, problems } = await openDemoPage(browser, demo.base, { clip: await challengeClip(FIXED) });
       await page.evaluate(() => document.getElementById('liveness').setAttribute('model', '/models/test.onnx'));
       await page.fill('input[name=name]', 'Ada');
       await page.fill('input[name=email]', 'ada@example.org');
@@ -344,7 +376,8 @@ describe('the demo signup and its verification server', () => {
       assert.equal(await page.locator('#outcome').getAttribute('data-accepted'), 'false');
       assert.match(await page.locator('#outcome').textContent(), /refused.*liveness token/);
 
-      // A real check: the frames go to the demo's server, which re-checks them and signs.
+      // A real check: the head performs the server's challenge; the frames go to the demo's
+      // server, which re-checks the challenge and the model and signs.
       await record(page, {});
       await clickWidgetButton(page);
       await waitForGuidance(page, 'good');
@@ -353,6 +386,7 @@ describe('the demo signup and its verification server', () => {
       const result = await page.evaluate(() => window.__result);
       console.log(`session: ${JSON.stringify({ ...result.session, token: '…' })}, client pSpoof ${result.pSpoof}`);
       assert.equal(result.session.verdict, 'live', JSON.stringify(result.session));
+      assert.deepEqual(result.challenge, { steps: FIXED.split(','), passed: true, code: null, drawnBy: 'server' });
       assert.ok(Math.abs(result.session.pSpoof - result.pSpoof) <= 1e-3);
       assert.equal(result.live, true);
       await page.click('#submit');
@@ -367,6 +401,69 @@ describe('the demo signup and its verification server', () => {
       await context.close();
     } finally {
       await demo.close();
+    }
+  });
+});
+
+describe('the head-pose challenge through the widget and the server', () => {
+  test('a head performing the session\'s steps passes; a print turned to imitate them fails', async () => {
+    const challengeSite = await startSite({ challenge: FIXED });
+    try {
+      const head = await challengeClip(FIXED);
+      const picture = await challengeClip(FIXED, { picture: true });
+      const run = async (clip, attributes = {}) => {
+        const { context, page, problems } = await openDemoPage(browser, challengeSite.base, { clip });
+        await record(page, attributes);
+        await page.evaluate(() => {
+          window.__progress = [];
+          document.getElementById('liveness').addEventListener('challenge', (e) => window.__progress.push(e.detail));
+        });
+        await clickWidgetButton(page);
+        await waitForGuidance(page, 'good');
+        await clickWidgetButton(page);
+        await waitForState(page, 'challenge');
+        // The step is said in the live region (screen readers), and shown by the arrow.
+        await page.waitForFunction(() =>
+          /^Step 1 of 4: Look straight/.test(document.querySelector('liveness-check').shadowRoot.querySelector('.status').textContent),
+        );
+        await waitForState(page, 'result', { timeout: 240_000 });
+        const result = await page.evaluate(() => ({ ...window.__result, progress: window.__progress, states: window.__states }));
+        const status = await page.locator('liveness-check .status').textContent();
+        await context.close();
+        return { result, status, problems };
+      };
+
+      const passed = await run(head);
+      const r = passed.result;
+      const row = await (await fetch(`${challengeSite.base}/v1/sessions/${r.session.id}`)).json();
+      console.log(`audit log: ${row.verdict}, ${row.findings}, ${row.challengeReport}`);
+      console.log(`head: challenge ${JSON.stringify(r.challenge)}, server ${r.session.verdict} (${r.session.findings}), ${r.progress.length} looks in ${Math.round(r.timings.challengeMs)} ms`);
+      assert.deepEqual(r.states, ['starting', 'preview', 'challenge', 'capturing', 'analysing', 'result']);
+      assert.deepEqual(r.challenge, { steps: FIXED.split(','), passed: true, code: null, drawnBy: 'server' });
+      // The challenge decided nothing against it: the passive model has the last word.
+      assert.ok(['live', 'attack'].includes(r.session.verdict), JSON.stringify(r.session));
+      const dues = new Set(r.progress.map((p) => p.due));
+      assert.ok(dues.has('left') && dues.has('right'), `steps prompted: ${[...dues]}`);
+
+      assert.equal(row.challenge, FIXED);
+      assert.match(row.challengeReport, /"depth":/);
+      assert.deepEqual(passed.problems, []);
+
+      const failed = await run(picture);
+      const f = failed.result;
+      console.log(`picture: challenge ${JSON.stringify(f.challenge)}, server ${f.session.verdict}`);
+      assert.equal(f.live, false);
+      assert.equal(f.session.verdict, 'challenge-failed', JSON.stringify(f.session));
+      assert.deepEqual(f.challenge, { steps: FIXED.split(','), passed: false, code: 'challenge-failed', drawnBy: 'server' });
+      assert.equal(f.progress.at(-1).step, 1, 'the print never got past the first turn');
+      assert.match(failed.status, /could not see the head movement/);
+
+      // Client-only mode: fixed steps in the attribute, no server; the same rules run in wasm.
+      const local = await run(head, { session: null, challenge: FIXED });
+      assert.deepEqual(local.result.challenge, { steps: FIXED.split(','), passed: true, code: null, drawnBy: 'client' });
+      assert.equal(local.result.session, undefined);
+    } finally {
+      await challengeSite.close();
     }
   });
 });
@@ -417,7 +514,7 @@ describe('a browser without WebGPU', () => {
     const plain = await launch({ webgpu: false, camera: cameras.face });
     try {
       const { page, problems } = await demoPage({ from: plain });
-      await record(page, { 'share-frames': '', 'auto-capture': '0' });
+      await record(page, { ...PASSIVE_ONLY, 'auto-capture': '0' });
       await clickWidgetButton(page);
       // auto-capture: the widget captures by itself once the face is well placed and steady.
       await waitForState(page, 'result', { timeout: 240_000 });

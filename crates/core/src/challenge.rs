@@ -165,6 +165,15 @@ pub enum ChallengeFailure {
 }
 
 impl ChallengeFailure {
+    /// Every failure's code.
+    pub const CODES: [&'static str; 5] = [
+        "challenge-failed",
+        "flat",
+        "discontinuous",
+        "repeated-frames",
+        "too-fast",
+    ];
+
     /// The stable code (`challenge-failed`, `flat`, `discontinuous`, `repeated-frames`,
     /// `too-fast`), as results, events and tokens report it.
     pub fn code(&self) -> &'static str {

@@ -14,7 +14,7 @@ use liveness_trainer::onnx_runtime::{self, FacesArgs, ScoreOnnxArgs};
 use liveness_trainer::report::{self, ReportArgs, report_lines};
 use liveness_trainer::resume::GivenFlag;
 use liveness_trainer::scoring::{self, EvalArgs, Evaluated};
-use liveness_trainer::synthetic::{self, SynthArgs};
+use liveness_trainer::synthetic::{self, ChallengeClipArgs, SynthArgs};
 use liveness_trainer::train::{self, Outcome};
 
 #[derive(Parser)]
@@ -47,6 +47,9 @@ enum Command {
     Report(ReportArgs),
     /// Write a small generated dataset (drawn faces, live vs textured "attack") for smoke runs.
     Synth(SynthArgs),
+    /// A fake camera's clip for the head-pose challenge: a drawn head performing the steps, or
+    /// a printed picture of it turned to imitate them (for browser tests and `challenge_eval`).
+    SynthChallenge(ChallengeClipArgs),
     /// The face detector over a data folder: one JSON line per sample with each frame's faces.
     Faces(FacesArgs),
     /// Synthetic prints and screen replays made from a dataset's live samples (seeded effect
@@ -149,12 +152,17 @@ fn run() -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Synth(a) => {
-            synthetic::write_dataset(&a.out, a.subjects, a.per_class, a.width, a.height)?;
+            synthetic::write_dataset(&a.out, a.subjects, a.per_class, a.width, a.height, a.heads)?;
             println!(
                 "wrote {} samples to {}",
                 2 * a.subjects * a.per_class,
                 a.out.display()
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::SynthChallenge(a) => {
+            let n = synthetic::write_challenge_clip(&a)?;
+            println!("wrote a {n}-frame challenge clip to {}", a.out.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::SynthAttacks(a) => {

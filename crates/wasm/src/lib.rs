@@ -3,6 +3,8 @@
 //!
 //! - [`Camera`] (main thread): getUserMedia → video → canvas → RGBA frames;
 //! - [`FaceGuide`] (worker): the face detector on preview frames → live guidance;
+//! - [`challenge::ChallengeTracker`] (main thread): the head-pose challenge, look by look, and
+//!   [`challenge::check_track_js`], its whole check (the server's rules);
 //! - [`LivenessModel`] (worker): a model and its manifest, fetched (with progress), verified
 //!   against the manifest's SHA-256, prepared on the engine the policy picks ([`engine`]: wonnx on
 //!   a hardware WebGPU adapter, tract on the CPU otherwise), and run after the face gate, the crop
@@ -16,6 +18,7 @@
 //! and the worker then loads a fresh instance of this module.
 
 pub mod camera;
+pub mod challenge;
 pub mod engine;
 pub mod error;
 pub mod model;

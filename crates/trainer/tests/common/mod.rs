@@ -12,7 +12,7 @@ pub const HEIGHT: u32 = 120;
 
 /// Writes a generated dataset (see `liveness_trainer::synthetic`) and returns its root.
 pub fn make_dataset(root: &Path, subjects: u32, per_class: u32) -> PathBuf {
-    liveness_trainer::synthetic::write_dataset(root, subjects, per_class, WIDTH, HEIGHT)
+    liveness_trainer::synthetic::write_dataset(root, subjects, per_class, WIDTH, HEIGHT, false)
         .expect("write dataset");
     root.to_owned()
 }
