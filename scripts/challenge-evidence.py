@@ -146,7 +146,7 @@ def plane_mesh(pts, grow=1.5, n=12):
     return uv, Delaunay(uv).simplices
 
 
-def sequence(kind, frame, geo, steps, rng):
+def sequence(kind, frame, geo, steps, rng, head_degrees=(22, 32)):
     h, w = frame.shape[:2]
     focal = w * rng.uniform(0.9, 1.3)  # 50–65° horizontal field of view
     background = cv2.GaussianBlur(frame, (0, 0), 12)
@@ -158,7 +158,7 @@ def sequence(kind, frame, geo, steps, rng):
         tris = Delaunay(uv).simplices
         local = np.stack([geo[:, 0] - w / 2, geo[:, 1] - h / 2, geo[:, 2]], axis=1)
         pivot = np.array([local[:, 0].mean(), local[:, 1].mean(), 0.55 * face_w])  # the neck's axis
-        amplitude = rng.uniform(22, 32)
+        amplitude = rng.uniform(*head_degrees)
     else:
         uv, tris = plane_mesh(geo)
         local = np.stack([uv[:, 0] - w / 2, uv[:, 1] - h / 2, np.zeros(len(uv))], axis=1)
@@ -196,6 +196,9 @@ def main():
     ap.add_argument('out', help='output folder')
     ap.add_argument('--per-subject', type=int, default=6, help='live samples used per subject')
     ap.add_argument('--seed', type=int, default=17)
+    ap.add_argument('--kinds', default=','.join(KINDS), help='which sequences to render (comma-separated)')
+    ap.add_argument('--head-degrees', type=float, nargs=2, default=(22, 32), metavar=('LO', 'HI'),
+                    help='how far the heads turn and tilt, degrees (uniform)')
     args = ap.parse_args()
     rng = random.Random(args.seed)
     real = os.path.join(args.data, 'real')
@@ -216,9 +219,9 @@ def main():
             if geo is None:
                 print(f'{name}: Face Mesh found no face; skipped')
                 continue
-            for kind in KINDS:
+            for kind in args.kinds.split(','):
                 steps = draw_challenge(rng)
-                frames, times = sequence(kind, frame, geo, steps, rng)
+                frames, times = sequence(kind, frame, geo, steps, rng, tuple(args.head_degrees))
                 d = os.path.join(args.out, f'{kind}-{name}')
                 os.makedirs(d, exist_ok=True)
                 for i, f in enumerate(frames):

@@ -18,10 +18,10 @@ export const CHALLENGE_INTERVAL_MS: 200;
 export const STEP_TIMEOUT_MS: 6000;
 
 /** Most looks in one challenge's track. */
-export const MAX_TRACK_FRAMES: 150;
+export const MAX_TRACK_FRAMES: 100;
 
 /** Widest or tallest track frame sent to a session server, pixels. */
-export const TRACK_SIDE: 320;
+export const TRACK_SIDE: 240;
 
 /** What the widget is doing. */
 export type LivenessState =

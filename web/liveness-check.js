@@ -28,10 +28,11 @@ export const CHALLENGE_INTERVAL_MS = 200;
 export const STEP_TIMEOUT_MS = 6000;
 
 /** Most looks in one challenge's track (liveness_core::challenge::MAX_TRACK_FRAMES). */
-export const MAX_TRACK_FRAMES = 150;
+export const MAX_TRACK_FRAMES = 100;
 
-/** Widest or tallest frame of the track sent to a session server (MAX_TRACK_SIDE). */
-export const TRACK_SIDE = 320;
+/** Widest or tallest frame of the track sent to a session server (at most MAX_TRACK_SIDE, 320;
+ * the detector sees 128 × 128, so 240 loses nothing it uses and keeps the upload small). */
+export const TRACK_SIDE = 240;
 
 const BASE = new URL('./', import.meta.url);
 

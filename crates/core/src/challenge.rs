@@ -86,8 +86,9 @@ pub const MIN_STEP_MS: u32 = 300;
 pub const STEP_TIMEOUT_MS: u32 = 6000;
 /// Steps in a challenge (the first and the last are always centre).
 pub const STEPS: std::ops::RangeInclusive<usize> = 3..=6;
-/// Most frames a challenge's track may have (the widget looks about five times a second).
-pub const MAX_TRACK_FRAMES: usize = 150;
+/// Most frames a challenge's track may have (the widget looks about five times a second: 20 s).
+/// With the five frames, a verify stays within the server's body limit.
+pub const MAX_TRACK_FRAMES: usize = 100;
 /// Widest or tallest challenge frame, pixels: the detector sees 128 × 128, so 320 loses
 /// nothing it could use.
 pub const MAX_TRACK_SIDE: u32 = 320;

@@ -33,6 +33,8 @@ pub struct BenchResult {
     pub verify_p99_ms: f64,
     /// The server's time in the face gate, preprocessing and the model per verify (median), ms.
     pub model_p50_ms: f64,
+    /// The server's time in the challenge's checks per verify (median), ms.
+    pub challenge_p50_ms: f64,
     /// Peak resident memory of the process (server and clients), MB.
     pub peak_rss_mb: Option<f64>,
 }
@@ -177,10 +179,10 @@ pub fn run(
 
     let started = Instant::now();
     let per_thread = sessions.div_ceil(concurrency.max(1));
-    let results: Vec<anyhow::Result<Vec<(f64, f64)>>> = std::thread::scope(|s| {
+    let results: Vec<anyhow::Result<Vec<(f64, f64, f64)>>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..concurrency.max(1))
             .map(|_| {
-                s.spawn(|| -> anyhow::Result<Vec<(f64, f64)>> {
+                s.spawn(|| -> anyhow::Result<Vec<(f64, f64, f64)>> {
                     let agent: ureq::Agent = ureq::Agent::config_builder()
                         .http_status_as_error(false)
                         .build()
@@ -202,7 +204,7 @@ pub fn run(
                         let latency = t0.elapsed().as_secs_f64() * 1e3;
                         let v: Verified = serde_json::from_str(&text)
                             .map_err(|e| anyhow::anyhow!("{e}: {text}"))?;
-                        out.push((latency, v.model_ms));
+                        out.push((latency, v.model_ms, v.challenge_ms));
                     }
                     Ok(out)
                 })
@@ -219,14 +221,17 @@ pub fn run(
     let wall = started.elapsed().as_secs_f64();
     let mut latency = Vec::new();
     let mut model_ms = Vec::new();
+    let mut challenge_ms = Vec::new();
     for r in results {
-        for (l, m) in r? {
+        for (l, m, c) in r? {
             latency.push(l);
             model_ms.push(m);
+            challenge_ms.push(c);
         }
     }
-    latency.sort_by(f64::total_cmp);
-    model_ms.sort_by(f64::total_cmp);
+    for v in [&mut latency, &mut model_ms, &mut challenge_ms] {
+        v.sort_by(f64::total_cmp);
+    }
     Ok(BenchResult {
         sessions: latency.len(),
         concurrency,
@@ -235,6 +240,7 @@ pub fn run(
         verify_p50_ms: percentile(&latency, 0.5),
         verify_p99_ms: percentile(&latency, 0.99),
         model_p50_ms: percentile(&model_ms, 0.5),
+        challenge_p50_ms: percentile(&challenge_ms, 0.5),
         peak_rss_mb: peak_rss_mb(),
     })
 }

@@ -193,6 +193,8 @@ pub struct Verified {
     pub token: String,
     /// Server time in the face gate, preprocessing and the model, ms.
     pub model_ms: f64,
+    /// Server time in the challenge's checks (the detector on every track frame), ms.
+    pub challenge_ms: f64,
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -345,11 +347,13 @@ pub async fn verify(
     let times = req.challenge.times.clone();
     let checked = tokio::task::spawn_blocking(move || {
         let scored = scorer.score(&frames)?;
+        let started = std::time::Instant::now();
         let challenged = scorer.challenge(&challenge, &track, &frames, &times, elapsed_ms)?;
-        Ok::<_, liveness_runtime::Error>((scored, challenged))
+        let challenge_ms = started.elapsed().as_secs_f64() * 1e3;
+        Ok::<_, liveness_runtime::Error>((scored, (challenged, challenge_ms)))
     })
     .await;
-    let (scored, challenged) = match checked {
+    let (scored, (challenged, challenge_ms)) = match checked {
         Ok(Ok(s)) => s,
         other => {
             // The server's failure, not the client's: the session stays usable.
@@ -456,5 +460,6 @@ pub async fn verify(
             .collect(),
         token,
         model_ms: scored.model_ms,
+        challenge_ms,
     }))
 }

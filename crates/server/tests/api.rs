@@ -554,7 +554,7 @@ fn bad_uploads_are_4xx_that_name_the_fault_and_leave_the_session_open() {
         (with(&|f| f[0] = wide.clone()), 400, "frame 0: 4097x1"),
         (with(&|f| f[4] = encode_png(&[0u8; 16 * 16 * 4], 16, 16)), 400, "frame 4 is 16x16"),
         (with_track(&|t, _| t.clear()), 400, "challenge.frames has 0 frames"),
-        (with_track(&|t, _| t.resize(151, String::new())), 400, "challenge.frames has 151 frames"),
+        (with_track(&|t, _| t.resize(101, String::new())), 400, "challenge.frames has 101 frames"),
         (with_track(&|t, _| t[3] = large.clone()), 400, "challenge.frames: frame 3 is 321x10"),
         (with_track(&|t, _| t[7] = "***".into()), 400, "challenge.frames: frame 7: not base64"),
         (with_track(&|_, times| { times.pop(); }), 400, "challenge.times has"),
