@@ -40,7 +40,7 @@ STEP_TARGETS = {  # (yaw, pitch) degrees; positive yaw = the person's left, posi
     'up': (0.0, 1.0),
     'down': (0.0, -1.0),
 }
-TURNS = ['left', 'right', 'up', 'down']
+TURNS = ['left', 'right', 'up']  # liveness_core::challenge::Step::DRAWN
 KINDS = ['head', 'flat-turned', 'flat-cylinder', 'flat-fold']
 
 

@@ -38,8 +38,14 @@ pub enum Step {
 }
 
 impl Step {
-    /// The four turns a challenge draws from.
+    /// Every turn a challenge may ask for.
     pub const TURNS: [Step; 4] = [Step::Left, Step::Right, Step::Up, Step::Down];
+
+    /// The turns [`Challenge::draw`] draws from. `down` is left out: on the rendered heads it
+    /// was the step the detector's key points measure least (report split, heads turning
+    /// 22–32°: 11 of 18 challenges with a `down` passed, 17 of 22 without), and on drawn
+    /// heads it barely moves the nose. A fixed challenge may still ask for it.
+    pub const DRAWN: [Step; 3] = [Step::Left, Step::Right, Step::Up];
 
     /// The step's code (the widget keys its texts by it).
     pub fn code(self) -> &'static str {
@@ -189,7 +195,8 @@ impl ChallengeFailure {
 }
 
 impl Challenge {
-    /// Draws a challenge: centre, two or three different turns (no turn twice in a row), centre.
+    /// Draws a challenge: centre, two or three turns of [`Step::DRAWN`] (no turn twice in a
+    /// row), centre: 18 different challenges.
     /// `random(n)` returns a uniform integer in `0..n` (the caller's generator: the server's
     /// CSPRNG, the browser's `crypto.getRandomValues`).
     pub fn draw(mut random: impl FnMut(u32) -> u32) -> Challenge {
@@ -197,7 +204,7 @@ impl Challenge {
         let mut steps = vec![Step::Centre];
         let mut last = None;
         for _ in 0..turns {
-            let options: Vec<Step> = Step::TURNS
+            let options: Vec<Step> = Step::DRAWN
                 .into_iter()
                 .filter(|s| Some(*s) != last)
                 .collect();
@@ -753,7 +760,7 @@ mod tests {
             assert!(c.steps().len() == 4 || c.steps().len() == 5, "{c}");
             seen.insert(c.to_string());
         }
-        assert!(seen.len() > 20, "only {} different challenges", seen.len());
+        assert_eq!(seen.len(), 18, "{seen:?}");
         for bad in [
             "left,centre",
             "centre,left,left,centre",

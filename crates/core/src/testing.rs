@@ -220,7 +220,7 @@ pub fn draw_head(
 pub const WALL: [u8; 3] = [70, 90, 110];
 
 /// A drawn head performing `challenge` as a person would: for each step two frames of turning
-/// and three of holding (turns of 30°, tilts of 25°), `interval_ms` apart, with a little sway;
+/// and three of holding (turns and tilts of 30°), `interval_ms` apart, with a little sway;
 /// each frame with its own noise seed (from `seed`). Returns the heads and their times (ms).
 pub fn head_track(
     challenge: &crate::challenge::Challenge,
@@ -235,8 +235,8 @@ pub fn head_track(
             Step::Centre => (0.0, 0.0),
             Step::Left => (30.0, 0.0),
             Step::Right => (-30.0, 0.0),
-            Step::Up => (0.0, 25.0),
-            Step::Down => (0.0, -25.0),
+            Step::Up => (0.0, 30.0),
+            Step::Down => (0.0, -30.0),
         };
         for k in 0..5 {
             let a = ((k + 1) as f32 / 2.0).min(1.0);

@@ -127,6 +127,33 @@ mod tests {
         assert_eq!(failure.code(), "challenge-failed", "{failure}");
     }
 
+    /// Every challenge a session can draw (18), performed by a drawn head: the server's tests
+    /// with random challenges rely on it.
+    #[test]
+    fn a_drawn_head_performs_every_challenge_a_session_can_draw() {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut state = 7u64;
+        while seen.len() < 18 {
+            let c = Challenge::draw(|n| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((state >> 33) % u64::from(n)) as u32
+            });
+            if !seen.insert(c.to_string()) {
+                continue;
+            }
+            let (heads, times) = head_track(&c, 11, 200.0);
+            let frames: Vec<Vec<u8>> = heads
+                .iter()
+                .map(|(h, seed)| draw_head(320, 240, *h, WALL, *seed))
+                .collect();
+            if let Err(f) = check(&frames, &times, &c) {
+                panic!("{c}: {f}");
+            }
+        }
+    }
+
     #[test]
     fn wrong_order_too_fast_repeated_frames_and_another_face_fail() {
         let c = challenge();
