@@ -258,6 +258,28 @@ pub fn head_track(
     (heads, times)
 }
 
+/// The attacker's print: `front` (an RGB frame of the head facing the camera, `width × height`)
+/// turned and tilted 1.5 times as far as `head` is, to imitate its pose (a print never gets
+/// there by turning the same angle), before a grey wall, at one picture width's distance.
+pub fn imitating_print(
+    front: &[u8],
+    width: u32,
+    height: u32,
+    head: &DrawnHead,
+    seed: u64,
+) -> Vec<u8> {
+    turn_picture(
+        front,
+        width,
+        height,
+        1.5 * head.yaw,
+        1.5 * head.pitch,
+        1.0,
+        [95, 95, 95],
+        seed,
+    )
+}
+
 /// A float RGB canvas for the drawings above.
 struct Canvas {
     width: usize,

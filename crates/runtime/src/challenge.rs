@@ -79,7 +79,7 @@ mod tests {
     use super::*;
     use liveness_core::challenge::Step;
     use liveness_core::face::MIN_SCORE;
-    use liveness_core::testing::{WALL, draw_head, head_track, turn_picture};
+    use liveness_core::testing::{WALL, draw_head, head_track, imitating_print};
 
     fn check(
         frames: &[Vec<u8>],
@@ -109,18 +109,7 @@ mod tests {
         // The attacker's print of the first frame, turned and tilted just as the head was.
         let pictures: Vec<Vec<u8>> = heads
             .iter()
-            .map(|(h, seed)| {
-                turn_picture(
-                    &frames[0],
-                    320,
-                    240,
-                    1.4 * h.yaw,
-                    1.4 * h.pitch,
-                    1.0,
-                    [90, 90, 90],
-                    *seed,
-                )
-            })
+            .map(|(h, seed)| imitating_print(&frames[0], 320, 240, h, *seed))
             .collect();
         let failure = check(&pictures, &times, &c).expect_err("a turned picture fails");
         eprintln!("picture: {failure}");

@@ -26,6 +26,18 @@ fn load(path: &Path) -> Result<image::RgbImage> {
         .into_rgb8())
 }
 
+/// The frames of a sequence folder, decoded, in name order.
+fn load_sequence(dir: &Path) -> Result<Vec<image::RgbImage>> {
+    frames_in(dir)?.iter().map(|p| load(p)).collect()
+}
+
+fn views(images: &[image::RgbImage]) -> Vec<Frame<'_>> {
+    images
+        .iter()
+        .map(|i| Frame::rgb(i.as_raw(), i.width(), i.height()))
+        .collect()
+}
+
 fn frames_in(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("listing {}", dir.display()))?
@@ -68,14 +80,8 @@ fn main() -> Result<()> {
             .map(|l| l.trim().parse::<f64>())
             .collect::<Result<_, _>>()
             .with_context(|| format!("{}/times.txt", seq.display()))?;
-        let images = frames_in(&seq)?
-            .iter()
-            .map(|p| load(p))
-            .collect::<Result<Vec<_>>>()?;
-        let frames: Vec<Frame<'_>> = images
-            .iter()
-            .map(|i| Frame::rgb(i.as_raw(), i.width(), i.height()))
-            .collect();
+        let images = load_sequence(&seq)?;
+        let frames = views(&images);
         let outcome = match distinct_frames(&frames) {
             Err(f) => Err(f),
             Ok(()) => match track_faces(&detector, &frames)? {
@@ -156,14 +162,8 @@ fn natural_motion(detector: &FaceDetector, real: &Path) -> Result<()> {
         .collect();
     dirs.sort();
     for dir in dirs {
-        let images = frames_in(&dir)?
-            .iter()
-            .map(|p| load(p))
-            .collect::<Result<Vec<_>>>()?;
-        let frames: Vec<Frame<'_>> = images
-            .iter()
-            .map(|i| Frame::rgb(i.as_raw(), i.width(), i.height()))
-            .collect();
+        let images = load_sequence(&dir)?;
+        let frames = views(&images);
         let Ok(faces) = track_faces(detector, &frames)? else {
             continue;
         };

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use liveness_core::challenge::Challenge;
-use liveness_core::testing::{WALL, draw_head, head_track, turn_picture};
+use liveness_core::testing::{WALL, draw_head, head_track, imitating_print};
 use liveness_server::bench::HonestCheck;
 use liveness_server::frames::encode_png;
 use liveness_server::sessions::{Created, Verified};
@@ -279,18 +279,7 @@ fn every_attack_on_the_challenge_fails_and_closes_its_session() {
     let front = draw_head(320, 240, heads[0].0, WALL, 99);
     let turned: Vec<String> = heads
         .iter()
-        .map(|(h, seed)| {
-            png_of(&turn_picture(
-                &front,
-                320,
-                240,
-                1.5 * h.yaw,
-                1.5 * h.pitch,
-                1.0,
-                [95, 95, 95],
-                *seed,
-            ))
-        })
+        .map(|(h, seed)| png_of(&imitating_print(&front, 320, 240, h, *seed)))
         .collect();
     let attacks: Vec<(&str, HonestCheck, &str)> = vec![
         (

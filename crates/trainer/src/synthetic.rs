@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use liveness_core::challenge::Challenge;
 use liveness_core::testing::{
-    DrawnFace, DrawnHead, draw_faces, draw_head, head_track, turn_picture,
+    DrawnFace, DrawnHead, draw_faces, draw_head, head_track, imitating_print,
 };
 use liveness_core::{AttackClass, FRAMES};
 
@@ -230,17 +230,8 @@ pub fn write_challenge_clip(a: &ChallengeClipArgs) -> Result<usize, SynthError> 
     })?;
     for (i, (h, seed)) in heads.iter().enumerate() {
         let rgb = match (&front, a.picture) {
-            // The attacker turns the print further than a head turns: it never helps.
-            (Some(f), true) => turn_picture(
-                f,
-                320,
-                240,
-                1.5 * h.yaw,
-                1.5 * h.pitch,
-                1.0,
-                [95, 95, 95],
-                *seed,
-            ),
+            // The print turned further than the head: it never helps.
+            (Some(f), true) => imitating_print(f, 320, 240, h, *seed),
             _ => draw_head(320, 240, *h, wall, *seed),
         };
         let path = a.out.join(format!("{i:03}.png"));
