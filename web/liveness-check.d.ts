@@ -86,7 +86,7 @@ export type LivenessChallengeCode =
   | 'repeated-frames'
   | 'too-fast';
 
-/** The engine that ran the model.
+/** The engine that ran the model. */
 export type LivenessBackend = 'webgpu' | 'cpu';
 
 /** Milliseconds spent in each stage of one check. */

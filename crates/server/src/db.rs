@@ -256,6 +256,27 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Housekeeping, run by the server every minute: closes sessions left `verifying` a minute
+    /// past their expiry (a server that stopped while scoring; the verdict `abandoned`, never
+    /// live) and deletes sessions created before `keep_since_ms` (the retention period).
+    /// Returns (closed, deleted).
+    pub async fn sweep(&self, now_ms: i64, keep_since_ms: i64) -> Result<(u64, u64), DbError> {
+        let closed = sqlx::query(
+            "UPDATE sessions SET state = 'done', verdict = 'abandoned', live = 0, verified_ms = $1 WHERE state = 'verifying' AND expires_ms < $2",
+        )
+        .bind(now_ms)
+        .bind(now_ms - 60_000)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        let deleted = sqlx::query("DELETE FROM sessions WHERE created_ms < $1")
+            .bind(keep_since_ms)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok((closed, deleted))
+    }
+
     /// The stored frames of a session (when the operator keeps them).
     pub async fn frames(&self, id: &str) -> Result<Option<Vec<String>>, DbError> {
         let found = sqlx::query("SELECT frames FROM sessions WHERE id = $1")

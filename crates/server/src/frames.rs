@@ -80,18 +80,21 @@ pub fn decode_all(frames: &[String]) -> Result<Vec<Rgba>, ApiError> {
     Ok(decoded)
 }
 
+/// Refuses a track of no frames or more than [`MAX_TRACK_FRAMES`] (before anything is decoded).
+pub fn track_count_ok(count: usize) -> Result<(), ApiError> {
+    if count == 0 || count > MAX_TRACK_FRAMES {
+        return Err(ApiError::bad(
+            "challenge",
+            format!("challenge.frames has {count} frames; a track has 1 to {MAX_TRACK_FRAMES}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Decodes a challenge's track: 1 to [`MAX_TRACK_FRAMES`] PNGs of at most [`MAX_TRACK_SIDE`]
 /// pixels a side (the detector sees 128 × 128; larger frames only cost time).
 pub fn decode_track(frames: &[String]) -> Result<Vec<Rgba>, ApiError> {
-    if frames.is_empty() || frames.len() > MAX_TRACK_FRAMES {
-        return Err(ApiError::bad(
-            "challenge",
-            format!(
-                "challenge.frames has {} frames; a track has 1 to {MAX_TRACK_FRAMES}",
-                frames.len()
-            ),
-        ));
-    }
+    track_count_ok(frames.len())?;
     frames
         .iter()
         .enumerate()

@@ -47,6 +47,11 @@ pub struct Config {
     pub session_ttl: std::time::Duration,
     /// How long a token stays valid.
     pub token_ttl: std::time::Duration,
+    /// How long the audit log keeps a session (default 30 days).
+    pub retention: std::time::Duration,
+    /// Verifies decoded and scored at once (default: the machine's cores); more wait for none
+    /// but get 503 with Retry-After.
+    pub verify_slots: usize,
     /// One fixed challenge for every session instead of a random one: only for fake-camera
     /// tests and demos with a recorded clip (a fixed challenge can be replayed).
     pub challenge: Option<liveness_core::challenge::Challenge>,
@@ -64,6 +69,8 @@ impl Config {
             session_ttl: sessions::SESSION_TTL,
             token_ttl: sessions::TOKEN_TTL,
             challenge: None,
+            retention: std::time::Duration::from_secs(30 * 24 * 3600),
+            verify_slots: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
     }
 }
@@ -81,6 +88,8 @@ pub struct AppState {
     pub signer: Arc<tokens::Signer>,
     /// SHA-256 of served models.
     pub hashes: Arc<site::HashCache>,
+    /// Slots for decoding and scoring verifies ([`Config::verify_slots`]).
+    pub verify_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// Why the server cannot start.
@@ -110,6 +119,7 @@ impl AppState {
             .map_err(|e| db::DbError::Url(e.to_string()))??;
         let store = db::Store::connect(&config.database).await?;
         Ok(AppState {
+            verify_slots: Arc::new(tokio::sync::Semaphore::new(config.verify_slots)),
             config: Arc::new(config),
             store,
             scorer: Arc::new(scorer),
@@ -137,6 +147,18 @@ pub fn router(state: AppState) -> Router {
     api.fallback(site::serve).layer(compress).with_state(state)
 }
 
+/// Runs [`db::Store::sweep`] every minute (expired claims, the retention period).
+async fn sweep_forever(store: db::Store, retention: std::time::Duration) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        let now = sessions::now_ms();
+        if let Err(e) = store.sweep(now, now - retention.as_millis() as i64).await {
+            eprintln!("liveness-server: sweeping the audit log failed: {e}");
+        }
+    }
+}
+
 /// Binds `addr` and serves until the process ends; returns the bound address first through
 /// `on_bound` (port 0 picks a free port).
 pub async fn serve(
@@ -149,6 +171,7 @@ pub async fn serve(
         source,
     };
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(bind)?;
+    tokio::spawn(sweep_forever(state.store.clone(), state.config.retention));
     on_bound(listener.local_addr().map_err(bind)?);
     axum::serve(listener, router(state))
         .with_graceful_shutdown(async {

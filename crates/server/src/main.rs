@@ -84,6 +84,12 @@ struct ServeArgs {
     /// random one. Only for a fake camera playing a recorded clip: a fixed challenge can be replayed.
     #[arg(long, value_parser = parse_challenge)]
     fixed_challenge: Option<Challenge>,
+    /// Days the audit log keeps a session.
+    #[arg(long, env = "LIVENESS_RETENTION_DAYS", default_value_t = 30)]
+    retention_days: u64,
+    /// Verifies decoded and scored at once (default: the machine's cores); more get 503.
+    #[arg(long, env = "LIVENESS_VERIFY_SLOTS")]
+    verify_slots: Option<usize>,
 }
 
 fn parse_challenge(text: &str) -> Result<Challenge, String> {
@@ -97,10 +103,13 @@ fn run() -> Result<()> {
                 Ok(seed) => tokens::Signer::from_base64(&seed, "LIVENESS_SIGNING_KEY")?,
                 Err(_) => tokens::Signer::load_or_create(&a.key)?,
             };
+            let defaults = Config::new(a.web, a.models, a.model, a.database);
             let config = Config {
                 store_frames: a.store_frames,
                 challenge: a.fixed_challenge,
-                ..Config::new(a.web, a.models, a.model, a.database)
+                retention: std::time::Duration::from_secs(a.retention_days.saturating_mul(86_400)),
+                verify_slots: a.verify_slots.unwrap_or(defaults.verify_slots),
+                ..defaults
             };
             let runtime =
                 tokio::runtime::Runtime::new().context("cannot start the async runtime")?;

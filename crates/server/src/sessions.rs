@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use crate::AppState;
 use crate::db::Outcome;
 use crate::error::ApiError;
-use crate::frames::{decode_all, decode_track};
+use crate::frames::{decode_all, decode_track, track_count_ok};
 use crate::tokens::Claims;
 
 /// How long a session may wait for its verify.
@@ -266,7 +266,7 @@ pub async fn public_key(State(app): State<AppState>) -> impl IntoResponse {
 pub async fn verify(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    JsonBody(req): JsonBody<VerifyRequest>,
+    JsonBody(mut req): JsonBody<VerifyRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     valid_id(&id)?;
     let client = &req.client;
@@ -282,20 +282,19 @@ pub async fn verify(
             format!("client.captureMs {} is not a duration", client.capture_ms),
         ));
     }
-    // Everything the request can get wrong is checked before the session is touched.
-    let frames = decode_all(&req.frames)?;
-    let track = decode_track(&req.challenge.frames)?;
+    track_count_ok(req.challenge.frames.len())?;
     let times = &req.challenge.times;
-    if times.len() != track.len() + FRAMES || times.iter().any(|t| !t.is_finite()) {
+    let expected_times = req.challenge.frames.len() + FRAMES;
+    if times.len() != expected_times || times.iter().any(|t| !t.is_finite()) {
         return Err(ApiError::bad(
             "challenge",
             format!(
-                "challenge.times has {} entries; it needs one finite time per track frame and per frame ({})",
+                "challenge.times has {} entries; it needs one finite time per track frame and per frame ({expected_times})",
                 times.len(),
-                track.len() + FRAMES
             ),
         ));
     }
+    // The session first (a read): frames are decoded only for a request that may use it.
     let now = now_ms();
     let session = app.store.get(&id).await.map_err(ApiError::internal)?;
     let session = session.ok_or_else(|| {
@@ -330,6 +329,31 @@ pub async fn verify(
                 format!("session {id} has no challenge (made by an older server); start a new one"),
             )
         })?;
+    // Decoding and scoring run on a bounded share of the blocking threads: when every slot is
+    // busy the client is told to come back (503, Retry-After) and nothing is written.
+    let permit = app.verify_slots.clone().try_acquire_owned().map_err(|_| {
+        ApiError::client(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "the server is checking as many captures as it can; retry in a moment",
+        )
+    })?;
+    // Everything the request can get wrong is checked before the session is claimed.
+    let (frame_b64, track_b64) = (
+        std::mem::take(&mut req.frames),
+        std::mem::take(&mut req.challenge.frames),
+    );
+    let decoded = tokio::task::spawn_blocking(move || {
+        Ok::<_, ApiError>((
+            decode_all(&frame_b64)?,
+            decode_track(&track_b64)?,
+            frame_b64,
+        ))
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let (frames, track, frame_b64) = decoded;
+    req.frames = frame_b64;
     if !app
         .store
         .claim(&id, now)
@@ -342,6 +366,51 @@ pub async fn verify(
             format!("session {id} was already verified: a nonce is single-use"),
         ));
     }
+    // The rest runs as its own task: a client that hangs up now cannot leave the session
+    // claimed and unrecorded (its outcome is written all the same).
+    let claimed = Claimed {
+        app,
+        id,
+        session,
+        req,
+        challenge,
+        frames,
+        track,
+        now,
+        _permit: permit,
+    };
+    tokio::spawn(decide(claimed))
+        .await
+        .map_err(ApiError::internal)?
+}
+
+/// A verify whose session is claimed, with its decoded frames and its slot.
+struct Claimed {
+    app: AppState,
+    id: String,
+    session: crate::db::SessionRow,
+    req: VerifyRequest,
+    challenge: Challenge,
+    frames: Vec<crate::frames::Rgba>,
+    track: Vec<crate::frames::Rgba>,
+    now: i64,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// Scores a claimed verify, records its outcome and signs the verdict.
+async fn decide(c: Claimed) -> Result<Json<Verified>, ApiError> {
+    let Claimed {
+        app,
+        id,
+        session,
+        req,
+        challenge,
+        frames,
+        track,
+        now,
+        _permit,
+    } = c;
+    let client = &req.client;
     let scorer = app.scorer.clone();
     let elapsed_ms = (now - session.created_at) as f64;
     let times = req.challenge.times.clone();

@@ -4,8 +4,9 @@
 //! the file's SHA-256, and `?v=<sha256>` (the widget asks for the model that way) served as
 //! immutable, so a revisit downloads nothing.
 //!
-//! Paths are resolved and canonicalised first: nothing outside the two folders is served (`..`
-//! and symlinks leading out are 404s), a folder is redirected to its `/`-ending form and served as
+//! Paths are resolved and canonicalised first: nothing outside the two folders is served (`..`,
+//! dotfiles and symlinks leading out are 404s that do not echo the path), a folder is redirected
+//! to its `/`-ending form on this origin and served as
 //! its `index.html`, only GET and HEAD are allowed (405 with `Allow` otherwise), and an unreadable
 //! file is an error response, never a crash.
 
@@ -90,14 +91,19 @@ pub async fn serve(State(app): State<AppState>, req: Request) -> Response {
         return Redirect::to("/demo/").into_response();
     }
     let Some(path) = percent_decode(&raw) else {
-        return plain(StatusCode::BAD_REQUEST, format!("bad path {raw}\n"));
+        return plain(StatusCode::BAD_REQUEST, "bad path\n".into());
     };
     let (root, rel, is_model) = match path.strip_prefix("/models/") {
         Some(rel) => (&app.config.models_dir, rel, true),
         None => (&app.config.web_dir, path.trim_start_matches('/'), false),
     };
-    let not_found = || plain(StatusCode::NOT_FOUND, format!("not found: {path}\n"));
-    if rel.split('/').any(|s| s == ".." || s.contains('\0')) {
+    // The answer never echoes the path (it is the client's input).
+    let not_found = || plain(StatusCode::NOT_FOUND, "not found\n".into());
+    // No dotfile or dot-folder is ever served (`.git`, `.env`, editor files), nor `..`.
+    if rel
+        .split('/')
+        .any(|s| s.starts_with('.') || s.contains('\0'))
+    {
         return not_found();
     }
     let (Ok(root), Ok(mut file)) = (root.canonicalize(), root.join(rel).canonicalize()) else {
@@ -112,7 +118,8 @@ pub async fn serve(State(app): State<AppState>, req: Request) -> Response {
     };
     if meta.is_dir() {
         if !raw.ends_with('/') {
-            return Redirect::permanent(&format!("{raw}/")).into_response();
+            // Always a path on this origin: `//host` would be a link to another site.
+            return Redirect::permanent(&format!("/{}/", raw.trim_matches('/'))).into_response();
         }
         file = file.join("index.html");
         match std::fs::metadata(&file) {

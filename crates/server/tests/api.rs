@@ -406,6 +406,153 @@ fn sessions_draw_challenges_and_a_replayed_capture_fails_another() {
     );
 }
 
+/// Abuse bounds: an unknown session is answered before its frames are decoded; with every
+/// verify slot busy the answer is 503 with Retry-After and the session stays open; a client that
+/// hangs up during scoring still gets its session's outcome recorded.
+#[test]
+fn verifies_are_bounded_and_survive_a_client_hanging_up() {
+    let s = start();
+    let (check, p, live) = honest_frames();
+    // Broken frames for a session that does not exist: 404 (looked up first), not 400.
+    let mut broken = check.frames.clone();
+    broken[0] = "***".into();
+    let broken = HonestCheck {
+        frames: broken,
+        track: check.track.clone(),
+        times: check.times.clone(),
+        verdict: check.verdict,
+    };
+    let (status, body, _) = call(
+        "POST",
+        &format!("{}/v1/sessions/{}/verify", s.base, "a".repeat(32)),
+        Some(verify_body("x", &broken, p, live)),
+    );
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("session")),
+        "{body}"
+    );
+
+    let full = start_with(
+        |c| {
+            c.challenge = Some(fixed());
+            c.verify_slots = 0;
+        },
+        None,
+        [3; 32],
+    );
+    let c = create(&full);
+    let a = agent();
+    let mut r = a
+        .post(&format!("{}/v1/sessions/{}/verify", full.base, c.id))
+        .header("content-type", "application/json")
+        .send(verify_body(&c.nonce, &check, p, live))
+        .expect("request");
+    assert_eq!(r.status().as_u16(), 503);
+    assert_eq!(r.headers()["retry-after"], "1");
+    assert!(
+        r.body_mut()
+            .read_to_string()
+            .unwrap_or_default()
+            .contains("busy")
+    );
+    assert_eq!(
+        state_of(&full, &c.id)["state"],
+        "open",
+        "nothing written when busy"
+    );
+
+    // Hang up 100 ms into the verify (decoding and scoring take longer).
+    let c = create(&s);
+    std::thread::sleep(PERFORM);
+    let impatient: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_millis(100)))
+        .build()
+        .into();
+    let hung_up = impatient
+        .post(&format!("{}/v1/sessions/{}/verify", s.base, c.id))
+        .header("content-type", "application/json")
+        .send(verify_body(&c.nonce, &check, p, live));
+    assert!(hung_up.is_err(), "the client gave up before the answer");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let row = loop {
+        let row = state_of(&s, &c.id);
+        if row["state"] == "done" || std::time::Instant::now() > deadline {
+            break row;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(row["state"], "done", "the outcome is recorded: {row}");
+    assert_eq!(
+        row["verdict"],
+        if live { "live" } else { "attack" },
+        "{row}"
+    );
+}
+
+/// The sweeper closes claims abandoned past their expiry (never live) and deletes sessions past
+/// the retention period.
+#[test]
+fn the_sweeper_closes_abandoned_claims_and_deletes_old_sessions() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let url = format!("sqlite://{}", dir.path().join("log.db").display());
+        let store = liveness_server::db::Store::connect(&url).await.expect("db");
+        let now = liveness_server::sessions::now_ms();
+        let day = 86_400_000;
+        store
+            .create(
+                &"1".repeat(32),
+                "n",
+                "m",
+                now - 40 * day,
+                now - 40 * day + 1000,
+                FIXED,
+            )
+            .await
+            .expect("old");
+        store
+            .create(
+                &"2".repeat(32),
+                "n",
+                "m",
+                now - 120_000,
+                now - 90_000,
+                FIXED,
+            )
+            .await
+            .expect("stuck");
+        store
+            .create(&"3".repeat(32), "n", "m", now, now + 180_000, FIXED)
+            .await
+            .expect("fresh");
+        assert!(
+            store
+                .claim(&"2".repeat(32), now - 100_000)
+                .await
+                .expect("claim")
+        );
+        assert!(store.claim(&"3".repeat(32), now).await.expect("claim"));
+        let (closed, deleted) = store.sweep(now, now - 30 * day).await.expect("sweep");
+        assert_eq!((closed, deleted), (1, 1));
+        assert!(
+            store.get(&"1".repeat(32)).await.expect("get").is_none(),
+            "past retention"
+        );
+        let stuck = store.get(&"2".repeat(32)).await.expect("get").expect("row");
+        assert_eq!(
+            (stuck.state.as_str(), stuck.verdict.as_deref(), stuck.live),
+            ("done", Some("abandoned"), Some(false))
+        );
+        let fresh = store.get(&"3".repeat(32)).await.expect("get").expect("row");
+        assert_eq!(
+            fresh.state, "verifying",
+            "a claim within its session's life is left alone"
+        );
+    });
+}
+
 #[test]
 fn a_forged_client_score_is_a_finding_not_a_pass() {
     let s = start();
@@ -683,9 +830,18 @@ fn the_site_serves_with_the_policy_validators_and_content_hash_caching() {
         "/models/%2e%2e/Cargo.toml",
         "/nope.js",
     ] {
-        let r = a.get(&format!("{}{path}", s.base)).call().expect("get");
+        let mut r = a.get(&format!("{}{path}", s.base)).call().expect("get");
         assert_eq!(r.status().as_u16(), 404, "{path}");
+        let text = r.body_mut().read_to_string().unwrap_or_default();
+        assert!(
+            !text.contains("Cargo") && !text.contains("nope") && !text.contains("git"),
+            "{path}: the 404 echoes {text:?}"
+        );
     }
+    // A folder's redirect stays on this origin (`//demo/` would be another host).
+    let r = a.get(&format!("{}//demo", s.base)).call().expect("get");
+    assert_eq!(r.status().as_u16(), 308);
+    assert_eq!(r.headers()["location"], "/demo/");
     let r = a
         .get(&format!("{}/liveness-check.js", s.base))
         .call()
@@ -737,6 +893,9 @@ fn symlinks_out_of_the_site_and_odd_folders_are_not_served() {
     std::os::unix::fs::symlink(dir.path().join("secret.txt"), web.join("link.txt"))
         .expect("symlink");
     std::fs::write(web.join("ok.txt"), "ok").expect("write");
+    std::fs::write(web.join(".env"), "SECRET=1").expect("write");
+    std::fs::create_dir_all(web.join(".git")).expect("mkdir");
+    std::fs::write(web.join(".git/config"), "[core]").expect("write");
     let s = start_with(|c| c.web_dir = web.clone(), None, [3; 32]);
     let a = agent();
     let get = |p: &str| {
@@ -747,6 +906,9 @@ fn symlinks_out_of_the_site_and_odd_folders_are_not_served() {
             .as_u16()
     };
     assert_eq!(get("/ok.txt"), 200);
+    for dotfile in ["/.env", "/%2eenv", "/.git/config", "/.git/"] {
+        assert_eq!(get(dotfile), 404, "{dotfile}: dotfiles are never served");
+    }
     assert_eq!(get("/link.txt"), 404, "a symlink out of the folder");
     assert_eq!(
         get("/folder.js"),
