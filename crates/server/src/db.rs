@@ -32,6 +32,13 @@ pub enum DbError {
     /// A query failed.
     #[error("database: {0}")]
     Query(#[from] sqlx::Error),
+    /// The SQLite file cannot be created.
+    #[error("database {path}: cannot create it: {source}")]
+    Create {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// A session as the audit log holds it.
@@ -135,6 +142,18 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Self, DbError> {
         install_default_drivers();
         let url_full = if let Some(path) = url.strip_prefix("sqlite://") {
+            // The audit log is the operator's alone: a new file is created 0600.
+            let file = path.split('?').next().unwrap_or(path);
+            if !file.is_empty() && !file.starts_with(':') && !std::path::Path::new(file).exists() {
+                let mut options = std::fs::OpenOptions::new();
+                options.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                options.open(file).map_err(|source| DbError::Create {
+                    path: file.to_owned(),
+                    source,
+                })?;
+            }
             if path.contains('?') {
                 url.to_owned()
             } else {
@@ -164,6 +183,12 @@ impl Store {
                 source,
             })?;
         Ok(Store { pool })
+    }
+
+    /// Whether the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), DbError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
     }
 
     /// Records a new open session and its challenge.

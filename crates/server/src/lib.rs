@@ -139,12 +139,64 @@ pub fn router(state: AppState) -> Router {
             post(sessions::verify).layer(DefaultBodyLimit::max(sessions::MAX_BODY_BYTES)),
         )
         .route("/v1/public-key", get(sessions::public_key))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/demo/signup", post(demo::signup));
     // Models are float weights (they barely compress) and served with Range: left alone.
     let compress = CompressionLayer::new().compress_when(
         DefaultPredicate::new().and(NotForContentType::const_new("application/octet-stream")),
     );
     api.fallback(site::serve).layer(compress).with_state(state)
+}
+
+/// `GET /healthz`: the process answers.
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// `GET /readyz`: the model is loaded (it is, once the server serves) and the database answers;
+/// 503 otherwise, so a load balancer sends no verify here.
+async fn readyz(
+    axum::extract::State(app): axum::extract::State<AppState>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match app.store.ping().await {
+        Ok(()) => {
+            axum::Json(serde_json::json!({ "ready": true, "model": app.scorer.manifest().sha256 }))
+                .into_response()
+        }
+        Err(e) => {
+            eprintln!("liveness-server: not ready: {e}");
+            (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({ "ready": false, "error": "database" })),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Resolves on Ctrl+C (SIGINT) or SIGTERM (what container runtimes send): the server then stops
+/// accepting and finishes the requests in flight.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
 }
 
 /// Runs [`db::Store::sweep`] every minute (expired claims, the retention period).
@@ -174,9 +226,7 @@ pub async fn serve(
     tokio::spawn(sweep_forever(state.store.clone(), state.config.retention));
     on_bound(listener.local_addr().map_err(bind)?);
     axum::serve(listener, router(state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(bind)
 }

@@ -24,7 +24,8 @@ struct Cli {
 enum Command {
     /// Serve the session API, the demo page and the models.
     Serve(ServeArgs),
-    /// Check a token offline with the server's public key; prints its claims.
+    /// Check a token offline with the server's public key; prints its claims. Exits non-zero
+    /// for an invalid or expired token, and for a valid one whose verdict is not live.
     VerifyToken {
         /// The token (`v1.…`).
         token: String,
@@ -134,6 +135,13 @@ fn run() -> Result<()> {
             let key = tokens::public_key(&public_key)?;
             let claims = tokens::verify(&token, &key, liveness_server::sessions::now_ms())?;
             println!("{}", serde_json::to_string(&claims)?);
+            // A valid token of a verdict that is not live is no pass for a script either.
+            if !claims.live {
+                anyhow::bail!(
+                    "the token is valid, but its verdict is {:?}, not live",
+                    claims.verdict
+                );
+            }
             Ok(())
         }
         Command::Bench {

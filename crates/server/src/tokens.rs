@@ -6,7 +6,7 @@ use std::path::Path;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 /// What a token says.
@@ -57,6 +57,11 @@ pub enum KeyError {
     /// Not 32 bytes of base64.
     #[error("signing key {0}: expected 32 bytes in base64 (an Ed25519 seed)")]
     Format(String),
+    /// A key file that others than its owner may read.
+    #[error(
+        "signing key {path} can be read by others (mode {mode:o}); make it private: chmod 600 {path}"
+    )]
+    Exposed { path: String, mode: u32 },
 }
 
 /// The server's signing key.
@@ -81,14 +86,27 @@ impl Signer {
     }
 
     /// The key in `path`, or a fresh one written there (mode 0600) when the file does not exist:
-    /// the demo's first start.
+    /// the demo's first start. A key file others may read is refused.
     pub fn load_or_create(path: &Path) -> Result<Self, KeyError> {
         let io = |source| KeyError::Io {
             path: path.display().to_string(),
             source,
         };
         match std::fs::read_to_string(path) {
-            Ok(text) => Self::from_base64(&text, &path.display().to_string()),
+            Ok(text) => {
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    let mode = std::fs::metadata(path).map_err(io)?.permissions().mode() & 0o777;
+                    if mode & 0o077 != 0 {
+                        return Err(KeyError::Exposed {
+                            path: path.display().to_string(),
+                            mode,
+                        });
+                    }
+                }
+                Self::from_base64(&text, &path.display().to_string())
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let seed: [u8; 32] = rand::random();
                 let mut options = std::fs::OpenOptions::new();
@@ -145,7 +163,7 @@ pub fn verify(token: &str, key: &VerifyingKey, now_ms: i64) -> Result<Claims, To
         .and_then(|b| <[u8; 64]>::try_from(b).ok())
         .map(|b| Signature::from_bytes(&b))
         .ok_or_else(|| malformed("the signature is not 64 bytes of base64url"))?;
-    key.verify(format!("v1.{payload}").as_bytes(), &signature)
+    key.verify_strict(format!("v1.{payload}").as_bytes(), &signature)
         .map_err(|_| TokenError::Signature)?;
     let claims: Claims = URL_SAFE_NO_PAD
         .decode(payload)
@@ -198,5 +216,24 @@ mod tests {
         let other = Signer::from_base64(&STANDARD.encode([8u8; 32]), "test").expect("key");
         let other_key = public_key(&other.public_key()).expect("public");
         assert_eq!(verify(&token, &other_key, 1500), Err(TokenError::Signature));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_is_created_private_and_an_exposed_one_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("key");
+        let made = Signer::load_or_create(&path).expect("created");
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let again = Signer::load_or_create(&path).expect("reloaded");
+        assert_eq!(made.public_key(), again.public_key());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let Err(e) = Signer::load_or_create(&path) else {
+            panic!("a key others can read must be refused")
+        };
+        assert!(matches!(e, KeyError::Exposed { mode: 0o644, .. }), "{e}");
+        assert!(e.to_string().contains("chmod 600"), "{e}");
     }
 }

@@ -553,6 +553,48 @@ fn the_sweeper_closes_abandoned_claims_and_deletes_old_sessions() {
     });
 }
 
+/// `verify-token` exits 0 only for a valid, unexpired token of a live verdict.
+#[test]
+fn verify_token_fails_for_a_token_that_is_not_live() {
+    let signer = tokens::Signer::from_base64(
+        &base64::engine::general_purpose::STANDARD.encode([4u8; 32]),
+        "test",
+    )
+    .expect("key");
+    let now = liveness_server::sessions::now_ms();
+    let claims = |live: bool, exp: i64| tokens::Claims {
+        sid: "0".repeat(32),
+        live,
+        verdict: if live { "live" } else { "flat" }.into(),
+        challenge: live,
+        p_spoof: 0.5,
+        model: String::new(),
+        iat: now,
+        exp,
+    };
+    let run = |token: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_liveness-server"))
+            .args(["verify-token", token, "--public-key", &signer.public_key()])
+            .output()
+            .expect("runs")
+    };
+    let live = run(&signer.sign(&claims(true, now + 60_000)));
+    assert!(
+        live.status.success(),
+        "{}",
+        String::from_utf8_lossy(&live.stderr)
+    );
+    let flat = run(&signer.sign(&claims(false, now + 60_000)));
+    assert!(!flat.status.success());
+    assert!(
+        String::from_utf8_lossy(&flat.stderr).contains("\"flat\", not live"),
+        "{}",
+        String::from_utf8_lossy(&flat.stderr)
+    );
+    let expired = run(&signer.sign(&claims(true, now - 1)));
+    assert!(!expired.status.success());
+}
+
 #[test]
 fn a_forged_client_score_is_a_finding_not_a_pass() {
     let s = start();
@@ -799,6 +841,24 @@ fn the_demo_signup_accepts_only_a_valid_unused_live_token() {
 fn the_site_serves_with_the_policy_validators_and_content_hash_caching() {
     let s = start();
     let a = agent();
+    // Probes, and the audit log the operator's alone.
+    let r = a.get(&format!("{}/healthz", s.base)).call().expect("get");
+    assert_eq!(r.status().as_u16(), 200);
+    let (status, ready, _) = call("GET", &format!("{}/readyz", s.base), None);
+    assert_eq!((status, &ready["ready"]), (200, &json!(true)), "{ready}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(s._dir.path().join("log.db"))
+            .expect("db")
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "the database is created 0600, not {mode:o}"
+        );
+    }
     let r = a.get(&format!("{}/demo", s.base)).call().expect("get");
     assert_eq!(r.status().as_u16(), 308);
     assert_eq!(r.headers()["location"], "/demo/");
