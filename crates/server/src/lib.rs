@@ -47,6 +47,12 @@ pub struct Config {
     pub session_ttl: std::time::Duration,
     /// How long a token stays valid.
     pub token_ttl: std::time::Duration,
+    /// How long a client may take to send a request's headers (default 10 s).
+    pub header_timeout: std::time::Duration,
+    /// How long a client may take to send a request's body (default 30 s).
+    pub body_timeout: std::time::Duration,
+    /// Most connections open at once (default 1024); more are closed on arrival.
+    pub max_connections: usize,
     /// How long the audit log keeps a session (default 30 days).
     pub retention: std::time::Duration,
     /// Verifies decoded and scored at once (default: the machine's cores); more wait for none
@@ -70,6 +76,9 @@ impl Config {
             token_ttl: sessions::TOKEN_TTL,
             challenge: None,
             retention: std::time::Duration::from_secs(30 * 24 * 3600),
+            header_timeout: std::time::Duration::from_secs(10),
+            body_timeout: std::time::Duration::from_secs(30),
+            max_connections: 1024,
             verify_slots: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
     }
@@ -142,6 +151,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/demo/signup", post(demo::signup));
+    // A body trickled in more slowly than this is cut off (408).
+    let api = api.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+        state.config.body_timeout,
+    ));
     // Models are float weights (they barely compress) and served with Range: left alone.
     let compress = CompressionLayer::new().compress_when(
         DefaultPredicate::new().and(NotForContentType::const_new("application/octet-stream")),
@@ -211,22 +224,58 @@ async fn sweep_forever(store: db::Store, retention: std::time::Duration) {
     }
 }
 
-/// Binds `addr` and serves until the process ends; returns the bound address first through
-/// `on_bound` (port 0 picks a free port).
+/// Binds `addr` and serves until the process ends (SIGTERM or Ctrl+C: in-flight requests finish,
+/// for at most 30 s); returns the bound address first through `on_bound` (port 0 picks a free
+/// port).
+///
+/// The accept loop is hyper's own, because `axum::serve` bounds nothing: a client has
+/// [`Config::header_timeout`] to send its request's headers and [`Config::body_timeout`] to send
+/// its body, and at most [`Config::max_connections`] connections are open at once (a connection
+/// beyond that is closed at once), so slow or idle clients cannot hold the server.
 pub async fn serve(
     state: AppState,
     addr: &str,
     on_bound: impl FnOnce(SocketAddr),
 ) -> Result<(), StartError> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
     let bind = |source| StartError::Bind {
         addr: addr.to_owned(),
         source,
     };
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(bind)?;
-    tokio::spawn(sweep_forever(state.store.clone(), state.config.retention));
     on_bound(listener.local_addr().map_err(bind)?);
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(bind)
+    tokio::spawn(sweep_forever(state.store.clone(), state.config.retention));
+    let config = state.config.clone();
+    let app = router(state);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(config.header_timeout);
+    let connections = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut stop = std::pin::pin!(shutdown_signal());
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                // Out of file descriptors and the like: wait a moment rather than spin.
+                Err(_) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        let Ok(slot) = connections.clone().try_acquire_owned() else {
+            drop(stream);
+            continue;
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(slot);
+        });
+    }
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(30), graceful.shutdown()).await;
+    Ok(())
 }

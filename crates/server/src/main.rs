@@ -91,6 +91,15 @@ struct ServeArgs {
     /// Verifies decoded and scored at once (default: the machine's cores); more get 503.
     #[arg(long, env = "LIVENESS_VERIFY_SLOTS")]
     verify_slots: Option<usize>,
+    /// Seconds a client may take to send a request's headers.
+    #[arg(long, env = "LIVENESS_HEADER_TIMEOUT", default_value_t = 10)]
+    header_timeout: u64,
+    /// Seconds a client may take to send a request's body.
+    #[arg(long, env = "LIVENESS_BODY_TIMEOUT", default_value_t = 30)]
+    body_timeout: u64,
+    /// Most connections open at once; more are closed on arrival.
+    #[arg(long, env = "LIVENESS_MAX_CONNECTIONS", default_value_t = 1024)]
+    max_connections: usize,
 }
 
 fn parse_challenge(text: &str) -> Result<Challenge, String> {
@@ -110,6 +119,9 @@ fn run() -> Result<()> {
                 challenge: a.fixed_challenge,
                 retention: std::time::Duration::from_secs(a.retention_days.saturating_mul(86_400)),
                 verify_slots: a.verify_slots.unwrap_or(defaults.verify_slots),
+                header_timeout: std::time::Duration::from_secs(a.header_timeout.max(1)),
+                body_timeout: std::time::Duration::from_secs(a.body_timeout.max(1)),
+                max_connections: a.max_connections.max(1),
                 ..defaults
             };
             let runtime =

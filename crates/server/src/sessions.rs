@@ -72,10 +72,20 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for JsonBody
                 "content-type",
                 "the body must be JSON (Content-Type: application/json)",
             )),
+            Err(JsonRejection::BytesRejection(e))
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                Err(ApiError::client(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body",
+                    format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+                ))
+            }
+            // Trickled past the body timeout, or cut short.
             Err(JsonRejection::BytesRejection(e)) => Err(ApiError::client(
-                StatusCode::PAYLOAD_TOO_LARGE,
+                StatusCode::REQUEST_TIMEOUT,
                 "body",
-                format!("the body could not be read: {e} (at most {MAX_BODY_BYTES} bytes)"),
+                format!("the body did not arrive in time: {}", e.body_text()),
             )),
             Err(e) => Err(ApiError::bad(
                 "json",

@@ -595,6 +595,68 @@ fn verify_token_fails_for_a_token_that_is_not_live() {
     assert!(!expired.status.success());
 }
 
+/// Slow clients cannot hold the server: headers not finished within the header timeout and
+/// bodies trickled past the body timeout are cut off, and connections beyond the cap are closed
+/// on arrival while the server keeps answering.
+#[test]
+fn slow_clients_are_cut_off_and_connections_are_capped() {
+    use std::io::{Read, Write};
+    let s = start_with(
+        |c| {
+            c.header_timeout = Duration::from_millis(300);
+            c.body_timeout = Duration::from_millis(300);
+            c.max_connections = 3;
+        },
+        None,
+        [3; 32],
+    );
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let connect = || {
+        let t = std::net::TcpStream::connect(&addr).expect("connect");
+        t.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        t
+    };
+    // Half a header, then nothing: closed after the header timeout (read gives EOF or an error).
+    let mut slow = connect();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .expect("write");
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 256];
+    let n = slow.read(&mut buf).unwrap_or(0);
+    let waited = started.elapsed();
+    assert!(
+        n == 0 || String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 408"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    assert!(waited < Duration::from_secs(5), "closed after {waited:?}");
+    // A body trickled too slowly: 408.
+    let c = create(&s);
+    let mut trickle = connect();
+    write!(trickle, "POST /v1/sessions/{}/verify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{", c.id).expect("write");
+    let mut answer = String::new();
+    let _ = trickle.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+    // Three idle connections fill the cap: a fourth is closed at once, and once the idle ones
+    // time out the server answers again.
+    let idle: Vec<_> = (0..3).map(|_| connect()).collect();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut over = connect();
+    let _ = over.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    let n = over.read(&mut buf).unwrap_or(0);
+    assert_eq!(
+        n,
+        0,
+        "a connection over the cap is closed: {:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    let (status, _, _) = call("GET", &format!("{}/healthz", s.base), None);
+    assert_eq!(status, 200);
+    drop(idle);
+}
+
 #[test]
 fn a_forged_client_score_is_a_finding_not_a_pass() {
     let s = start();
