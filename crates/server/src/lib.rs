@@ -53,6 +53,13 @@ pub struct Config {
     pub body_timeout: std::time::Duration,
     /// Most connections open at once (default 1024); more are closed on arrival.
     pub max_connections: usize,
+    /// Per client address: at most this many session creations and verifies in a burst…
+    pub rate_burst: u32,
+    /// …then one more every this long (default: a burst of 20, then one every 3 s).
+    pub rate_period: std::time::Duration,
+    /// Take the client's address from `X-Forwarded-For` / `X-Real-IP` / `Forwarded` (only behind
+    /// a proxy that sets them; otherwise any client could pick its own address).
+    pub trust_proxy: bool,
     /// How long the audit log keeps a session (default 30 days).
     pub retention: std::time::Duration,
     /// Verifies decoded and scored at once (default: the machine's cores); more wait for none
@@ -76,6 +83,9 @@ impl Config {
             token_ttl: sessions::TOKEN_TTL,
             challenge: None,
             retention: std::time::Duration::from_secs(30 * 24 * 3600),
+            rate_burst: 20,
+            rate_period: std::time::Duration::from_secs(3),
+            trust_proxy: false,
             header_timeout: std::time::Duration::from_secs(10),
             body_timeout: std::time::Duration::from_secs(30),
             max_connections: 1024,
@@ -138,15 +148,65 @@ impl AppState {
     }
 }
 
-/// The whole site: the session API, the demo signup, and the static files.
+/// The client's address for rate limits: the peer's, or with [`Config::trust_proxy`] the one
+/// the proxy forwarded.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress {
+    trust_proxy: bool,
+}
+
+impl tower_governor::key_extractor::KeyExtractor for ClientAddress {
+    type Key = std::net::IpAddr;
+
+    fn extract<T>(
+        &self,
+        req: &axum::http::Request<T>,
+    ) -> Result<Self::Key, tower_governor::GovernorError> {
+        use tower_governor::key_extractor::{PeerIpKeyExtractor, SmartIpKeyExtractor};
+        if self.trust_proxy {
+            SmartIpKeyExtractor.extract(req)
+        } else {
+            PeerIpKeyExtractor.extract(req)
+        }
+    }
+}
+
+/// The whole site: the session API (session creation and verifies rate-limited per client
+/// address: 429 with `Retry-After` beyond [`Config::rate_burst`]), the demo signup, and the
+/// static files.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
+    let limits = tower_governor::governor::GovernorConfigBuilder::default()
+        .period(state.config.rate_period)
+        .burst_size(state.config.rate_burst.max(1))
+        .key_extractor(ClientAddress {
+            trust_proxy: state.config.trust_proxy,
+        })
+        .finish()
+        .map(std::sync::Arc::new);
+    let limited = Router::new()
         .route("/v1/sessions", post(sessions::create))
-        .route("/v1/sessions/{id}", get(sessions::get))
         .route(
             "/v1/sessions/{id}/verify",
             post(sessions::verify).layer(DefaultBodyLimit::max(sessions::MAX_BODY_BYTES)),
-        )
+        );
+    let limited = match limits {
+        Some(config) => {
+            // The limiter forgets addresses that have been quiet (its memory stays bounded).
+            let limiter = config.limiter().clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+                loop {
+                    tick.tick().await;
+                    limiter.retain_recent();
+                }
+            });
+            limited.layer(tower_governor::GovernorLayer::new(config))
+        }
+        None => limited,
+    };
+    let api = Router::new()
+        .merge(limited)
+        .route("/v1/sessions/{id}", get(sessions::get))
         .route("/v1/public-key", get(sessions::public_key))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -254,7 +314,7 @@ pub async fn serve(
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut stop = std::pin::pin!(shutdown_signal());
     loop {
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 // Out of file descriptors and the like: wait a moment rather than spin.
@@ -269,7 +329,11 @@ pub async fn serve(
             drop(stream);
             continue;
         };
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        // The peer's address, for the rate limits (what axum::serve would have inserted).
+        let service = hyper_util::service::TowerToHyperService::new(
+            app.clone()
+                .layer(axum::Extension(axum::extract::ConnectInfo(peer))),
+        );
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             let _ = connection.await;

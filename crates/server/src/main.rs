@@ -100,6 +100,16 @@ struct ServeArgs {
     /// Most connections open at once; more are closed on arrival.
     #[arg(long, env = "LIVENESS_MAX_CONNECTIONS", default_value_t = 1024)]
     max_connections: usize,
+    /// Per client address: session creations and verifies allowed in a burst (then 429)…
+    #[arg(long, env = "LIVENESS_RATE_BURST", default_value_t = 20)]
+    rate_burst: u32,
+    /// …and milliseconds until one more is allowed.
+    #[arg(long, env = "LIVENESS_RATE_PERIOD_MS", default_value_t = 3000)]
+    rate_period_ms: u64,
+    /// Behind a reverse proxy that sets X-Forwarded-For / X-Real-IP / Forwarded: limit by the
+    /// address it forwards. Without a proxy this lets a client choose its own address.
+    #[arg(long, env = "LIVENESS_TRUST_PROXY")]
+    trust_proxy: bool,
 }
 
 fn parse_challenge(text: &str) -> Result<Challenge, String> {
@@ -122,6 +132,9 @@ fn run() -> Result<()> {
                 header_timeout: std::time::Duration::from_secs(a.header_timeout.max(1)),
                 body_timeout: std::time::Duration::from_secs(a.body_timeout.max(1)),
                 max_connections: a.max_connections.max(1),
+                rate_burst: a.rate_burst.max(1),
+                rate_period: std::time::Duration::from_millis(a.rate_period_ms.max(1)),
+                trust_proxy: a.trust_proxy,
                 ..defaults
             };
             let runtime =

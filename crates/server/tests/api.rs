@@ -42,6 +42,8 @@ fn config(dir: &Path, database: Option<&str>) -> Config {
 fn start_with(edit: impl FnOnce(&mut Config), database: Option<&str>, seed: [u8; 32]) -> Server {
     let dir = tempfile::tempdir().expect("tmp");
     let mut cfg = config(dir.path(), database);
+    // Every request of a test comes from 127.0.0.1: the rate limit has its own test.
+    cfg.rate_burst = 100_000;
     edit(&mut cfg);
     let signer = tokens::Signer::from_base64(
         &base64::engine::general_purpose::STANDARD.encode(seed),
@@ -655,6 +657,61 @@ fn slow_clients_are_cut_off_and_connections_are_capped() {
     let (status, _, _) = call("GET", &format!("{}/healthz", s.base), None);
     assert_eq!(status, 200);
     drop(idle);
+}
+
+/// Session creation is rate-limited per client address (429 with Retry-After past the burst),
+/// other routes are not, and behind a trusted proxy each forwarded address has its own budget.
+#[test]
+fn session_creation_is_rate_limited_per_client_address() {
+    let s = start_with(
+        |c| {
+            c.rate_burst = 3;
+            c.rate_period = Duration::from_secs(60);
+        },
+        None,
+        [3; 32],
+    );
+    let url = format!("{}/v1/sessions", s.base);
+    let statuses: Vec<u16> = (0..4).map(|_| call("POST", &url, None).0).collect();
+    assert_eq!(statuses, [201, 201, 201, 429]);
+    let r = agent().post(&url).send_empty().expect("request");
+    assert_eq!(r.status().as_u16(), 429);
+    assert!(
+        r.headers().get("retry-after").is_some(),
+        "{:?}",
+        r.headers()
+    );
+    assert_eq!(
+        call("GET", &format!("{}/v1/public-key", s.base), None).0,
+        200
+    );
+    // A forwarded address counts only behind a trusted proxy.
+    let forwarded = |base: &str, ip: &str| {
+        agent()
+            .post(&format!("{base}/v1/sessions"))
+            .header("x-forwarded-for", ip)
+            .send_empty()
+            .expect("request")
+            .status()
+            .as_u16()
+    };
+    assert_eq!(
+        forwarded(&s.base, "203.0.113.7"),
+        429,
+        "without trust_proxy the header is ignored"
+    );
+    let proxied = start_with(
+        |c| {
+            c.rate_burst = 1;
+            c.rate_period = Duration::from_secs(60);
+            c.trust_proxy = true;
+        },
+        None,
+        [3; 32],
+    );
+    assert_eq!(forwarded(&proxied.base, "203.0.113.7"), 201);
+    assert_eq!(forwarded(&proxied.base, "203.0.113.7"), 429);
+    assert_eq!(forwarded(&proxied.base, "203.0.113.8"), 201);
 }
 
 #[test]
