@@ -60,6 +60,12 @@ pub struct Config {
     /// Take the client's address from `X-Forwarded-For` / `X-Real-IP` / `Forwarded` (only behind
     /// a proxy that sets them; otherwise any client could pick its own address).
     pub trust_proxy: bool,
+    /// Serve the demo (its signup endpoint) and the static site (`web/`, `models/`); off: the
+    /// session API and probes only, for a host that serves the widget itself.
+    pub serve_site: bool,
+    /// Origins (`https://shop.example`) whose pages may call the session API from the browser
+    /// (CORS); empty: same-origin only.
+    pub cors_origins: Vec<axum::http::HeaderValue>,
     /// How long the audit log keeps a session (default 30 days).
     pub retention: std::time::Duration,
     /// Verifies decoded and scored at once (default: the machine's cores); more wait for none
@@ -83,6 +89,8 @@ impl Config {
             token_ttl: sessions::TOKEN_TTL,
             challenge: None,
             retention: std::time::Duration::from_secs(30 * 24 * 3600),
+            serve_site: true,
+            cors_origins: Vec::new(),
             rate_burst: 20,
             rate_period: std::time::Duration::from_secs(3),
             trust_proxy: false,
@@ -209,8 +217,17 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sessions/{id}", get(sessions::get))
         .route("/v1/public-key", get(sessions::public_key))
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/demo/signup", post(demo::signup));
+        .route("/readyz", get(readyz));
+    let api = if state.config.cors_origins.is_empty() {
+        api
+    } else {
+        api.layer(
+            tower_http::cors::CorsLayer::new()
+                .allow_origin(state.config.cors_origins.clone())
+                .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+                .allow_headers([axum::http::header::CONTENT_TYPE]),
+        )
+    };
     // A body trickled in more slowly than this is cut off (408).
     let api = api.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
         state.config.body_timeout,
@@ -219,7 +236,13 @@ pub fn router(state: AppState) -> Router {
     let compress = CompressionLayer::new().compress_when(
         DefaultPredicate::new().and(NotForContentType::const_new("application/octet-stream")),
     );
-    api.fallback(site::serve).layer(compress).with_state(state)
+    let app = if state.config.serve_site {
+        api.route("/demo/signup", post(demo::signup))
+            .fallback(site::serve)
+    } else {
+        api
+    };
+    app.layer(compress).with_state(state)
 }
 
 /// `GET /healthz`: the process answers.

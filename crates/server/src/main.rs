@@ -110,6 +110,28 @@ struct ServeArgs {
     /// address it forwards. Without a proxy this lets a client choose its own address.
     #[arg(long, env = "LIVENESS_TRUST_PROXY")]
     trust_proxy: bool,
+    /// The session API and probes only: no demo signup, no static site (the host serves the
+    /// widget from its own origin).
+    #[arg(long)]
+    no_demo: bool,
+    /// An origin whose pages may call the session API (CORS), e.g. https://shop.example;
+    /// repeat for more. Default: same-origin only.
+    #[arg(long, value_parser = parse_origin)]
+    cors_origin: Vec<axum::http::HeaderValue>,
+}
+
+fn parse_origin(text: &str) -> Result<axum::http::HeaderValue, String> {
+    let url = text.trim_end_matches('/');
+    let host = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| format!("{text:?}: an origin is http(s)://host[:port]"))?;
+    if host.is_empty() || host.contains(['/', ' ', '?', '#']) {
+        return Err(format!(
+            "{text:?}: an origin is http(s)://host[:port], no path"
+        ));
+    }
+    axum::http::HeaderValue::from_str(url).map_err(|e| format!("{text:?}: {e}"))
 }
 
 fn parse_challenge(text: &str) -> Result<Challenge, String> {
@@ -135,6 +157,8 @@ fn run() -> Result<()> {
                 rate_burst: a.rate_burst.max(1),
                 rate_period: std::time::Duration::from_millis(a.rate_period_ms.max(1)),
                 trust_proxy: a.trust_proxy,
+                serve_site: !a.no_demo,
+                cors_origins: a.cors_origin,
                 ..defaults
             };
             let runtime =
@@ -188,6 +212,31 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_origin;
+
+    #[test]
+    fn cors_origins_are_scheme_host_and_port_only() {
+        assert_eq!(
+            parse_origin("https://shop.example").expect("ok"),
+            "https://shop.example"
+        );
+        assert_eq!(
+            parse_origin("http://localhost:3000/").expect("ok"),
+            "http://localhost:3000"
+        );
+        for bad in [
+            "shop.example",
+            "https://",
+            "https://shop.example/path",
+            "ftp://x",
+        ] {
+            assert!(parse_origin(bad).is_err(), "{bad}");
         }
     }
 }

@@ -714,6 +714,77 @@ fn session_creation_is_rate_limited_per_client_address() {
     assert_eq!(forwarded(&proxied.base, "203.0.113.8"), 201);
 }
 
+/// `--no-demo` serves the session API and probes only; `--cors-origin` lets the named origins'
+/// pages call it, and no other.
+#[test]
+fn api_only_mode_and_the_cors_allowlist() {
+    let shop = "https://shop.example";
+    let s = start_with(
+        |c| {
+            c.serve_site = false;
+            c.cors_origins = vec![axum::http::HeaderValue::from_static("https://shop.example")];
+        },
+        None,
+        [3; 32],
+    );
+    let a = agent();
+    assert_eq!(
+        a.get(&format!("{}/demo/", s.base))
+            .call()
+            .expect("get")
+            .status()
+            .as_u16(),
+        404
+    );
+    assert_eq!(
+        a.get(&format!("{}/liveness-check.js", s.base))
+            .call()
+            .expect("get")
+            .status()
+            .as_u16(),
+        404
+    );
+    let signup = a
+        .post(&format!("{}/demo/signup", s.base))
+        .header("content-type", "application/json")
+        .send("{}")
+        .expect("post");
+    assert_eq!(signup.status().as_u16(), 404);
+    assert_eq!(
+        a.get(&format!("{}/healthz", s.base))
+            .call()
+            .expect("get")
+            .status()
+            .as_u16(),
+        200
+    );
+    let allowed = a
+        .post(&format!("{}/v1/sessions", s.base))
+        .header("origin", shop)
+        .send_empty()
+        .expect("post");
+    assert_eq!(allowed.status().as_u16(), 201);
+    assert_eq!(allowed.headers()["access-control-allow-origin"], shop);
+    let other = a
+        .post(&format!("{}/v1/sessions", s.base))
+        .header("origin", "https://evil.example")
+        .send_empty()
+        .expect("post");
+    assert!(
+        other.headers().get("access-control-allow-origin").is_none(),
+        "{:?}",
+        other.headers()
+    );
+    // The default: same-origin only, the site served.
+    let d = start();
+    let plain = a
+        .post(&format!("{}/v1/sessions", d.base))
+        .header("origin", shop)
+        .send_empty()
+        .expect("post");
+    assert!(plain.headers().get("access-control-allow-origin").is_none());
+}
+
 #[test]
 fn a_forged_client_score_is_a_finding_not_a_pass() {
     let s = start();
