@@ -464,18 +464,33 @@ fn verifies_are_bounded_and_survive_a_client_hanging_up() {
         "nothing written when busy"
     );
 
-    // Hang up 100 ms into the verify (decoding and scoring take longer).
+    // Send the whole verify, wait until the server has claimed the session (it is scoring
+    // then), and hang up without reading the answer.
     let c = create(&s);
     std::thread::sleep(PERFORM);
-    let impatient: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_millis(100)))
-        .build()
-        .into();
-    let hung_up = impatient
-        .post(&format!("{}/v1/sessions/{}/verify", s.base, c.id))
-        .header("content-type", "application/json")
-        .send(verify_body(&c.nonce, &check, p, live));
-    assert!(hung_up.is_err(), "the client gave up before the answer");
+    {
+        use std::io::Write;
+        let body = verify_body(&c.nonce, &check, p, live);
+        let mut raw =
+            std::net::TcpStream::connect(s.base.trim_start_matches("http://")).expect("connect");
+        write!(
+            raw,
+            "POST /v1/sessions/{}/verify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            c.id,
+            body.len()
+        )
+        .expect("send");
+        raw.flush().expect("flush");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while state_of(&s, &c.id)["state"] == "open" && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(
+            state_of(&s, &c.id)["state"],
+            "verifying",
+            "hung up while the server scores"
+        );
+    }
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let row = loop {
         let row = state_of(&s, &c.id);
