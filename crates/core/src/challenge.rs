@@ -821,6 +821,84 @@ mod tests {
     }
 
     #[test]
+    fn each_step_is_reached_by_its_own_pose_only() {
+        let at = |yaw: f32, pitch: f32| Pose { yaw, pitch };
+        let cases = [
+            (at(0.0, 0.0), Step::Centre),
+            (at(0.3, 0.0), Step::Left),
+            (at(-0.3, 0.0), Step::Right),
+            (at(0.0, -0.2), Step::Up),
+            (at(0.0, 0.2), Step::Down),
+        ];
+        for (pose, step) in cases {
+            for other in [Step::Centre, Step::Left, Step::Right, Step::Up, Step::Down] {
+                assert_eq!(other.reached(pose), other == step, "{other:?} at {pose:?}");
+            }
+        }
+        // Just short of each threshold is not the step, nor the centre.
+        assert!(!Step::Left.reached(at(TURN_YAW - 0.01, 0.0)));
+        assert!(!Step::Right.reached(at(0.01 - TURN_YAW, 0.0)));
+        assert!(!Step::Up.reached(at(0.0, 0.01 - TURN_PITCH)));
+        assert!(!Step::Centre.reached(at(CENTRE_YAW + 0.01, 0.0)));
+    }
+
+    /// Key points that move as one plane can still shift the nose against the eyes (strong
+    /// perspective of a tilted print): the steps pass, and depth alone refuses the track.
+    #[test]
+    fn a_track_that_one_homography_explains_is_flat() {
+        // The homography taking the frontal eyes, nose and mouth to those of a head turned by
+        // `yaw` (4 points fix it); the ears follow it, so all six move as one plane.
+        let planar = |yaw: f32| {
+            let (a, b) = (head(0.0).keypoints, head(yaw).keypoints);
+            let mut m = [[0.0f64; 8]; 8];
+            let mut r = [0.0f64; 8];
+            for (k, i) in [0usize, 1, 2, 3].into_iter().enumerate() {
+                let (x, y) = (f64::from(a[i][0]), f64::from(a[i][1]));
+                let (u, v) = (f64::from(b[i][0]), f64::from(b[i][1]));
+                m[2 * k] = [x, y, 1.0, 0.0, 0.0, 0.0, -u * x, -u * y];
+                m[2 * k + 1] = [0.0, 0.0, 0.0, x, y, 1.0, -v * x, -v * y];
+                r[2 * k] = u;
+                r[2 * k + 1] = v;
+            }
+            let h = solve8(m, r).expect("four points in general position");
+            face_with(a.map(|[x, y]| {
+                let (x, y) = (f64::from(x), f64::from(y));
+                let w = h[6] * x + h[7] * y + 1.0;
+                [
+                    ((h[0] * x + h[1] * y + h[2]) / w) as f32,
+                    ((h[3] * x + h[4] * y + h[5]) / w) as f32,
+                ]
+            }))
+        };
+        let c = Challenge::parse("centre,left,right,centre").expect("challenge");
+        let yaws = [0.0, 0.0, 0.6, 0.6, 0.6, -0.6, -0.6, -0.6, 0.0, 0.0, 0.0];
+        let track: Vec<TrackFrame> = yaws
+            .iter()
+            .enumerate()
+            .map(|(i, &yaw)| TrackFrame {
+                t_ms: i as f64 * 400.0,
+                face: planar(yaw),
+            })
+            .collect();
+        let failure = check_track(&c, &track, None).expect_err("a plane is flat");
+        assert!(
+            matches!(failure, ChallengeFailure::Flat { .. }),
+            "{failure}"
+        );
+        // The same moves by the head itself pass.
+        let head_track: Vec<TrackFrame> = yaws
+            .iter()
+            .enumerate()
+            .map(|(i, &yaw)| TrackFrame {
+                t_ms: i as f64 * 400.0,
+                face: head(yaw),
+            })
+            .collect();
+        let report = check_track(&c, &head_track, None).expect("a head passes");
+        assert!(report.depth >= MIN_DEPTH, "{report:?}");
+    }
+
+    #[test]
     fn the_tracker_needs_each_step_held_in_order() {
         let c = Challenge::parse("centre,left,right,centre").expect("challenge");
         let mut t = Tracker::new(c);
