@@ -7,7 +7,8 @@
 #                          PyPI's torch==2.11.0 wheel into .venv (linked as .libtorch for cargo),
 #                          Mesa's software Vulkan driver (native wonnx), Debian's Chromium,
 #                          PostgreSQL (the server's shared-database test), cargo-fuzz (the fuzz
-#                          targets' short run) and the browser tests' npm packages.
+#                          targets' short run), the browser tests' npm packages and the token
+#                          examples' libraries (jose from npm, PyJWT into .venv).
 #
 # Needs a Rust toolchain installed with rustup (cargo on PATH).
 set -euo pipefail
@@ -23,6 +24,7 @@ case "$part" in
 esac
 
 TORCH_VERSION=2.11.0
+PYJWT_VERSION=2.10.1
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -85,10 +87,17 @@ if [ "$part" = all ]; then
     cargo install --quiet --locked cargo-fuzz
   fi
 
-  # The browser tests' npm packages: playwright-core (drives Debian's Chromium), typescript.
-  if ! (cd tests/browser && npm ls --silent >/dev/null 2>&1); then
-    log "npm ci (tests/browser)"
-    npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+  # The browser tests' npm packages: playwright-core (drives Debian's Chromium), typescript;
+  # and the token examples' libraries (jose, PyJWT), which the server's tests run.
+  for pkg in tests/browser examples/node; do
+    if ! (cd "$pkg" && npm ls --silent >/dev/null 2>&1); then
+      log "npm ci ($pkg)"
+      npm ci --prefix "$pkg" --no-audit --no-fund --loglevel=error
+    fi
+  done
+  if ! .venv/bin/python -c "import jwt, cryptography" 2>/dev/null; then
+    log "pip install pyjwt[crypto] into .venv (the Python token example)"
+    .venv/bin/pip install --quiet --disable-pip-version-check --no-cache-dir "pyjwt[crypto]==$PYJWT_VERSION"
   fi
 fi
 log "done"

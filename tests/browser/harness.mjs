@@ -25,7 +25,8 @@ async function binary(name, env) {
 
 /**
  * Starts the demo's server (`liveness-server serve`: web/, models/, the session API, the demo
- * signup) on a free localhost port with a fresh audit log and key; resolves to { base, close }.
+ * signup) on a free localhost port with a fresh data folder (audit log, keys); resolves to
+ * { base, close }.
  * `model` (with its manifest next to it) replaces the default model; its folder is then served
  * as /models/.
  */
@@ -40,10 +41,8 @@ export async function startSite({ model, challenge } = {}) {
       'serve',
       '--port',
       '0',
-      '--database',
-      `sqlite://${path.join(dir, 'log.db')}`,
-      '--key',
-      path.join(dir, 'key'),
+      '--data-dir',
+      dir,
       ...(model ? ['--model', model, '--models', path.dirname(model)] : []),
       ...(challenge ? ['--fixed-challenge', challenge] : []),
     ],

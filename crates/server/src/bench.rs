@@ -161,9 +161,9 @@ pub fn run(
             format!("sqlite://{}", dir.join("bench.db").display()),
         )
     };
-    let signer = tokens::Signer::from_base64(&base64_seed(), "bench")?;
+    let keys = tokens::Keys::new(tokens::KeySource::Fixed(base64_seed()))?;
     let runtime = tokio::runtime::Runtime::new()?;
-    let state = runtime.block_on(AppState::new(config, signer))?;
+    let state = runtime.block_on(AppState::new(config, keys))?;
     let scorer = state.scorer.clone();
     let (tx, rx) = std::sync::mpsc::channel();
     runtime.spawn(async move {

@@ -41,6 +41,21 @@ pub enum DbError {
     },
 }
 
+/// `url` with any password replaced by `***`, for messages (errors are logged and printed).
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}{tail}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// A session as the audit log holds it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -162,10 +177,10 @@ impl Store {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             url.to_owned()
         } else {
-            return Err(DbError::Url(url.to_owned()));
+            return Err(DbError::Url(redact(url)));
         };
         let connect = |source| DbError::Connect {
-            url: url.to_owned(),
+            url: redact(url),
             source,
         };
         // SQLite serialises writers: one connection avoids "database is locked" under load.
@@ -179,7 +194,7 @@ impl Store {
             .run(&pool)
             .await
             .map_err(|source| DbError::Migrate {
-                url: url.to_owned(),
+                url: redact(url),
                 source,
             })?;
         Ok(Store { pool })
@@ -268,22 +283,44 @@ impl Store {
         Ok(())
     }
 
-    /// Marks a live session's token used (the host accepted it); `false` when it already was, or
-    /// the session is not a verified live one.
-    pub async fn use_token(&self, id: &str, now_ms: i64) -> Result<bool, DbError> {
-        let done = sqlx::query(
-            "UPDATE sessions SET token_used_ms = $1 WHERE id = $2 AND state = 'done' AND live = 1 AND token_used_ms IS NULL",
+    /// Consumes the token `jti` of session `session_id` (valid until `expires_ms`): `true` the
+    /// first time, `false` for a replay. One INSERT decides, so of concurrent consumes of one
+    /// token — on any instance sharing the database — exactly one wins. The session's
+    /// `token_used_ms` records the first use in the audit log.
+    pub async fn consume(
+        &self,
+        jti: &str,
+        session_id: &str,
+        expires_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool, DbError> {
+        let inserted = sqlx::query(
+            "INSERT INTO consumed_tokens (jti, session_id, expires_ms, consumed_ms) VALUES ($1, $2, $3, $4) ON CONFLICT (jti) DO NOTHING",
         )
+        .bind(jti)
+        .bind(session_id)
+        .bind(expires_ms)
         .bind(now_ms)
-        .bind(id)
         .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        .await?
+        .rows_affected()
+            == 1;
+        if inserted {
+            sqlx::query(
+                "UPDATE sessions SET token_used_ms = $1 WHERE id = $2 AND token_used_ms IS NULL",
+            )
+            .bind(now_ms)
+            .bind(session_id)
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(inserted)
     }
 
     /// Housekeeping, run by the server every minute: closes sessions left `verifying` a minute
     /// past their expiry (a server that stopped while scoring; the verdict `abandoned`, never
-    /// live) and deletes sessions created before `keep_since_ms` (the retention period).
+    /// live), deletes sessions created before `keep_since_ms` (the retention period) and
+    /// forgets consumed tokens that have expired.
     /// Returns (closed, deleted).
     pub async fn sweep(&self, now_ms: i64, keep_since_ms: i64) -> Result<(u64, u64), DbError> {
         let closed = sqlx::query(
@@ -299,6 +336,10 @@ impl Store {
             .execute(&self.pool)
             .await?
             .rows_affected();
+        sqlx::query("DELETE FROM consumed_tokens WHERE expires_ms < $1")
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await?;
         Ok((closed, deleted))
     }
 
@@ -313,5 +354,25 @@ impl Store {
             None => None,
         };
         Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn a_database_password_never_reaches_a_message() {
+        assert_eq!(
+            redact("postgres://liveness:s3cr3t@db.internal:5432/liveness"),
+            "postgres://liveness:***@db.internal:5432/liveness"
+        );
+        assert_eq!(
+            redact("postgres://liveness@db/x"),
+            "postgres://liveness@db/x"
+        );
+        assert_eq!(redact("sqlite:///tmp/a.db"), "sqlite:///tmp/a.db");
+        // An '@' inside the password is still hidden.
+        assert!(!redact("postgres://u:p@ss@h/d").contains("p@ss"));
     }
 }

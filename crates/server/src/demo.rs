@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::sessions::{JsonBody, now_ms};
-use crate::tokens::{TokenError, verify};
+use crate::sessions::JsonBody;
+use crate::token_api::consume_token;
 
 /// The signup form.
 #[derive(Debug, Deserialize)]
@@ -29,6 +29,7 @@ pub struct Signup {
 /// `POST /demo/signup`.
 pub async fn signup(
     State(app): State<AppState>,
+    headers: axum::http::HeaderMap,
     JsonBody(form): JsonBody<Signup>,
 ) -> Result<impl IntoResponse, ApiError> {
     let refused = |code, message: String| ApiError::client(StatusCode::FORBIDDEN, code, message);
@@ -45,29 +46,18 @@ pub async fn signup(
             "no liveness token: complete the liveness check first".into(),
         )
     })?;
-    let key = crate::tokens::public_key(&app.signer.public_key()).map_err(ApiError::internal)?;
-    let claims = verify(&token, &key, now_ms()).map_err(|e| match e {
-        TokenError::Expired(_) => {
-            ApiError::client(StatusCode::GONE, "token-expired", e.to_string())
-        }
-        other => refused("token", other.to_string()),
-    })?;
+    // What a host's backend does: check the token against the server's keys, expecting its own
+    // origin as the audience, and use it once (here in-process; a backend elsewhere calls
+    // POST /v1/tokens/consume).
+    let origin = headers
+        .get(axum::http::header::ORIGIN)
+        .and_then(|o| o.to_str().ok());
+    let audience = app.config.audience.as_deref().or(origin);
+    let claims = consume_token(&app, &token, audience).await?;
     if !claims.live {
         return Err(refused(
             "not-live",
             "the liveness check did not confirm a live person".into(),
-        ));
-    }
-    if !app
-        .store
-        .use_token(&claims.sid, now_ms())
-        .await
-        .map_err(ApiError::internal)?
-    {
-        return Err(ApiError::client(
-            StatusCode::CONFLICT,
-            "token-used",
-            format!("the token of session {} was already used", claims.sid),
         ));
     }
     Ok((
@@ -75,7 +65,7 @@ pub async fn signup(
         Json(serde_json::json!({
             "ok": true,
             "message": format!("Account created for {} (demo: nothing was stored but the audit log).", form.name.trim()),
-            "session": claims.sid,
+            "session": claims.sub,
         })),
     ))
 }

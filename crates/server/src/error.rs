@@ -18,7 +18,11 @@ pub enum ApiError {
         /// What exactly, naming the field, frame or session.
         message: String,
     },
-    /// The server failed (database, model); the details go to the log, not the client.
+    /// The database does not answer: 503 with `Retry-After` (nothing was decided; the client
+    /// may retry), the details to the log.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The server failed (model, task); the details go to the log, not the client.
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -38,6 +42,11 @@ impl ApiError {
         Self::client(StatusCode::BAD_REQUEST, code, message)
     }
 
+    /// A 503 for a database failure.
+    pub fn db(e: impl std::fmt::Display) -> Self {
+        ApiError::Unavailable(e.to_string())
+    }
+
     /// A 500 from any error.
     pub fn internal(e: impl std::fmt::Display) -> Self {
         ApiError::Internal(e.to_string())
@@ -52,8 +61,16 @@ impl IntoResponse for ApiError {
                 code,
                 message,
             } => (status, code, message),
+            ApiError::Unavailable(detail) => {
+                tracing::error!(error = %detail, "database unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the server's database does not answer; retry in a moment".to_owned(),
+                )
+            }
             ApiError::Internal(detail) => {
-                eprintln!("liveness-server: internal error: {detail}");
+                tracing::error!(error = %detail, "internal error");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal",

@@ -6,8 +6,10 @@
 //! verdict its backend can trust. Sessions and the audit log live in SQLite or PostgreSQL
 //! ([`db`]). The server also serves the demo site ([`site`], [`demo`]).
 //!
-//! - [`sessions`]: the session API; [`tokens`]: Ed25519-signed verdicts and their offline check;
+//! - [`sessions`]: the session API; [`tokens`]: verdicts as JWTs (EdDSA) and their keys;
+//!   [`token_api`]: the JWKS and single use for backends;
 //! - [`frames`]: the client's PNG frames, checked before decoding; [`scorer`]: the server's check;
+//! - [`telemetry`]: request logs and Prometheus metrics; [`openapi`]: the API's description;
 //! - [`bench`]: the load benchmark.
 
 pub mod bench;
@@ -15,9 +17,12 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod frames;
+pub mod openapi;
 pub mod scorer;
 pub mod sessions;
 pub mod site;
+pub mod telemetry;
+pub mod token_api;
 pub mod tokens;
 
 use std::net::SocketAddr;
@@ -74,6 +79,12 @@ pub struct Config {
     /// One fixed challenge for every session instead of a random one: only for fake-camera
     /// tests and demos with a recorded clip (a fixed challenge can be replayed).
     pub challenge: Option<liveness_core::challenge::Challenge>,
+    /// The tokens' issuer (`iss`), default `liveness-server`.
+    pub issuer: String,
+    /// The tokens' audience (`aud`); `None`: the origin of the page that ran the check.
+    pub audience: Option<String>,
+    /// The operator's API key for `/v1/tokens/consume` and `/metrics`; `None`: both refused.
+    pub api_key: Option<String>,
 }
 
 impl Config {
@@ -88,6 +99,9 @@ impl Config {
             session_ttl: sessions::SESSION_TTL,
             token_ttl: sessions::TOKEN_TTL,
             challenge: None,
+            issuer: "liveness-server".to_owned(),
+            audience: None,
+            api_key: None,
             retention: std::time::Duration::from_secs(30 * 24 * 3600),
             serve_site: true,
             cors_origins: Vec::new(),
@@ -111,8 +125,12 @@ pub struct AppState {
     pub store: db::Store,
     /// The model.
     pub scorer: scorer::SharedScorer,
-    /// The token key.
-    pub signer: Arc<tokens::Signer>,
+    /// The token keys.
+    pub keys: Arc<tokens::Keys>,
+    /// The operator's API key ([`Config::api_key`]).
+    pub operator_key: Option<token_api::OperatorKey>,
+    /// Prometheus metrics.
+    pub metrics: Arc<telemetry::Metrics>,
     /// SHA-256 of served models.
     pub hashes: Arc<site::HashCache>,
     /// Slots for decoding and scoring verifies ([`Config::verify_slots`]).
@@ -128,6 +146,9 @@ pub enum StartError {
     /// The database cannot be used.
     #[error(transparent)]
     Db(#[from] db::DbError),
+    /// Loading the model failed outside the loader (its task panicked).
+    #[error("loading the model: {0}")]
+    Task(String),
     /// The port cannot be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -139,18 +160,20 @@ pub enum StartError {
 
 impl AppState {
     /// Loads the model and connects to the database.
-    pub async fn new(config: Config, signer: tokens::Signer) -> Result<Self, StartError> {
+    pub async fn new(config: Config, keys: tokens::Keys) -> Result<Self, StartError> {
         let model = config.model.clone();
         let scorer = tokio::task::spawn_blocking(move || scorer::Scorer::load(&model))
             .await
-            .map_err(|e| db::DbError::Url(e.to_string()))??;
+            .map_err(|e| StartError::Task(e.to_string()))??;
         let store = db::Store::connect(&config.database).await?;
         Ok(AppState {
             verify_slots: Arc::new(tokio::sync::Semaphore::new(config.verify_slots)),
+            metrics: Arc::new(telemetry::Metrics::new(config.verify_slots)),
+            operator_key: config.api_key.as_deref().map(token_api::OperatorKey::new),
             config: Arc::new(config),
             store,
             scorer: Arc::new(scorer),
-            signer: Arc::new(signer),
+            keys: Arc::new(keys),
             hashes: Arc::default(),
         })
     }
@@ -215,9 +238,12 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .merge(limited)
         .route("/v1/sessions/{id}", get(sessions::get))
-        .route("/v1/public-key", get(sessions::public_key))
+        .route("/v1/tokens/consume", post(token_api::consume))
+        .route("/.well-known/jwks.json", get(token_api::jwks))
+        .route("/openapi.json", get(openapi::serve))
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz));
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(telemetry::metrics));
     let api = if state.config.cors_origins.is_empty() {
         api
     } else {
@@ -225,7 +251,10 @@ pub fn router(state: AppState) -> Router {
             tower_http::cors::CorsLayer::new()
                 .allow_origin(state.config.cors_origins.clone())
                 .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
-                .allow_headers([axum::http::header::CONTENT_TYPE]),
+                .allow_headers([
+                    axum::http::header::CONTENT_TYPE,
+                    axum::http::header::HeaderName::from_static("x-request-id"),
+                ]),
         )
     };
     // A body trickled in more slowly than this is cut off (408).
@@ -242,7 +271,12 @@ pub fn router(state: AppState) -> Router {
     } else {
         api
     };
-    app.layer(compress).with_state(state)
+    app.layer(compress)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            telemetry::observe,
+        ))
+        .with_state(state)
 }
 
 /// `GET /healthz`: the process answers.
@@ -262,7 +296,7 @@ async fn readyz(
                 .into_response()
         }
         Err(e) => {
-            eprintln!("liveness-server: not ready: {e}");
+            tracing::warn!(error = %e, "not ready: the database does not answer");
             (
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
                 axum::Json(serde_json::json!({ "ready": false, "error": "database" })),
@@ -295,14 +329,23 @@ async fn shutdown_signal() {
     }
 }
 
-/// Runs [`db::Store::sweep`] every minute (expired claims, the retention period).
-async fn sweep_forever(store: db::Store, retention: std::time::Duration) {
+/// Every minute: [`db::Store::sweep`] (expired claims, the retention period) and a reload of the
+/// key folder (a rotation takes effect).
+async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
     loop {
         tick.tick().await;
         let now = sessions::now_ms();
-        if let Err(e) = store.sweep(now, now - retention.as_millis() as i64).await {
-            eprintln!("liveness-server: sweeping the audit log failed: {e}");
+        let keep_since = now - state.config.retention.as_millis() as i64;
+        match state.store.sweep(now, keep_since).await {
+            Ok((closed, deleted)) if closed + deleted > 0 => {
+                tracing::info!(closed, deleted, "swept the audit log");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "sweeping the audit log failed"),
+        }
+        if let Err(e) = state.keys.reload() {
+            tracing::error!(error = %e, "reloading the signing keys failed; the old keys stay");
         }
     }
 }
@@ -327,7 +370,7 @@ pub async fn serve(
     };
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(bind)?;
     on_bound(listener.local_addr().map_err(bind)?);
-    tokio::spawn(sweep_forever(state.store.clone(), state.config.retention));
+    tokio::spawn(housekeeping(state.clone()));
     let config = state.config.clone();
     let app = router(state);
     let mut http = hyper::server::conn::http1::Builder::new();

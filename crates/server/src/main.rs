@@ -23,15 +23,28 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the session API, the demo page and the models.
-    Serve(ServeArgs),
-    /// Check a token offline with the server's public key; prints its claims. Exits non-zero
-    /// for an invalid or expired token, and for a valid one whose verdict is not live.
+    Serve(Box<ServeArgs>),
+    /// Check a token offline against the server's keys (a saved JWKS); prints its claims. Exits
+    /// non-zero for an invalid or expired token, and for a valid one whose verdict is not live.
     VerifyToken {
-        /// The token (`v1.…`).
+        /// The token (a JWT).
         token: String,
-        /// The server's public key (base64; GET /v1/public-key).
+        /// The server's key set, saved from GET /.well-known/jwks.json.
         #[arg(long)]
-        public_key: String,
+        jwks: PathBuf,
+        /// The audience the token must name (your site's origin).
+        #[arg(long)]
+        audience: Option<String>,
+        /// The issuer the token must name.
+        #[arg(long)]
+        issuer: Option<String>,
+    },
+    /// Add a new signing key to the key folder. Running servers sign with it within a minute;
+    /// the old key keeps verifying until its last token expires.
+    RotateKey {
+        /// The server's data folder (the keys are in its keys/).
+        #[arg(long, env = "LIVENESS_DATA_DIR")]
+        data_dir: Option<PathBuf>,
     },
     /// Load benchmark: concurrent sessions verified per second, latency, memory.
     Bench {
@@ -53,37 +66,52 @@ enum Command {
 #[derive(clap::Args)]
 struct ServeArgs {
     /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1")]
+    #[arg(long, env = "LIVENESS_HOST", default_value = "127.0.0.1")]
     host: String,
     /// Port (0 = any free port).
     #[arg(long, env = "PORT", default_value_t = 8080)]
     port: u16,
     /// The site folder (widget, worker, wasm package, demo).
-    #[arg(long, default_value = "web")]
+    #[arg(long, env = "LIVENESS_WEB", default_value = "web")]
     web: PathBuf,
     /// The models folder, served under /models/.
-    #[arg(long, default_value = "models")]
+    #[arg(long, env = "LIVENESS_MODELS", default_value = "models")]
     models: PathBuf,
     /// The model the server re-scores with (its manifest next to it).
-    #[arg(long, default_value = "models/default.onnx")]
+    #[arg(long, env = "LIVENESS_MODEL", default_value = "models/default.onnx")]
     model: PathBuf,
-    /// The audit log: sqlite://FILE (created when missing) or postgres://USER@HOST/DB.
-    #[arg(
-        long,
-        env = "LIVENESS_DATABASE",
-        default_value = "sqlite://liveness.db"
-    )]
-    database: String,
-    /// Ed25519 signing key file (base64 seed); created on first start when missing. The
-    /// LIVENESS_SIGNING_KEY environment variable (base64 seed) takes precedence.
-    #[arg(long, default_value = "liveness-signing.key")]
-    key: PathBuf,
+    /// Where the server keeps its state: the SQLite audit log, the signing keys (keys/), the
+    /// operator's API key. Default: the platform's data folder (~/.local/share/liveness-server
+    /// on Linux), never the working folder.
+    #[arg(long, env = "LIVENESS_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// The audit log: sqlite://FILE (created 0600 when missing) or postgres://USER@HOST/DB.
+    /// Default: sqlite://DATA_DIR/liveness.db.
+    #[arg(long, env = "LIVENESS_DATABASE")]
+    database: Option<String>,
+    /// The operator's API key file (POST /v1/tokens/consume, GET /metrics), created 0600 with a
+    /// random key when missing; LIVENESS_API_KEY takes precedence. Default: DATA_DIR/operator-api.key.
+    #[arg(long, env = "LIVENESS_API_KEY_FILE")]
+    api_key_file: Option<PathBuf>,
+    /// The tokens' issuer (iss).
+    #[arg(long, env = "LIVENESS_ISSUER", default_value = "liveness-server")]
+    issuer: String,
+    /// The tokens' audience (aud), e.g. https://shop.example. Default: the origin of the page
+    /// that ran the check.
+    #[arg(long, env = "LIVENESS_AUDIENCE")]
+    audience: Option<String>,
+    /// Seconds a session waits for its verify.
+    #[arg(long, env = "LIVENESS_SESSION_TTL", default_value_t = 180)]
+    session_ttl: u64,
+    /// Seconds a token stays valid.
+    #[arg(long, env = "LIVENESS_TOKEN_TTL", default_value_t = 600)]
+    token_ttl: u64,
     /// Keep the five frames of every verify in the audit log (off: no frame is stored).
-    #[arg(long)]
+    #[arg(long, env = "LIVENESS_STORE_FRAMES")]
     store_frames: bool,
     /// Give every session this head-pose challenge (e.g. centre,left,right,centre) instead of a
     /// random one. Only for a fake camera playing a recorded clip: a fixed challenge can be replayed.
-    #[arg(long, value_parser = parse_challenge)]
+    #[arg(long, env = "LIVENESS_FIXED_CHALLENGE", value_parser = parse_challenge)]
     fixed_challenge: Option<Challenge>,
     /// Days the audit log keeps a session.
     #[arg(long, env = "LIVENESS_RETENTION_DAYS", default_value_t = 30)]
@@ -112,11 +140,11 @@ struct ServeArgs {
     trust_proxy: bool,
     /// The session API and probes only: no demo signup, no static site (the host serves the
     /// widget from its own origin).
-    #[arg(long)]
+    #[arg(long, env = "LIVENESS_NO_DEMO")]
     no_demo: bool,
     /// An origin whose pages may call the session API (CORS), e.g. https://shop.example;
-    /// repeat for more. Default: same-origin only.
-    #[arg(long, value_parser = parse_origin)]
+    /// repeat for more (LIVENESS_CORS_ORIGINS: comma-separated). Default: same-origin only.
+    #[arg(long, env = "LIVENESS_CORS_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
     cors_origin: Vec<axum::http::HeaderValue>,
 }
 
@@ -138,17 +166,76 @@ fn parse_challenge(text: &str) -> Result<Challenge, String> {
     Challenge::parse(text)
 }
 
+/// The data folder: `--data-dir`, else the platform's (created 0700).
+fn data_dir(flag: Option<PathBuf>) -> Result<PathBuf> {
+    let dir = match flag {
+        Some(d) => d,
+        None => directories::ProjectDirs::from("", "", "liveness-server")
+            .map(|p| p.data_dir().to_path_buf())
+            .context("no home folder to keep the server's data in: pass --data-dir")?,
+    };
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(&dir)
+        .with_context(|| format!("--data-dir {}: cannot create it", dir.display()))?;
+    Ok(dir)
+}
+
+/// The operator's API key: LIVENESS_API_KEY, else the key file (created 0600 when missing; one
+/// others can read is refused).
+fn api_key(file: &std::path::Path) -> Result<String> {
+    if let Ok(key) = std::env::var("LIVENESS_API_KEY") {
+        anyhow::ensure!(
+            key.trim().len() >= 16,
+            "LIVENESS_API_KEY is shorter than 16 characters"
+        );
+        return Ok(key);
+    }
+    if !file.exists() {
+        let key = liveness_core::model::hex(&rand::random::<[u8; 32]>());
+        tokens::write_private(file, key.as_bytes())
+            .with_context(|| format!("--api-key-file {}: cannot create it", file.display()))?;
+    }
+    tokens::check_private(file)?;
+    let key = std::fs::read_to_string(file)
+        .with_context(|| format!("--api-key-file {}", file.display()))?;
+    anyhow::ensure!(
+        key.trim().len() >= 16,
+        "--api-key-file {}: the key is shorter than 16 characters",
+        file.display()
+    );
+    Ok(key)
+}
+
 fn run() -> Result<()> {
     match Cli::parse().command {
         Command::Serve(a) => {
-            let signer = match std::env::var("LIVENESS_SIGNING_KEY") {
-                Ok(seed) => tokens::Signer::from_base64(&seed, "LIVENESS_SIGNING_KEY")?,
-                Err(_) => tokens::Signer::load_or_create(&a.key)?,
-            };
-            let defaults = Config::new(a.web, a.models, a.model, a.database);
+            let a = *a;
+            liveness_server::telemetry::init_logs();
+            let dir = data_dir(a.data_dir)?;
+            let keys = tokens::Keys::new(match std::env::var("LIVENESS_SIGNING_KEY") {
+                Ok(seed) => tokens::KeySource::Fixed(seed),
+                Err(_) => tokens::KeySource::Dir(dir.join("keys")),
+            })?;
+            let api_key = api_key(
+                &a.api_key_file
+                    .unwrap_or_else(|| dir.join("operator-api.key")),
+            )?;
+            let database = a
+                .database
+                .unwrap_or_else(|| format!("sqlite://{}", dir.join("liveness.db").display()));
+            let defaults = Config::new(a.web, a.models, a.model, database);
             let config = Config {
                 store_frames: a.store_frames,
                 challenge: a.fixed_challenge,
+                session_ttl: std::time::Duration::from_secs(a.session_ttl.max(1)),
+                token_ttl: std::time::Duration::from_secs(a.token_ttl.max(1)),
+                issuer: a.issuer,
+                audience: a.audience,
+                api_key: Some(api_key),
                 retention: std::time::Duration::from_secs(a.retention_days.saturating_mul(86_400)),
                 verify_slots: a.verify_slots.unwrap_or(defaults.verify_slots),
                 header_timeout: std::time::Duration::from_secs(a.header_timeout.max(1)),
@@ -164,8 +251,9 @@ fn run() -> Result<()> {
             let runtime =
                 tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             runtime.block_on(async {
-                let state = AppState::new(config, signer).await?;
-                let public = state.signer.public_key();
+                let state = AppState::new(config, keys).await?;
+                let kid = state.keys.ring().kid().to_owned();
+                let serve_site = state.config.serve_site;
                 let addr = format!("{}:{}", a.host, a.port);
                 liveness_server::serve(state, &addr, |bound| {
                     let host = if a.host == "0.0.0.0" {
@@ -173,16 +261,42 @@ fn run() -> Result<()> {
                     } else {
                         a.host.clone()
                     };
-                    println!("Demo signup page: http://{host}:{}/demo/", bound.port());
-                    println!("Token public key (Ed25519): {public}. Ctrl+C stops.");
+                    if serve_site {
+                        println!("Demo signup page: http://{host}:{}/demo/", bound.port());
+                    }
+                    println!(
+                        "Session API: http://{host}:{port}/v1/sessions; token keys (signing kid {kid}): http://{host}:{port}/.well-known/jwks.json; data: {data}. Ctrl+C stops.",
+                        port = bound.port(),
+                        data = dir.display()
+                    );
                 })
                 .await?;
                 Ok(())
             })
         }
-        Command::VerifyToken { token, public_key } => {
-            let key = tokens::public_key(&public_key)?;
-            let claims = tokens::verify(&token, &key, liveness_server::sessions::now_ms())?;
+        Command::VerifyToken {
+            token,
+            jwks,
+            audience,
+            issuer,
+        } => {
+            let text = std::fs::read_to_string(&jwks)
+                .with_context(|| format!("--jwks {}", jwks.display()))?;
+            let set: jsonwebtoken::jwk::JwkSet =
+                serde_json::from_str(&text).with_context(|| {
+                    format!(
+                        "--jwks {}: not a JWK set (save GET /.well-known/jwks.json)",
+                        jwks.display()
+                    )
+                })?;
+            let claims = tokens::verify(
+                &token,
+                &set,
+                &tokens::Expect {
+                    audience: audience.as_deref(),
+                    issuer: issuer.as_deref(),
+                },
+            )?;
             println!("{}", serde_json::to_string(&claims)?);
             // A valid token of a verdict that is not live is no pass for a script either.
             if !claims.live {
@@ -191,6 +305,17 @@ fn run() -> Result<()> {
                     claims.verdict
                 );
             }
+            Ok(())
+        }
+        Command::RotateKey { data_dir: flag } => {
+            let dir = data_dir(flag)?;
+            let path = tokens::KeyRing::rotate(&dir.join("keys"))?;
+            let ring = tokens::KeyRing::load(&dir.join("keys"))?;
+            println!(
+                "New signing key {} (kid {}); running servers sign with it within a minute.",
+                path.display(),
+                ring.kid()
+            );
             Ok(())
         }
         Command::Bench {

@@ -6,7 +6,7 @@
 //!   frames: [track PNGs], times: [ms per track frame, then per frame] }, client: { pSpoof, live,
 //!   captureMs } }` → the server's own verdict and a signed token;
 //! - `GET /v1/sessions/{id}` → the session as the audit log holds it (for the host's backend);
-//! - `GET /v1/public-key` → the key that verifies tokens offline.
+//! - `GET /.well-known/jwks.json` → the keys that verify tokens offline ([`crate::token_api`]).
 //!
 //! A verify is refused (4xx, nothing written) for an unknown, expired or used session, a wrong
 //! nonce, or frames that are not five PNGs of one valid size and a track within its limits;
@@ -229,6 +229,7 @@ fn valid_id(id: &str) -> Result<(), ApiError> {
 pub async fn create(State(app): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let now = now_ms();
     let id = random_hex(16);
+    crate::telemetry::record_session(&id);
     let nonce = random_hex(16);
     let expires_at = now + app.config.session_ttl.as_millis() as i64;
     let sha = app.scorer.manifest().sha256.clone();
@@ -240,7 +241,7 @@ pub async fn create(State(app): State<AppState>) -> Result<impl IntoResponse, Ap
     app.store
         .create(&id, &nonce, &sha, now, expires_at, &challenge.to_string())
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::db)?;
     Ok((
         StatusCode::CREATED,
         Json(Created {
@@ -260,25 +261,23 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     valid_id(&id)?;
-    let row = app.store.get(&id).await.map_err(ApiError::internal)?;
+    crate::telemetry::record_session(&id);
+    let row = app.store.get(&id).await.map_err(ApiError::db)?;
     let row = row.ok_or_else(|| {
         ApiError::client(StatusCode::NOT_FOUND, "session", format!("no session {id}"))
     })?;
     Ok(Json(row))
 }
 
-/// `GET /v1/public-key`.
-pub async fn public_key(State(app): State<AppState>) -> impl IntoResponse {
-    Json(serde_json::json!({ "alg": "Ed25519", "publicKey": app.signer.public_key() }))
-}
-
 /// `POST /v1/sessions/{id}/verify`.
 pub async fn verify(
     State(app): State<AppState>,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
     JsonBody(mut req): JsonBody<VerifyRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     valid_id(&id)?;
+    crate::telemetry::record_session(&id);
     let client = &req.client;
     if !(client.p_spoof.is_finite() && (0.0..=1.0).contains(&client.p_spoof)) {
         return Err(ApiError::bad(
@@ -306,7 +305,7 @@ pub async fn verify(
     }
     // The session first (a read): frames are decoded only for a request that may use it.
     let now = now_ms();
-    let session = app.store.get(&id).await.map_err(ApiError::internal)?;
+    let session = app.store.get(&id).await.map_err(ApiError::db)?;
     let session = session.ok_or_else(|| {
         ApiError::client(StatusCode::NOT_FOUND, "session", format!("no session {id}"))
     })?;
@@ -342,6 +341,7 @@ pub async fn verify(
     // Decoding and scoring run on a bounded share of the blocking threads: when every slot is
     // busy the client is told to come back (503, Retry-After) and nothing is written.
     let permit = app.verify_slots.clone().try_acquire_owned().map_err(|_| {
+        app.metrics.busy();
         ApiError::client(
             StatusCode::SERVICE_UNAVAILABLE,
             "busy",
@@ -364,23 +364,28 @@ pub async fn verify(
     .map_err(ApiError::internal)??;
     let (frames, track, frame_b64) = decoded;
     req.frames = frame_b64;
-    if !app
-        .store
-        .claim(&id, now)
-        .await
-        .map_err(ApiError::internal)?
-    {
+    if !app.store.claim(&id, now).await.map_err(ApiError::db)? {
         return Err(ApiError::client(
             StatusCode::CONFLICT,
             "used",
             format!("session {id} was already verified: a nonce is single-use"),
         ));
     }
+    // The token's audience: the configured one, else the origin of the page that ran the check
+    // (a token obtained on another site names that site), else the issuer.
+    let audience = app.config.audience.clone().unwrap_or_else(|| {
+        headers
+            .get(axum::http::header::ORIGIN)
+            .and_then(|o| o.to_str().ok())
+            .filter(|o| o.starts_with("http://") || o.starts_with("https://"))
+            .map_or_else(|| app.config.issuer.clone(), str::to_owned)
+    });
     // The rest runs as its own task: a client that hangs up now cannot leave the session
     // claimed and unrecorded (its outcome is written all the same).
     let claimed = Claimed {
         app,
         id,
+        audience,
         session,
         req,
         challenge,
@@ -398,6 +403,7 @@ pub async fn verify(
 struct Claimed {
     app: AppState,
     id: String,
+    audience: String,
     session: crate::db::SessionRow,
     req: VerifyRequest,
     challenge: Challenge,
@@ -412,6 +418,7 @@ async fn decide(c: Claimed) -> Result<Json<Verified>, ApiError> {
     let Claimed {
         app,
         id,
+        audience,
         session,
         req,
         challenge,
@@ -512,19 +519,31 @@ async fn decide(c: Claimed) -> Result<Json<Verified>, ApiError> {
         frames: app.config.store_frames.then(|| req.frames.clone()),
         challenge_report,
     };
-    app.store
-        .finish(&id, &outcome)
-        .await
-        .map_err(ApiError::internal)?;
-    let token = app.signer.sign(&Claims {
-        sid: id.clone(),
+    if let Err(e) = app.store.finish(&id, &outcome).await {
+        // Nothing was recorded, so nothing is answered: the session goes back to open for a
+        // retry if the database takes the release (else the sweeper closes it as abandoned).
+        let _ = app.store.release(&id).await;
+        return Err(ApiError::db(e));
+    }
+    app.metrics.verdict(verdict);
+    let iat = crate::tokens::now_seconds();
+    let token = app.keys.ring().sign(&Claims {
+        iss: app.config.issuer.clone(),
+        aud: audience,
+        sub: id.clone(),
+        iat,
+        exp: iat + app.config.token_ttl.as_secs() as i64,
+        jti: crate::tokens::new_jti(),
         live,
         verdict: verdict.to_owned(),
+        signals: findings
+            .iter()
+            .map(|(code, _)| (*code).to_owned())
+            .collect(),
         challenge: challenged.is_ok(),
-        p_spoof: server_p.unwrap_or(1.0) as f32,
+        // A failed session's token reveals no score either.
+        p_spoof: server_p.filter(|_| live).map(|p| p as f32),
         model: session.model_sha256,
-        iat: now,
-        exp: now + app.config.token_ttl.as_millis() as i64,
     });
     Ok(Json(Verified {
         id,

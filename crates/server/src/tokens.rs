@@ -1,53 +1,80 @@
-//! Signed verdicts: `v1.<payload>.<signature>`, base64url without padding, where the payload is
-//! the JSON [`Claims`] and the signature Ed25519 over `v1.<payload>`. A host's backend verifies a
-//! token offline with the server's public key ([`verify`], or `liveness-server verify-token`).
+//! Signed verdicts as standard JWTs (RFC 7519), signed with Ed25519 (`alg: EdDSA`, RFC 8037), so
+//! a host's backend verifies them with its language's usual JWT library against the server's
+//! JWKS (`GET /.well-known/jwks.json`): `jose` in Node, PyJWT in Python (see `examples/`).
+//!
+//! Keys rotate: every key has a `kid` (its RFC 7638 thumbprint); the newest key of the key folder
+//! signs, and an older one stays published until every token it signed has expired
+//! ([`KeyRing::jwks`]). `liveness-server rotate-key` adds a key; servers pick it up within a
+//! minute.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use ed25519_dalek::pkcs8::EncodePrivateKey;
+use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
+use jsonwebtoken::jwk::{
+    AlgorithmParameters, CommonParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm,
+    OctetKeyPairParameters, OctetKeyPairType, PublicKeyUse,
+};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 
-/// What a token says.
+/// What a token says. Registered claims (RFC 7519) plus the verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Claims {
-    /// Session id.
-    pub sid: String,
+    /// Issuer: the server (`--issuer`).
+    pub iss: String,
+    /// Audience: the configured audience, or the origin of the page that ran the check.
+    pub aud: String,
+    /// Subject: the session id.
+    pub sub: String,
+    /// Issued at, seconds since the Unix epoch.
+    pub iat: i64,
+    /// Expires at, seconds since the Unix epoch.
+    pub exp: i64,
+    /// Token id: what single use is keyed on (`POST /v1/tokens/consume`).
+    pub jti: String,
     /// The server's verdict: a live person, confirmed.
     pub live: bool,
     /// The signal that decided (`live`, `challenge-failed`, `flat`, `attack`, …).
     pub verdict: String,
+    /// Every check that failed, in the order they decide (empty when live).
+    pub signals: Vec<String>,
     /// The session's head-pose challenge was performed and passed.
     pub challenge: bool,
-    /// The server's `p_spoof` for the frames.
-    pub p_spoof: f32,
+    /// The server's `p_spoof`, only in a live verdict (a failed session reveals no score).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p_spoof: Option<f32>,
     /// SHA-256 of the model that decided.
     pub model: String,
-    /// Issued at, ms since the Unix epoch.
-    pub iat: i64,
-    /// Expires at, ms since the Unix epoch.
-    pub exp: i64,
 }
 
 /// Why a token is not valid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
-    /// Not `v1.<payload>.<signature>`, or not base64/JSON.
+    /// Not a JWT, not EdDSA, or its claims are missing or of the wrong type.
     #[error("the token is malformed: {0}")]
     Malformed(String),
+    /// Signed by a key the JWKS does not hold (another server, or a key retired long ago).
+    #[error("the token's key {0:?} is not among the server's published keys")]
+    UnknownKey(String),
     /// The signature does not match (forged or altered).
     #[error("the token's signature is not valid (forged, altered, or signed by another key)")]
     Signature,
     /// Past its expiry.
-    #[error("the token expired at {0} ms")]
+    #[error("the token expired at {0} (seconds since the Unix epoch)")]
     Expired(i64),
+    /// Issued for another audience or by another issuer.
+    #[error("the token is for {found:?}, not {expected:?}")]
+    Audience { expected: String, found: String },
 }
 
 /// Why a key cannot be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    /// The key file cannot be read or written.
+    /// The key file or folder cannot be read or written.
     #[error("signing key {path}: {source}")]
     Io {
         path: String,
@@ -64,9 +91,55 @@ pub enum KeyError {
     Exposed { path: String, mode: u32 },
 }
 
-/// The server's signing key.
-pub struct Signer {
-    key: SigningKey,
+/// One Ed25519 key and when it began to sign.
+struct Key {
+    kid: String,
+    signing: SigningKey,
+    encoding: EncodingKey,
+    /// Seconds since the Unix epoch (0 for a key given by value).
+    created: i64,
+}
+
+impl Key {
+    fn new(seed: [u8; 32], created: i64) -> Self {
+        let signing = SigningKey::from_bytes(&seed);
+        // jsonwebtoken takes Ed25519 private keys as PKCS#8 DER.
+        let der = signing
+            .to_pkcs8_der()
+            .map(|d| d.as_bytes().to_vec())
+            .unwrap_or_default();
+        Key {
+            kid: thumbprint(&signing.verifying_key()),
+            encoding: EncodingKey::from_ed_der(&der),
+            signing,
+            created,
+        }
+    }
+
+    fn jwk(&self) -> Jwk {
+        Jwk {
+            common: CommonParameters {
+                public_key_use: Some(PublicKeyUse::Signature),
+                key_algorithm: Some(KeyAlgorithm::EdDSA),
+                key_id: Some(self.kid.clone()),
+                ..CommonParameters::default()
+            },
+            algorithm: AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
+                key_type: OctetKeyPairType::OctetKeyPair,
+                curve: EllipticCurve::Ed25519,
+                x: URL_SAFE_NO_PAD.encode(self.signing.verifying_key().as_bytes()),
+            }),
+        }
+    }
+}
+
+/// The RFC 7638 thumbprint of an Ed25519 public key: the key's id.
+pub fn thumbprint(key: &VerifyingKey) -> String {
+    let canonical = format!(
+        r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#,
+        URL_SAFE_NO_PAD.encode(key.as_bytes())
+    );
+    URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(canonical.as_bytes()))
 }
 
 fn seed_from(text: &str, source: &str) -> Result<[u8; 32], KeyError> {
@@ -77,160 +150,440 @@ fn seed_from(text: &str, source: &str) -> Result<[u8; 32], KeyError> {
         .ok_or_else(|| KeyError::Format(source.to_owned()))
 }
 
-impl Signer {
-    /// A key from a base64 seed (e.g. the `LIVENESS_SIGNING_KEY` environment variable).
+fn now_s() -> i64 {
+    crate::sessions::now_ms() / 1000
+}
+
+/// The server's keys: the newest signs, all verify. Newest first.
+pub struct KeyRing {
+    keys: Vec<Key>,
+}
+
+/// Key files in a key folder are `ed25519-<seconds since the Unix epoch>.key`.
+const KEY_PREFIX: &str = "ed25519-";
+const KEY_SUFFIX: &str = ".key";
+
+impl KeyRing {
+    /// One fixed key from a base64 seed (e.g. the `LIVENESS_SIGNING_KEY` environment variable);
+    /// no rotation.
     pub fn from_base64(text: &str, source: &str) -> Result<Self, KeyError> {
-        Ok(Signer {
-            key: SigningKey::from_bytes(&seed_from(text, source)?),
+        Ok(KeyRing {
+            keys: vec![Key::new(seed_from(text, source)?, 0)],
         })
     }
 
-    /// The key in `path`, or a fresh one written there (mode 0600) when the file does not exist:
-    /// the demo's first start. A key file others may read is refused.
-    pub fn load_or_create(path: &Path) -> Result<Self, KeyError> {
-        let io = |source| KeyError::Io {
-            path: path.display().to_string(),
-            source,
+    /// The keys of the folder `dir`, created (0700) with a first key when it holds none. A key
+    /// file others may read is refused.
+    pub fn load(dir: &Path) -> Result<Self, KeyError> {
+        let io = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| KeyError::Io { path, source }
         };
-        match std::fs::read_to_string(path) {
-            Ok(text) => {
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::PermissionsExt;
-                    let mode = std::fs::metadata(path).map_err(io)?.permissions().mode() & 0o777;
-                    if mode & 0o077 != 0 {
-                        return Err(KeyError::Exposed {
-                            path: path.display().to_string(),
-                            mode,
-                        });
-                    }
+        create_private_dir(dir).map_err(io(dir))?;
+        let mut keys = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+            let path = entry.map_err(io(dir))?.path();
+            let Some(created) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_prefix(KEY_PREFIX)?.strip_suffix(KEY_SUFFIX))
+                .and_then(|n| n.parse::<i64>().ok())
+            else {
+                continue;
+            };
+            check_private(&path)?;
+            let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+            keys.push(Key::new(
+                seed_from(&text, &path.display().to_string())?,
+                created,
+            ));
+        }
+        if keys.is_empty() {
+            Self::rotate(dir)?;
+            return Self::load(dir);
+        }
+        keys.sort_by_key(|k| std::cmp::Reverse(k.created));
+        Ok(KeyRing { keys })
+    }
+
+    /// Adds a new signing key to the folder `dir` (mode 0600); returns its file. Servers sign
+    /// with it from their next reload (within a minute); the old key keeps verifying.
+    pub fn rotate(dir: &Path) -> Result<PathBuf, KeyError> {
+        create_private_dir(dir).map_err(|source| KeyError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let mut created = now_s();
+        loop {
+            let path = dir.join(format!("{KEY_PREFIX}{created}{KEY_SUFFIX}"));
+            match write_private(
+                &path,
+                STANDARD.encode(rand::random::<[u8; 32]>()).as_bytes(),
+            ) {
+                Ok(()) => return Ok(path),
+                // Two rotations within a second: the later one is a second newer.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => created += 1,
+                Err(source) => {
+                    return Err(KeyError::Io {
+                        path: path.display().to_string(),
+                        source,
+                    });
                 }
-                Self::from_base64(&text, &path.display().to_string())
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let seed: [u8; 32] = rand::random();
-                let mut options = std::fs::OpenOptions::new();
-                options.write(true).create_new(true);
-                #[cfg(unix)]
-                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                let mut file = options.open(path).map_err(io)?;
-                std::io::Write::write_all(&mut file, STANDARD.encode(seed).as_bytes())
-                    .map_err(io)?;
-                Ok(Signer {
-                    key: SigningKey::from_bytes(&seed),
-                })
-            }
-            Err(e) => Err(io(e)),
         }
     }
 
-    /// The public key, base64.
-    pub fn public_key(&self) -> String {
-        STANDARD.encode(self.key.verifying_key().as_bytes())
+    /// The key that signs now.
+    fn current(&self) -> &Key {
+        &self.keys[0]
     }
 
-    /// The token of `claims`.
+    /// The id of the key that signs now.
+    pub fn kid(&self) -> &str {
+        &self.current().kid
+    }
+
+    /// The JWT of `claims`, signed by the newest key.
     pub fn sign(&self, claims: &Claims) -> String {
-        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default());
-        let signed = format!("v1.{payload}");
-        let signature = self.key.sign(signed.as_bytes());
-        format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
+        let key = self.current();
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(key.kid.clone());
+        // Serialising these claims cannot fail, and the key is a valid Ed25519 key.
+        jsonwebtoken::encode(&header, claims, &key.encoding).unwrap_or_default()
+    }
+
+    /// The public keys that verify tokens still valid at `now` (seconds): the newest, and each
+    /// older one until `token_ttl` after a newer key replaced it (its last token's expiry).
+    pub fn jwks(&self, now: i64, token_ttl: std::time::Duration) -> JwkSet {
+        let ttl = token_ttl.as_secs() as i64;
+        let keys = self
+            .keys
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i == 0 || now <= self.keys[i - 1].created + ttl + 60)
+            .map(|(_, k)| k.jwk())
+            .collect();
+        JwkSet { keys }
     }
 }
 
-/// A public key from base64.
-pub fn public_key(text: &str) -> Result<VerifyingKey, TokenError> {
-    STANDARD
-        .decode(text.trim())
-        .ok()
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+/// Writes a new file (never replaces one) that only its owner can read.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    std::io::Write::write_all(&mut file, bytes)?;
+    file.sync_all()
+}
+
+/// Refuses a secret file that others than its owner may read.
+pub fn check_private(path: &Path) -> Result<(), KeyError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|source| KeyError::Io {
+                path: path.display().to_string(),
+                source,
+            })?
+            .permissions()
+            .mode()
+            & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(KeyError::Exposed {
+                path: path.display().to_string(),
+                mode,
+            });
+        }
+    }
+    let _ = path;
+    Ok(())
+}
+
+/// Where the server's keys come from: a folder (rotated, reloaded) or one fixed key.
+pub enum KeySource {
+    /// The key folder ([`KeyRing::load`]).
+    Dir(PathBuf),
+    /// One key given by value ([`KeyRing::from_base64`]).
+    Fixed(String),
+}
+
+/// The live key ring, reloaded from its folder by the server's housekeeping.
+pub struct Keys {
+    source: KeySource,
+    ring: std::sync::RwLock<std::sync::Arc<KeyRing>>,
+}
+
+impl Keys {
+    /// Loads the keys of `source`.
+    pub fn new(source: KeySource) -> Result<Self, KeyError> {
+        let ring = Self::read(&source)?;
+        Ok(Keys {
+            source,
+            ring: std::sync::RwLock::new(std::sync::Arc::new(ring)),
+        })
+    }
+
+    fn read(source: &KeySource) -> Result<KeyRing, KeyError> {
+        match source {
+            KeySource::Dir(dir) => KeyRing::load(dir),
+            KeySource::Fixed(seed) => KeyRing::from_base64(seed, "LIVENESS_SIGNING_KEY"),
+        }
+    }
+
+    /// The keys now.
+    pub fn ring(&self) -> std::sync::Arc<KeyRing> {
+        match self.ring.read() {
+            Ok(r) => std::sync::Arc::clone(&r),
+            Err(p) => std::sync::Arc::clone(&p.into_inner()),
+        }
+    }
+
+    /// Rereads the key folder (a rotation since the last read takes effect).
+    pub fn reload(&self) -> Result<(), KeyError> {
+        let fresh = std::sync::Arc::new(Self::read(&self.source)?);
+        match self.ring.write() {
+            Ok(mut r) => *r = fresh,
+            Err(p) => *p.into_inner() = fresh,
+        }
+        Ok(())
+    }
+}
+
+/// What a verifier expects of a token besides a valid signature and expiry.
+#[derive(Debug, Clone, Default)]
+pub struct Expect<'a> {
+    /// The audience the token must name (`None`: any).
+    pub audience: Option<&'a str>,
+    /// The issuer the token must name (`None`: any).
+    pub issuer: Option<&'a str>,
+}
+
+/// Checks a token against `jwks`: its key id, its Ed25519 signature (strictly: no malleable or
+/// small-order signature passes), its expiry, and `expect`; its claims if valid.
+pub fn verify(token: &str, jwks: &JwkSet, expect: &Expect) -> Result<Claims, TokenError> {
+    let malformed = |why: String| TokenError::Malformed(why);
+    let token = token.trim();
+    let header = jsonwebtoken::decode_header(token).map_err(|e| malformed(e.to_string()))?;
+    if header.alg != Algorithm::EdDSA {
+        return Err(malformed(format!("alg {:?}, expected EdDSA", header.alg)));
+    }
+    let kid = header
+        .kid
+        .ok_or_else(|| malformed("no kid in the header".into()))?;
+    let key = jwks
+        .find(&kid)
+        .and_then(|jwk| match &jwk.algorithm {
+            AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => {
+                Some(p.x.clone())
+            }
+            _ => None,
+        })
+        .and_then(|x| URL_SAFE_NO_PAD.decode(x).ok())
         .and_then(|b| <[u8; 32]>::try_from(b).ok())
         .and_then(|b| VerifyingKey::from_bytes(&b).ok())
-        .ok_or_else(|| TokenError::Malformed("the public key is not 32 bytes of base64".into()))
-}
-
-/// Checks a token's signature with `key` and its expiry against `now_ms`; its claims if valid.
-pub fn verify(token: &str, key: &VerifyingKey, now_ms: i64) -> Result<Claims, TokenError> {
-    let malformed = |why: &str| TokenError::Malformed(why.to_owned());
-    let mut parts = token.trim().split('.');
-    let (Some("v1"), Some(payload), Some(signature), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(malformed("expected v1.<payload>.<signature>"));
-    };
+        .ok_or_else(|| TokenError::UnknownKey(kid.clone()))?;
+    let (signed, signature) = token
+        .rsplit_once('.')
+        .ok_or_else(|| malformed("expected header.payload.signature".into()))?;
     let signature = URL_SAFE_NO_PAD
         .decode(signature)
         .ok()
         .and_then(|b| <[u8; 64]>::try_from(b).ok())
         .map(|b| Signature::from_bytes(&b))
-        .ok_or_else(|| malformed("the signature is not 64 bytes of base64url"))?;
-    key.verify_strict(format!("v1.{payload}").as_bytes(), &signature)
+        .ok_or_else(|| malformed("the signature is not 64 bytes of base64url".into()))?;
+    key.verify_strict(signed.as_bytes(), &signature)
         .map_err(|_| TokenError::Signature)?;
-    let claims: Claims = URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| malformed("the payload is not the claims' JSON"))?;
-    if now_ms >= claims.exp {
-        return Err(TokenError::Expired(claims.exp));
+    // The claims: jsonwebtoken checks exp (no leeway: the issuer's clock is the server's),
+    // aud and iss.
+    let mut validation = Validation::new(Algorithm::EdDSA);
+    validation.leeway = 0;
+    validation.set_required_spec_claims(&["exp", "iat", "sub", "aud", "iss", "jti"]);
+    match expect.audience {
+        Some(a) => validation.set_audience(&[a]),
+        None => validation.validate_aud = false,
     }
-    Ok(claims)
+    if let Some(i) = expect.issuer {
+        validation.set_issuer(&[i]);
+    }
+    let decoding = DecodingKey::from_ed_components(&URL_SAFE_NO_PAD.encode(key.as_bytes()))
+        .map_err(|e| malformed(e.to_string()))?;
+    match jsonwebtoken::decode::<Claims>(token, &decoding, &validation) {
+        Ok(data) => Ok(data.claims),
+        Err(e) => {
+            use jsonwebtoken::errors::ErrorKind;
+            let claims = jsonwebtoken::dangerous::insecure_decode::<Claims>(token)
+                .ok()
+                .map(|d| d.claims);
+            Err(match (e.kind(), claims) {
+                (ErrorKind::ExpiredSignature, Some(c)) => TokenError::Expired(c.exp),
+                (ErrorKind::InvalidAudience, Some(c)) => TokenError::Audience {
+                    expected: expect.audience.unwrap_or_default().to_owned(),
+                    found: c.aud,
+                },
+                (ErrorKind::InvalidIssuer, Some(c)) => TokenError::Audience {
+                    expected: expect.issuer.unwrap_or_default().to_owned(),
+                    found: c.iss,
+                },
+                _ => malformed(e.to_string()),
+            })
+        }
+    }
+}
+
+/// A new token id.
+pub fn new_jti() -> String {
+    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>())
+}
+
+/// Seconds since the Unix epoch, for claims.
+pub fn now_seconds() -> i64 {
+    now_s()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn claims() -> Claims {
+    fn claims(exp: i64) -> Claims {
         Claims {
-            sid: "abc".into(),
+            iss: "liveness-server".into(),
+            aud: "https://shop.example".into(),
+            sub: "abc".into(),
+            iat: now_s(),
+            exp,
+            jti: new_jti(),
             live: true,
             verdict: "live".into(),
+            signals: Vec::new(),
             challenge: true,
-            p_spoof: 0.1,
+            p_spoof: Some(0.1),
             model: "00".into(),
-            iat: 1000,
-            exp: 2000,
         }
+    }
+
+    fn ring(seed: u8) -> KeyRing {
+        KeyRing::from_base64(&STANDARD.encode([seed; 32]), "test").expect("key")
     }
 
     #[test]
     fn a_token_verifies_until_it_expires_and_not_after_any_change() {
-        let signer = Signer::from_base64(&STANDARD.encode([7u8; 32]), "test").expect("key");
-        let key = public_key(&signer.public_key()).expect("public");
-        let token = signer.sign(&claims());
-        assert_eq!(verify(&token, &key, 1500), Ok(claims()));
-        assert_eq!(verify(&token, &key, 2000), Err(TokenError::Expired(2000)));
-        // A forged payload (live flipped) with the old signature.
-        let (head, sig) = token.rsplit_once('.').expect("dots");
-        let forged = Claims {
-            live: false,
-            ..claims()
+        let keys = ring(7);
+        let jwks = keys.jwks(now_s(), std::time::Duration::from_secs(600));
+        let c = claims(now_s() + 600);
+        let token = keys.sign(&c);
+        let expect = Expect {
+            audience: Some("https://shop.example"),
+            issuer: Some("liveness-server"),
         };
-        let forged_payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).expect("json"));
-        let forged = format!("v1.{forged_payload}.{sig}");
-        assert_eq!(verify(&forged, &key, 1500), Err(TokenError::Signature));
+        assert_eq!(verify(&token, &jwks, &expect), Ok(c.clone()));
         assert!(matches!(
-            verify(head, &key, 1500),
+            verify(
+                &token,
+                &jwks,
+                &Expect {
+                    audience: Some("https://evil.example"),
+                    ..expect.clone()
+                }
+            ),
+            Err(TokenError::Audience { .. })
+        ));
+        let expired = keys.sign(&claims(now_s() - 1));
+        assert!(matches!(
+            verify(&expired, &jwks, &expect),
+            Err(TokenError::Expired(_))
+        ));
+        // A forged payload (live flipped) with the old signature.
+        let mut parts: Vec<&str> = token.split('.').collect();
+        let forged = URL_SAFE_NO_PAD.encode(
+            serde_json::to_vec(&Claims {
+                live: false,
+                ..c.clone()
+            })
+            .expect("json"),
+        );
+        parts[1] = &forged;
+        assert_eq!(
+            verify(&parts.join("."), &jwks, &expect),
+            Err(TokenError::Signature)
+        );
+        assert!(matches!(
+            verify("abc.def", &jwks, &expect),
             Err(TokenError::Malformed(_))
         ));
-        let other = Signer::from_base64(&STANDARD.encode([8u8; 32]), "test").expect("key");
-        let other_key = public_key(&other.public_key()).expect("public");
-        assert_eq!(verify(&token, &other_key, 1500), Err(TokenError::Signature));
+        // Another server's key is not in this JWKS; nor is the right kid with another key.
+        let other = ring(8);
+        assert!(matches!(
+            verify(&other.sign(&c), &jwks, &expect),
+            Err(TokenError::UnknownKey(_))
+        ));
+        let mut lying = other.jwks(now_s(), std::time::Duration::from_secs(600));
+        lying.keys[0].common.key_id = Some(keys.kid().to_owned());
+        assert_eq!(verify(&token, &lying, &expect), Err(TokenError::Signature));
+    }
+
+    #[test]
+    fn the_kid_is_the_rfc_7638_thumbprint() {
+        // RFC 8037 appendix A.3: the thumbprint of its Ed25519 example key.
+        let x = URL_SAFE_NO_PAD
+            .decode("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo")
+            .expect("b64");
+        let key = VerifyingKey::from_bytes(&x.try_into().expect("32")).expect("key");
+        assert_eq!(
+            thumbprint(&key),
+            "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+        );
     }
 
     #[cfg(unix)]
     #[test]
-    fn a_key_file_is_created_private_and_an_exposed_one_is_refused() {
+    fn rotation_signs_with_the_new_key_and_verifies_old_tokens_until_they_expire() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().expect("tmp");
-        let path = dir.path().join("key");
-        let made = Signer::load_or_create(&path).expect("created");
+        let keys = dir.path().join("keys");
+        let first = KeyRing::load(&keys).expect("created");
+        let files: Vec<_> = std::fs::read_dir(&keys).expect("dir").collect();
+        assert_eq!(files.len(), 1);
+        let path = files[0].as_ref().expect("entry").path();
         let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        let again = Signer::load_or_create(&path).expect("reloaded");
-        assert_eq!(made.public_key(), again.public_key());
+        let dir_mode = std::fs::metadata(&keys).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(dir_mode, 0o700);
+        let old_token = first.sign(&claims(now_s() + 600));
+
+        KeyRing::rotate(&keys).expect("rotated");
+        let second = KeyRing::load(&keys).expect("reloaded");
+        assert_ne!(second.kid(), first.kid(), "the new key signs");
+        let ttl = std::time::Duration::from_secs(600);
+        let now = now_s();
+        let jwks = second.jwks(now, ttl);
+        assert_eq!(jwks.keys.len(), 2, "the old key still verifies");
+        let expect = Expect::default();
+        assert!(verify(&old_token, &jwks, &expect).is_ok());
+        assert!(verify(&second.sign(&claims(now + 600)), &jwks, &expect).is_ok());
+        // Once every token of the old key has expired, it is no longer published.
+        let later = second.jwks(now + 2 + 600 + 61, ttl);
+        assert_eq!(later.keys.len(), 1);
+        assert_eq!(later.keys[0].common.key_id.as_deref(), Some(second.kid()));
+
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-        let Err(e) = Signer::load_or_create(&path) else {
+        let Err(e) = KeyRing::load(&keys) else {
             panic!("a key others can read must be refused")
         };
         assert!(matches!(e, KeyError::Exposed { mode: 0o644, .. }), "{e}");

@@ -22,6 +22,8 @@ fn root() -> PathBuf {
 
 struct Server {
     base: String,
+    /// The server's keys (a test reloads them after a rotation instead of waiting a minute).
+    keys: std::sync::Arc<tokens::Keys>,
     _runtime: tokio::runtime::Runtime,
     _dir: tempfile::TempDir,
 }
@@ -44,16 +46,24 @@ fn start_with(edit: impl FnOnce(&mut Config), database: Option<&str>, seed: [u8;
     let mut cfg = config(dir.path(), database);
     // Every request of a test comes from 127.0.0.1: the rate limit has its own test.
     cfg.rate_burst = 100_000;
+    cfg.api_key = Some(API_KEY.to_owned());
     edit(&mut cfg);
-    let signer = tokens::Signer::from_base64(
-        &base64::engine::general_purpose::STANDARD.encode(seed),
-        "test",
-    )
+    let keys = tokens::Keys::new(tokens::KeySource::Fixed(
+        base64::engine::general_purpose::STANDARD.encode(seed),
+    ))
     .expect("key");
+    start_state(cfg, keys, dir)
+}
+
+/// The operator API key of the test servers.
+const API_KEY: &str = "test-operator-key-0123456789";
+
+fn start_state(cfg: Config, keys: tokens::Keys, dir: tempfile::TempDir) -> Server {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let state = runtime
-        .block_on(AppState::new(cfg, signer))
+        .block_on(AppState::new(cfg, keys))
         .expect("server starts");
+    let keys = state.keys.clone();
     let (tx, rx) = std::sync::mpsc::channel();
     runtime.spawn(async move {
         let _ = liveness_server::serve(state, "127.0.0.1:0", move |a| {
@@ -64,6 +74,7 @@ fn start_with(edit: impl FnOnce(&mut Config), database: Option<&str>, seed: [u8;
     let addr = rx.recv_timeout(Duration::from_secs(60)).expect("bound");
     Server {
         base: format!("http://{addr}"),
+        keys,
         _runtime: runtime,
         _dir: dir,
     }
@@ -207,14 +218,32 @@ fn an_honest_check_is_confirmed_and_its_token_verifies_offline() {
             .is_some_and(|r| r.contains("depth")),
         "{row}"
     );
-    // The token, offline.
-    let (_, key, _) = call("GET", &format!("{}/v1/public-key", s.base), None);
-    let key = tokens::public_key(key["publicKey"].as_str().expect("key")).expect("public key");
-    let claims =
-        tokens::verify(&v.token, &key, liveness_server::sessions::now_ms()).expect("valid token");
-    assert_eq!((claims.sid.as_str(), claims.live), (c.id.as_str(), live));
+    // The token, offline, against the published keys.
+    let claims = tokens::verify(
+        &v.token,
+        &jwks(&s),
+        &tokens::Expect {
+            audience: Some("liveness-server"),
+            issuer: Some("liveness-server"),
+        },
+    )
+    .expect("valid token");
+    assert_eq!((claims.sub.as_str(), claims.live), (c.id.as_str(), live));
     assert!(claims.challenge, "the token records the passed challenge");
     assert_eq!(claims.verdict, v.verdict);
+    assert_eq!(claims.signals, v.findings);
+    assert_eq!(claims.model, c.model_sha256);
+    assert_eq!(
+        claims.p_spoof.map(f64::from),
+        v.p_spoof.map(|p| p as f32 as f64)
+    );
+}
+
+/// The server's JWKS.
+fn jwks(s: &Server) -> jsonwebtoken::jwk::JwkSet {
+    let (status, body, _) = call("GET", &format!("{}/.well-known/jwks.json", s.base), None);
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_value(body).expect("a JWK set")
 }
 
 /// Frames of drawn heads as base64 PNGs (320×240, RGBA).
@@ -573,43 +602,69 @@ fn the_sweeper_closes_abandoned_claims_and_deletes_old_sessions() {
 /// `verify-token` exits 0 only for a valid, unexpired token of a live verdict.
 #[test]
 fn verify_token_fails_for_a_token_that_is_not_live() {
-    let signer = tokens::Signer::from_base64(
+    let keys = tokens::KeyRing::from_base64(
         &base64::engine::general_purpose::STANDARD.encode([4u8; 32]),
         "test",
     )
     .expect("key");
-    let now = liveness_server::sessions::now_ms();
-    let claims = |live: bool, exp: i64| tokens::Claims {
-        sid: "0".repeat(32),
-        live,
-        verdict: if live { "live" } else { "flat" }.into(),
-        challenge: live,
-        p_spoof: 0.5,
-        model: String::new(),
-        iat: now,
-        exp,
-    };
-    let run = |token: &str| {
+    let dir = tempfile::tempdir().expect("tmp");
+    let jwks_file = dir.path().join("jwks.json");
+    std::fs::write(
+        &jwks_file,
+        serde_json::to_string(&keys.jwks(tokens::now_seconds(), Duration::from_secs(60)))
+            .expect("json"),
+    )
+    .expect("write");
+    let now = tokens::now_seconds();
+    let claims = |live: bool, exp: i64| claims_for("0".repeat(32), live, now, exp);
+    let run = |token: &str, audience: &str| {
         std::process::Command::new(env!("CARGO_BIN_EXE_liveness-server"))
-            .args(["verify-token", token, "--public-key", &signer.public_key()])
+            .args(["verify-token", token, "--jwks"])
+            .arg(&jwks_file)
+            .args(["--audience", audience])
             .output()
             .expect("runs")
     };
-    let live = run(&signer.sign(&claims(true, now + 60_000)));
+    let live = run(&keys.sign(&claims(true, now + 60)), "https://shop.example");
     assert!(
         live.status.success(),
         "{}",
         String::from_utf8_lossy(&live.stderr)
     );
-    let flat = run(&signer.sign(&claims(false, now + 60_000)));
+    let flat = run(&keys.sign(&claims(false, now + 60)), "https://shop.example");
     assert!(!flat.status.success());
     assert!(
         String::from_utf8_lossy(&flat.stderr).contains("\"flat\", not live"),
         "{}",
         String::from_utf8_lossy(&flat.stderr)
     );
-    let expired = run(&signer.sign(&claims(true, now - 1)));
+    let expired = run(&keys.sign(&claims(true, now - 1)), "https://shop.example");
     assert!(!expired.status.success());
+    let elsewhere = run(&keys.sign(&claims(true, now + 60)), "https://evil.example");
+    assert!(!elsewhere.status.success());
+    assert!(
+        String::from_utf8_lossy(&elsewhere.stderr).contains("evil.example"),
+        "{}",
+        String::from_utf8_lossy(&elsewhere.stderr)
+    );
+}
+
+/// Claims of a made-up session, for tokens signed by hand.
+fn claims_for(sub: String, live: bool, iat: i64, exp: i64) -> tokens::Claims {
+    tokens::Claims {
+        iss: "liveness-server".into(),
+        aud: "https://shop.example".into(),
+        sub,
+        iat,
+        exp,
+        jti: tokens::new_jti(),
+        live,
+        verdict: if live { "live" } else { "flat" }.into(),
+        signals: if live { vec![] } else { vec!["flat".into()] },
+        challenge: live,
+        p_spoof: live.then_some(0.5),
+        model: String::new(),
+    }
 }
 
 /// Slow clients cannot hold the server: headers not finished within the header timeout and
@@ -697,7 +752,7 @@ fn session_creation_is_rate_limited_per_client_address() {
         r.headers()
     );
     assert_eq!(
-        call("GET", &format!("{}/v1/public-key", s.base), None).0,
+        call("GET", &format!("{}/.well-known/jwks.json", s.base), None).0,
         200
     );
     // A forwarded address counts only behind a trusted proxy.
@@ -987,24 +1042,15 @@ fn the_demo_signup_accepts_only_a_valid_unused_live_token() {
     };
     // A forged `result` event carries no token, or a made-up one.
     assert_eq!(signup("").0, 403);
-    assert_eq!(signup("v1.eyJzaWQiOiJ4In0.AAAA").0, 403);
+    assert_eq!(signup("eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0.AAAA").0, 403);
     // A token signed by another key.
-    let other = tokens::Signer::from_base64(
+    let other = tokens::KeyRing::from_base64(
         &base64::engine::general_purpose::STANDARD.encode([9u8; 32]),
         "other",
     )
     .expect("key");
-    let now = liveness_server::sessions::now_ms();
-    let foreign = other.sign(&tokens::Claims {
-        sid: "0".repeat(32),
-        live: true,
-        verdict: "live".into(),
-        challenge: true,
-        p_spoof: 0.0,
-        model: String::new(),
-        iat: now,
-        exp: now + 60_000,
-    });
+    let now = tokens::now_seconds();
+    let foreign = other.sign(&claims_for("0".repeat(32), true, now, now + 60));
     let (status, body, _) = signup(&foreign);
     assert_eq!(
         (status, body["error"].as_str()),
@@ -1027,10 +1073,10 @@ fn the_demo_signup_accepts_only_a_valid_unused_live_token() {
             "{answer}"
         );
     }
-    // An expired token.
-    let quick = start_with(|c| c.token_ttl = Duration::from_millis(1), None, [3; 32]);
+    // An expired token (token lifetimes are whole seconds: this one ends the second it is made).
+    let quick = start_with(|c| c.token_ttl = Duration::ZERO, None, [3; 32]);
     let (_, _, body) = verified(&quick, &frames, p, live);
-    std::thread::sleep(Duration::from_millis(20));
+    std::thread::sleep(Duration::from_millis(1100));
     let (status, _, _) = call(
         "POST",
         &format!("{}/demo/signup", quick.base),
@@ -1213,4 +1259,457 @@ fn two_instances_share_sessions_through_postgres() {
     );
     assert_eq!((status, answer["error"].as_str()), (409, Some("used")));
     assert_eq!(state_of(&a, &c.id)["state"], "done");
+    // Twenty consumes of its token spread over both instances: one wins.
+    let token = answer_token(&b, &frames, p, live);
+    let statuses = consume_in_parallel(&[&a.base, &b.base], &token, 20);
+    assert_eq!(
+        (count(&statuses, 200), count(&statuses, 409)),
+        (1, 19),
+        "{statuses:?}"
+    );
+}
+
+/// A fresh session verified on `s`; its token.
+fn answer_token(s: &Server, check: &HonestCheck, p: f32, live: bool) -> String {
+    let (_, status, body) = verified(s, check, p, live);
+    assert_eq!(status, 200, "{body}");
+    body["token"].as_str().expect("token").to_owned()
+}
+
+/// `POST /v1/tokens/consume` with `key` as the operator's API key (none: no header).
+fn consume(base: &str, body: Value, key: Option<&str>) -> (u16, Value) {
+    let mut request = agent()
+        .post(&format!("{base}/v1/tokens/consume"))
+        .header("content-type", "application/json");
+    if let Some(k) = key {
+        request = request.header("authorization", &format!("Bearer {k}"));
+    }
+    let mut r = request.send(body.to_string()).expect("request");
+    let status = r.status().as_u16();
+    let text = r.body_mut().read_to_string().unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// `n` consumes of `token` at once, spread over `bases`; their statuses.
+fn consume_in_parallel(bases: &[&str], token: &str, n: usize) -> Vec<u16> {
+    let start = std::sync::Barrier::new(n);
+    std::thread::scope(|scope| {
+        let calls: Vec<_> = (0..n)
+            .map(|i| {
+                let (base, start) = (bases[i % bases.len()], &start);
+                scope.spawn(move || {
+                    start.wait();
+                    consume(base, json!({ "token": token }), Some(API_KEY)).0
+                })
+            })
+            .collect();
+        calls
+            .into_iter()
+            .map(|c| c.join().expect("thread"))
+            .collect()
+    })
+}
+
+fn count(statuses: &[u16], status: u16) -> usize {
+    statuses.iter().filter(|s| **s == status).count()
+}
+
+#[test]
+fn a_token_is_consumed_once_under_twenty_parallel_calls_and_only_by_the_operator() {
+    let s = start();
+    let (frames, p, live) = honest_frames();
+    let token = answer_token(&s, &frames, p, live);
+    // Without the operator's key, or with another, nothing is consumed.
+    let body = json!({ "token": token });
+    assert_eq!(consume(&s.base, body.clone(), None).0, 401);
+    assert_eq!(
+        consume(&s.base, body.clone(), Some("not-the-key-0123456789")).0,
+        401
+    );
+    // The audience is checked when the backend names its own.
+    let (status, answer) = consume(
+        &s.base,
+        json!({ "token": token, "audience": "https://evil.example" }),
+        Some(API_KEY),
+    );
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (403, Some("token")),
+        "{answer}"
+    );
+    // A made-up token.
+    let (status, _) = consume(&s.base, json!({ "token": "a.b.c" }), Some(API_KEY));
+    assert_eq!(status, 403);
+    let statuses = consume_in_parallel(&[&s.base], &token, 20);
+    assert_eq!(
+        (count(&statuses, 200), count(&statuses, 409)),
+        (1, 19),
+        "{statuses:?}"
+    );
+    // The audit log records the first use; the claims came back with it.
+    let row = state_of(&s, &decode_sub(&token));
+    assert!(row["tokenUsedAt"].as_i64().is_some(), "{row}");
+    // A server without an operator key refuses every consume.
+    let closed = start_with(
+        |c| {
+            c.challenge = Some(fixed());
+            c.api_key = None;
+        },
+        None,
+        [3; 32],
+    );
+    let other = answer_token(&closed, &frames, p, live);
+    let (status, answer) = consume(&closed.base, json!({ "token": other }), Some(API_KEY));
+    assert_eq!((status, answer["error"].as_str()), (403, Some("operator")));
+}
+
+/// The session id a token names (read without checking: the test checks elsewhere).
+fn decode_sub(token: &str) -> String {
+    let payload = token.split('.').nth(1).expect("payload");
+    let json: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("base64url"),
+    )
+    .expect("json");
+    json["sub"].as_str().expect("sub").to_owned()
+}
+
+#[test]
+fn a_rotated_key_signs_and_the_old_one_still_verifies_its_tokens() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let key_dir = dir.path().join("keys");
+    let mut cfg = config(dir.path(), None);
+    cfg.rate_burst = 100_000;
+    cfg.challenge = Some(fixed());
+    cfg.api_key = Some(API_KEY.to_owned());
+    let keys = tokens::Keys::new(tokens::KeySource::Dir(key_dir.clone())).expect("keys");
+    let s = start_state(cfg, keys, dir);
+    let (frames, p, live) = honest_frames();
+    let old = answer_token(&s, &frames, p, live);
+    let kid = |t: &str| {
+        jsonwebtoken::decode_header(t)
+            .expect("header")
+            .kid
+            .expect("kid")
+    };
+    assert_eq!(jwks(&s).keys.len(), 1);
+
+    tokens::KeyRing::rotate(&key_dir).expect("rotate");
+    s.keys.reload().expect("reload");
+    let new = answer_token(&s, &frames, p, live);
+    assert_ne!(kid(&old), kid(&new), "the new key signs");
+    let published = jwks(&s);
+    let kids: Vec<_> = published
+        .keys
+        .iter()
+        .filter_map(|k| k.common.key_id.clone())
+        .collect();
+    assert!(
+        kids.contains(&kid(&old)) && kids.contains(&kid(&new)),
+        "{kids:?}"
+    );
+    for t in [&old, &new] {
+        tokens::verify(t, &published, &tokens::Expect::default()).expect("both verify");
+        assert_eq!(
+            consume(&s.base, json!({ "token": t }), Some(API_KEY)).0,
+            200
+        );
+    }
+}
+
+/// Runs `program args…`; (success, stdout, stderr).
+fn run_example(program: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .env("LIVENESS_API_KEY", API_KEY)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (scripts/setup.sh installs it)", program.display()));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The Node and Python examples do what a host's backend does, with their languages' usual JWT
+/// libraries: verify a real token against the JWKS, refuse another audience, consume it once.
+#[test]
+fn the_node_and_python_examples_verify_and_consume_a_real_token() {
+    let node_example = root().join("examples/node/verify-token.mjs");
+    let python_example = root().join("examples/python/verify_token.py");
+    assert!(
+        root().join("examples/node/node_modules/jose").is_dir(),
+        "examples/node has no node_modules/jose: run scripts/setup.sh (npm ci --prefix examples/node)"
+    );
+    let python = root().join(".venv/bin/python");
+    let s = start();
+    let (frames, p, live) = honest_frames();
+    let audience = "liveness-server";
+    let examples: [(PathBuf, Vec<String>); 2] = [
+        (
+            PathBuf::from("node"),
+            vec![node_example.display().to_string()],
+        ),
+        (python, vec![python_example.display().to_string()]),
+    ];
+    for (program, script) in &examples {
+        let token = answer_token(&s, &frames, p, live);
+        let args = |aud: &str| -> Vec<String> {
+            let mut a = script.clone();
+            a.extend(["--server", &s.base, "--audience", aud, &token].map(str::to_owned));
+            a
+        };
+        let run = |aud: &str| {
+            let a = args(aud);
+            run_example(program, &a.iter().map(String::as_str).collect::<Vec<_>>())
+        };
+        let (ok, _, err) = run("https://evil.example");
+        assert!(!ok, "{script:?}: another audience must be refused");
+        assert!(err.contains("token refused"), "{script:?}: {err}");
+        let (ok, out, err) = run(audience);
+        if live {
+            assert!(ok, "{script:?}: {err}");
+            let claims: Value = serde_json::from_str(out.trim()).expect("claims JSON");
+            assert_eq!(claims["sub"].as_str(), Some(decode_sub(&token).as_str()));
+            // The second use is refused by the server's consume.
+            let (again, _, err) = run(audience);
+            assert!(!again, "{script:?}: a replay must be refused");
+            assert!(err.contains("token-used"), "{script:?}: {err}");
+        } else {
+            assert!(!ok && err.contains("not live"), "{script:?}: {err}");
+        }
+        // A token signed by another server's key fails its signature check.
+        let forged = tokens::KeyRing::from_base64(
+            &base64::engine::general_purpose::STANDARD.encode([1u8; 32]),
+            "other",
+        )
+        .expect("key");
+        let mut claims = claims_for(
+            decode_sub(&token),
+            true,
+            tokens::now_seconds(),
+            tokens::now_seconds() + 60,
+        );
+        claims.aud = audience.to_owned();
+        let mut a = script.clone();
+        let forged_token = forged.sign(&claims);
+        a.extend(["--server", &s.base, "--audience", audience, &forged_token].map(str::to_owned));
+        let (ok, _, err) = run_example(program, &a.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(!ok && err.contains("token refused"), "{script:?}: {err}");
+    }
+}
+
+#[test]
+fn the_openapi_document_matches_the_router() {
+    let s = start();
+    let (status, doc, _) = call("GET", &format!("{}/openapi.json", s.base), None);
+    assert_eq!(status, 200);
+    assert_eq!(
+        doc,
+        serde_json::from_str::<Value>(liveness_server::openapi::DOCUMENT).expect("JSON")
+    );
+    let paths = doc["paths"].as_object().expect("paths");
+    let methods = ["get", "post", "put", "delete", "patch"];
+    for (path, item) in paths {
+        let url = format!("{}{}", s.base, path.replace("{id}", &"0".repeat(32)));
+        for method in methods {
+            let routed = item.get(method).is_some();
+            let r = agent()
+                .run(
+                    ureq::http::Request::builder()
+                        .method(method.to_uppercase().as_str())
+                        .uri(&url)
+                        .header("content-type", "application/json")
+                        .body(if method == "get" {
+                            String::new()
+                        } else {
+                            "{}".to_owned()
+                        })
+                        .expect("request"),
+                )
+                .expect("answer");
+            let status = r.status().as_u16();
+            if routed {
+                // Routed: whatever the answer, not "no such route".
+                assert!(status != 405, "{method} {path}: documented but 405");
+                if status == 404 {
+                    let mut r = r;
+                    let body = r.body_mut().read_to_string().unwrap_or_default();
+                    assert!(
+                        body.contains("\"session\""),
+                        "{method} {path}: documented but not routed ({body})"
+                    );
+                }
+            } else if !path.starts_with("/demo") {
+                assert_eq!(status, 405, "{method} {path}: routed but not documented");
+            }
+        }
+    }
+    // Every route the server knows (its metrics' route labels) is documented.
+    for path in [
+        "/v1/sessions",
+        "/v1/sessions/x",
+        "/v1/sessions/x/verify",
+        "/v1/tokens/consume",
+        "/.well-known/jwks.json",
+        "/openapi.json",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/demo/signup",
+    ] {
+        let route = liveness_server::telemetry::route_of(path);
+        assert!(paths.contains_key(route), "{route} is not documented");
+    }
+}
+
+#[test]
+fn metrics_count_requests_verdicts_and_the_verify_pool_for_the_operator() {
+    let s = start();
+    let (frames, p, live) = honest_frames();
+    let (_, status, body) = verified(&s, &frames, p, live);
+    assert_eq!(status, 200);
+    let verdict = body["verdict"].as_str().expect("verdict").to_owned();
+    let metrics_url = format!("{}/metrics", s.base);
+    assert_eq!(
+        agent()
+            .get(&metrics_url)
+            .call()
+            .expect("answer")
+            .status()
+            .as_u16(),
+        401
+    );
+    let mut r = agent()
+        .get(&metrics_url)
+        .header("authorization", &format!("Bearer {API_KEY}"))
+        .call()
+        .expect("answer");
+    assert_eq!(r.status().as_u16(), 200);
+    let text = r.body_mut().read_to_string().expect("text");
+    for line in [
+        format!("liveness_verdicts_total{{verdict=\"{verdict}\"}} 1"),
+        "liveness_http_requests_total{route=\"/v1/sessions\",method=\"POST\",status=\"201\"} 1".to_owned(),
+        "liveness_http_requests_total{route=\"/v1/sessions/{id}/verify\",method=\"POST\",status=\"200\"} 1".to_owned(),
+        format!("liveness_verify_slots {}", Config::new(PathBuf::new(), PathBuf::new(), PathBuf::new(), String::new()).verify_slots),
+        "liveness_verify_slots_in_use 0".to_owned(),
+        "liveness_verify_busy_total 0".to_owned(),
+    ] {
+        assert!(text.lines().any(|l| l == line), "no line {line:?} in:\n{text}");
+    }
+    assert!(
+        text.contains("liveness_http_request_duration_seconds_bucket{le=\"0.001\",route=\"/v1/sessions/{id}/verify\"}")
+            || text.contains("liveness_http_request_duration_seconds_bucket{route=\"/v1/sessions/{id}/verify\",le=\"0.001\"}"),
+        "{text}"
+    );
+    // Unknown paths share one label: the metrics' size does not grow with what clients send.
+    for i in 0..5 {
+        call("GET", &format!("{}/nothing-{i}", s.base), None);
+    }
+    let mut r = agent()
+        .get(&metrics_url)
+        .header("authorization", &format!("Bearer {API_KEY}"))
+        .call()
+        .expect("answer");
+    let text = r.body_mut().read_to_string().expect("text");
+    assert!(!text.contains("nothing-"), "{text}");
+    assert!(text.contains("route=\"static\""), "{text}");
+}
+
+/// `liveness-server serve` as a user runs it: its state goes into the data folder (private),
+/// nothing into the working folder; each request is one JSON log line with id, route, status,
+/// latency and session, and never the nonce; SIGTERM stops it cleanly.
+#[cfg(unix)]
+#[test]
+fn serve_keeps_its_state_in_the_data_folder_and_logs_one_json_line_per_request() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::fs::PermissionsExt;
+    let work = tempfile::tempdir().expect("tmp");
+    let data = work.path().join("data");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_liveness-server"))
+        .current_dir(work.path())
+        .args(["serve", "--port", "0", "--data-dir"])
+        .arg(&data)
+        .arg("--web")
+        .arg(root().join("web"))
+        .arg("--models")
+        .arg(root().join("models"))
+        .arg("--model")
+        .arg(root().join("models/default.onnx"))
+        .env_remove("LIVENESS_SIGNING_KEY")
+        .env_remove("LIVENESS_API_KEY")
+        .env_remove("LIVENESS_DATABASE")
+        .env("LIVENESS_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let base = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(120))
+            .unwrap_or_else(|_| {
+                let _ = child.kill();
+                panic!("no 'Session API' line from the server; it printed: {seen:?}")
+            });
+        if let Some(rest) = line.split("Session API: ").nth(1) {
+            break rest.split("/v1/").next().expect("url").to_owned();
+        }
+        seen.push(line);
+    };
+    let (status, created, _) = call("POST", &format!("{base}/v1/sessions"), None);
+    assert_eq!(status, 201);
+    let id = created["id"].as_str().expect("id").to_owned();
+    let nonce = created["nonce"].as_str().expect("nonce").to_owned();
+    assert_eq!(call("GET", &format!("{base}/healthz"), None).0, 200);
+    // SIGTERM: a clean stop.
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().expect("exits");
+    assert!(status.success(), "SIGTERM should stop it cleanly: {status}");
+    let lines: Vec<String> = rx.try_iter().collect();
+    let log: Vec<Value> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let line = log
+        .iter()
+        .find(|l| l["span"]["route"] == "/v1/sessions")
+        .unwrap_or_else(|| panic!("no log line for POST /v1/sessions in {lines:?}"));
+    assert_eq!(line["fields"]["status"], 201, "{line}");
+    assert!(line["fields"]["latency_ms"].as_f64().is_some(), "{line}");
+    assert_eq!(line["span"]["session"], id.as_str(), "{line}");
+    assert_eq!(line["span"]["method"], "POST", "{line}");
+    assert!(
+        line["span"]["id"].as_str().is_some_and(|i| !i.is_empty()),
+        "{line}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains(&nonce)),
+        "a nonce reached the log: {lines:?}"
+    );
+    // State: in the data folder, private; nothing in the working folder.
+    let mode = |p: &Path| std::fs::metadata(p).expect("exists").permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("liveness.db")), 0o600);
+    assert_eq!(mode(&data.join("operator-api.key")), 0o600);
+    assert_eq!(mode(&data.join("keys")), 0o700);
+    let mut here: Vec<_> = std::fs::read_dir(work.path())
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    here.sort();
+    assert_eq!(here, ["data"], "the server wrote into its working folder");
 }
