@@ -214,11 +214,32 @@ pub fn router(state: AppState) -> Router {
         })
         .finish()
         .map(std::sync::Arc::new);
+    // At most four verifies per verify slot are admitted at once (each may hold a body of up
+    // to MAX_BODY_BYTES); one more is answered 503 `busy` at once, before its body is read, so
+    // the memory verifies take is bounded whatever the number of clients.
+    let admission = tower::ServiceBuilder::new()
+        .layer(axum::error_handling::HandleErrorLayer::new(
+            |_: tower::BoxError| async {
+                error::ApiError::client(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    "the server is receiving as many captures as it can; retry in a moment",
+                )
+            },
+        ))
+        .layer(tower::load_shed::LoadShedLayer::new())
+        .layer(tower::limit::ConcurrencyLimitLayer::new(
+            state.config.verify_slots.saturating_mul(4).max(1),
+        ));
     let limited = Router::new()
         .route("/v1/sessions", post(sessions::create))
         .route(
             "/v1/sessions/{id}/verify",
-            post(sessions::verify).layer(DefaultBodyLimit::max(sessions::MAX_BODY_BYTES)),
+            post(sessions::verify)
+                .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(
+                    sessions::MAX_BODY_BYTES,
+                ))
+                .layer::<_, std::convert::Infallible>(admission),
         );
     let limited = match limits {
         Some(config) => {

@@ -54,12 +54,16 @@ enum Command {
         /// The site folder.
         #[arg(long, default_value = "web")]
         web: PathBuf,
-        /// Sessions to verify.
+        /// Sessions to verify at each concurrency level.
         #[arg(long, default_value_t = 100)]
         sessions: usize,
-        /// Client threads.
-        #[arg(long, default_value_t = 4)]
-        concurrency: usize,
+        /// Client threads: one level, or several in one run (1,4,16).
+        #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
+        concurrency: Vec<usize>,
+        /// Then the abuse cases: huge frames to a missing session, millions of empty frames,
+        /// half-header connections (memory, answers, time until others are served).
+        #[arg(long)]
+        abuse: bool,
     },
 }
 
@@ -323,9 +327,10 @@ fn run() -> Result<()> {
             web,
             sessions,
             concurrency,
+            abuse,
         } => {
-            let r = bench::run(model, web, sessions, concurrency)?;
-            println!("{}", serde_json::to_string(&r)?);
+            let r = bench::run(model, web, sessions, &concurrency, abuse)?;
+            println!("{}", serde_json::to_string_pretty(&r)?);
             Ok(())
         }
     }

@@ -145,13 +145,47 @@ impl ChallengeSpec {
     }
 }
 
+/// Deserialises a JSON array of at most `N` items, refusing the rest as it reads: a body of
+/// millions of tiny items (empty strings) costs no more memory than its bytes. `N` is above the
+/// valid counts, so a slightly wrong count still gets the error that names it.
+fn at_most<'de, D, T, const N: usize>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct Bounded<T, const N: usize>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>, const N: usize> serde::de::Visitor<'de> for Bounded<T, N> {
+        type Value = Vec<T>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            write!(f, "an array of at most {N} items")
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(N));
+            while let Some(item) = seq.next_element()? {
+                if out.len() == N {
+                    return Err(serde::de::Error::custom(format!(
+                        "more than {N} items in an array"
+                    )));
+                }
+                out.push(item);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_seq(Bounded::<T, N>(std::marker::PhantomData))
+}
+
 /// The frames captured across the challenge.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TrackUpload {
     /// The track's frames, base64 PNG, in order.
+    #[serde(deserialize_with = "at_most::<_, _, 128>")]
     pub frames: Vec<String>,
     /// Capture time of each track frame and then of each of the five frames, ms (one clock).
+    #[serde(deserialize_with = "at_most::<_, _, 256>")]
     pub times: Vec<f64>,
 }
 
@@ -174,6 +208,7 @@ pub struct VerifyRequest {
     /// The session's nonce.
     pub nonce: String,
     /// Five lossless PNG frames, base64.
+    #[serde(deserialize_with = "at_most::<_, _, 16>")]
     pub frames: Vec<String>,
     /// The frames captured across the challenge.
     pub challenge: TrackUpload,
