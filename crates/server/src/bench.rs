@@ -326,10 +326,14 @@ fn load_level(
                         let next = queue.lock().ok().and_then(|mut q| q.next());
                         let Some(c) = next else { break };
                         let t0 = Instant::now();
-                        let mut r = agent
+                        let sent = agent
                             .post(&format!("{base}/v1/sessions/{}/verify", c.id))
                             .header("content-type", "application/json")
-                            .send(honest.body(&c.nonce, 800.0))?;
+                            .send(honest.body(&c.nonce, 800.0));
+                        let Ok(mut r) = sent else {
+                            out.push((0.0, None, "connection-error".to_owned()));
+                            continue;
+                        };
                         let status = r.status().as_u16();
                         let text = r.body_mut().read_to_string()?;
                         let latency = t0.elapsed().as_secs_f64() * 1e3;

@@ -56,7 +56,7 @@ pub struct Config {
     pub header_timeout: std::time::Duration,
     /// How long a client may take to send a request's body (default 30 s).
     pub body_timeout: std::time::Duration,
-    /// Most connections open at once (default 1024); more are closed on arrival.
+    /// Most connections open at once (default 4096); more are closed on arrival.
     pub max_connections: usize,
     /// Per client address: at most this many session creations and verifies in a burst…
     pub rate_burst: u32,
@@ -73,9 +73,11 @@ pub struct Config {
     pub cors_origins: Vec<axum::http::HeaderValue>,
     /// How long the audit log keeps a session (default 30 days).
     pub retention: std::time::Duration,
-    /// Verifies decoded and scored at once (default: the machine's cores); more wait for none
-    /// but get 503 with Retry-After.
+    /// Verifies decoded and scored at once (default: the machine's cores); more wait for a slot
+    /// up to [`Config::slot_wait`], then get 503 with Retry-After.
     pub verify_slots: usize,
+    /// How long an admitted verify waits for a verify slot (default 10 s).
+    pub slot_wait: std::time::Duration,
     /// One fixed challenge for every session instead of a random one: only for fake-camera
     /// tests and demos with a recorded clip (a fixed challenge can be replayed).
     pub challenge: Option<liveness_core::challenge::Challenge>,
@@ -110,7 +112,8 @@ impl Config {
             trust_proxy: false,
             header_timeout: std::time::Duration::from_secs(10),
             body_timeout: std::time::Duration::from_secs(30),
-            max_connections: 1024,
+            max_connections: 4096,
+            slot_wait: std::time::Duration::from_secs(10),
             verify_slots: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
     }
@@ -135,6 +138,8 @@ pub struct AppState {
     pub hashes: Arc<site::HashCache>,
     /// Slots for decoding and scoring verifies ([`Config::verify_slots`]).
     pub verify_slots: Arc<tokio::sync::Semaphore>,
+    /// Verifies admitted at once (four per verify slot; [`sessions::admit`]).
+    pub admission: Arc<tokio::sync::Semaphore>,
 }
 
 /// Why the server cannot start.
@@ -168,6 +173,9 @@ impl AppState {
         let store = db::Store::connect(&config.database).await?;
         Ok(AppState {
             verify_slots: Arc::new(tokio::sync::Semaphore::new(config.verify_slots)),
+            admission: Arc::new(tokio::sync::Semaphore::new(
+                config.verify_slots.saturating_mul(4).max(1),
+            )),
             metrics: Arc::new(telemetry::Metrics::new(config.verify_slots)),
             operator_key: config.api_key.as_deref().map(token_api::OperatorKey::new),
             config: Arc::new(config),
@@ -214,32 +222,16 @@ pub fn router(state: AppState) -> Router {
         })
         .finish()
         .map(std::sync::Arc::new);
-    // At most four verifies per verify slot are admitted at once (each may hold a body of up
-    // to MAX_BODY_BYTES); one more is answered 503 `busy` at once, before its body is read, so
-    // the memory verifies take is bounded whatever the number of clients.
-    let admission = tower::ServiceBuilder::new()
-        .layer(axum::error_handling::HandleErrorLayer::new(
-            |_: tower::BoxError| async {
-                error::ApiError::client(
-                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                    "busy",
-                    "the server is receiving as many captures as it can; retry in a moment",
-                )
-            },
-        ))
-        .layer(tower::load_shed::LoadShedLayer::new())
-        .layer(tower::limit::ConcurrencyLimitLayer::new(
-            state.config.verify_slots.saturating_mul(4).max(1),
-        ));
     let limited = Router::new()
         .route("/v1/sessions", post(sessions::create))
         .route(
             "/v1/sessions/{id}/verify",
             post(sessions::verify)
-                .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(
-                    sessions::MAX_BODY_BYTES,
-                ))
-                .layer::<_, std::convert::Infallible>(admission),
+                .layer(DefaultBodyLimit::max(sessions::MAX_BODY_BYTES))
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    sessions::admit,
+                )),
         );
     let limited = match limits {
         Some(config) => {

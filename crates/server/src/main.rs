@@ -120,9 +120,13 @@ struct ServeArgs {
     /// Days the audit log keeps a session.
     #[arg(long, env = "LIVENESS_RETENTION_DAYS", default_value_t = 30)]
     retention_days: u64,
-    /// Verifies decoded and scored at once (default: the machine's cores); more get 503.
+    /// Verifies decoded and scored at once (default: the machine's cores); up to four per slot
+    /// more are admitted and wait for one, the rest get 503.
     #[arg(long, env = "LIVENESS_VERIFY_SLOTS")]
     verify_slots: Option<usize>,
+    /// Seconds an admitted verify waits for a slot before it gets 503.
+    #[arg(long, env = "LIVENESS_VERIFY_WAIT", default_value_t = 10)]
+    verify_wait: u64,
     /// Seconds a client may take to send a request's headers.
     #[arg(long, env = "LIVENESS_HEADER_TIMEOUT", default_value_t = 10)]
     header_timeout: u64,
@@ -130,7 +134,7 @@ struct ServeArgs {
     #[arg(long, env = "LIVENESS_BODY_TIMEOUT", default_value_t = 30)]
     body_timeout: u64,
     /// Most connections open at once; more are closed on arrival.
-    #[arg(long, env = "LIVENESS_MAX_CONNECTIONS", default_value_t = 1024)]
+    #[arg(long, env = "LIVENESS_MAX_CONNECTIONS", default_value_t = 4096)]
     max_connections: usize,
     /// Per client address: session creations and verifies allowed in a burst (then 429)…
     #[arg(long, env = "LIVENESS_RATE_BURST", default_value_t = 20)]
@@ -242,6 +246,7 @@ fn run() -> Result<()> {
                 api_key: Some(api_key),
                 retention: std::time::Duration::from_secs(a.retention_days.saturating_mul(86_400)),
                 verify_slots: a.verify_slots.unwrap_or(defaults.verify_slots),
+                slot_wait: std::time::Duration::from_secs(a.verify_wait),
                 header_timeout: std::time::Duration::from_secs(a.header_timeout.max(1)),
                 body_timeout: std::time::Duration::from_secs(a.body_timeout.max(1)),
                 max_connections: a.max_connections.max(1),

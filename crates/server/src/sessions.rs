@@ -304,6 +304,39 @@ pub async fn get(
     Ok(Json(row))
 }
 
+/// Admission to `POST /v1/sessions/{id}/verify`: at most four verifies per verify slot at once
+/// (each may hold a body of up to [`MAX_BODY_BYTES`]), so the memory verifies take is bounded
+/// whatever the number of clients. One more is answered `503 busy` — after its body has been
+/// read and dropped piece by piece (never held), so a client still uploading gets the answer
+/// rather than a reset connection.
+pub async fn admit(
+    State(app): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use http_body_util::BodyExt;
+    if let Ok(permit) = app.admission.clone().try_acquire_owned() {
+        let response = next.run(req).await;
+        drop(permit);
+        return response;
+    }
+    app.metrics.busy();
+    let mut body = req.into_body();
+    let mut read = 0usize;
+    while let Some(Ok(frame)) = body.frame().await {
+        read += frame.data_ref().map_or(0, |d| d.len());
+        if read > MAX_BODY_BYTES {
+            break;
+        }
+    }
+    ApiError::client(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "busy",
+        "the server is receiving as many captures as it can; retry in a moment",
+    )
+    .into_response()
+}
+
 /// `POST /v1/sessions/{id}/verify`.
 pub async fn verify(
     State(app): State<AppState>,
@@ -373,16 +406,22 @@ pub async fn verify(
                 format!("session {id} has no challenge (made by an older server); start a new one"),
             )
         })?;
-    // Decoding and scoring run on a bounded share of the blocking threads: when every slot is
-    // busy the client is told to come back (503, Retry-After) and nothing is written.
-    let permit = app.verify_slots.clone().try_acquire_owned().map_err(|_| {
+    // Decoding and scoring run on a bounded share of the blocking threads: a verify waits for a
+    // slot a while (admission already bounds how many wait), and is told to come back (503,
+    // Retry-After) when none frees up in time; nothing is written then.
+    let waited = tokio::time::timeout(
+        app.config.slot_wait,
+        app.verify_slots.clone().acquire_owned(),
+    )
+    .await;
+    let Ok(Ok(permit)) = waited else {
         app.metrics.busy();
-        ApiError::client(
+        return Err(ApiError::client(
             StatusCode::SERVICE_UNAVAILABLE,
             "busy",
             "the server is checking as many captures as it can; retry in a moment",
-        )
-    })?;
+        ));
+    };
     // Everything the request can get wrong is checked before the session is claimed.
     let (frame_b64, track_b64) = (
         std::mem::take(&mut req.frames),

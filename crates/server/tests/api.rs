@@ -475,6 +475,7 @@ fn verifies_are_bounded_and_survive_a_client_hanging_up() {
         |c| {
             c.challenge = Some(fixed());
             c.verify_slots = 0;
+            c.slot_wait = Duration::from_millis(200);
         },
         None,
         [3; 32],
@@ -1837,4 +1838,53 @@ fn serve_keeps_its_state_in_the_data_folder_and_logs_one_json_line_per_request()
         .collect();
     here.sort();
     assert_eq!(here, ["data"], "the server wrote into its working folder");
+}
+
+/// Verifies beyond four per verify slot are turned away with a clean `503 busy` (the body read
+/// and dropped, so the uploading client gets the answer), and admitted again once others end.
+#[test]
+fn verifies_beyond_the_admission_limit_get_a_clean_503() {
+    use std::io::Write;
+    let s = start_with(
+        |c| {
+            c.challenge = Some(fixed());
+            c.verify_slots = 1;
+        },
+        None,
+        [3; 32],
+    );
+    let (frames, p, live) = honest_frames();
+    let c = create(&s);
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    // Four verifies that send their headers and one byte of a body, and wait.
+    let held: Vec<std::net::TcpStream> = (0..4)
+        .map(|_| {
+            let mut t = std::net::TcpStream::connect(&addr).expect("connect");
+            write!(
+                t,
+                "POST /v1/sessions/{}/verify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{{",
+                c.id
+            )
+            .expect("write");
+            t
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let url = format!("{}/v1/sessions/{}/verify", s.base, c.id);
+    let (status, answer, headers) =
+        call("POST", &url, Some(verify_body(&c.nonce, &frames, p, live)));
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (503, Some("busy")),
+        "{answer}"
+    );
+    assert!(headers.get("retry-after").is_some(), "{headers:?}");
+    drop(held);
+    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(PERFORM);
+    let (status, answer, _) = call("POST", &url, Some(verify_body(&c.nonce, &frames, p, live)));
+    assert_eq!(
+        status, 200,
+        "admitted again once the others hung up: {answer}"
+    );
 }
