@@ -39,7 +39,7 @@ pub struct LoadResult {
     /// The server's time in the challenge's checks per verify (median), ms.
     pub challenge_p50_ms: f64,
     /// Verdicts by kind (an honest capture: `live`, unless the model calls the drawn head an
-    /// attack), and `busy` for verifies turned away with 503.
+    /// attack), and `busy (retried)` for each 503 (sent again after a second).
     pub verdicts: BTreeMap<String, usize>,
     /// Resident memory of the process after the level, MB.
     pub rss_mb: Option<f64>,
@@ -322,8 +322,13 @@ fn load_level(
                 s.spawn(|| -> anyhow::Result<Vec<Done>> {
                     let agent = agent();
                     let mut out = Vec::new();
+                    let mut retry = None;
                     loop {
-                        let next = queue.lock().ok().and_then(|mut q| q.next());
+                        // A verify answered `busy` is sent again after its Retry-After, as the
+                        // widget does; each 503 is counted.
+                        let next = retry
+                            .take()
+                            .or_else(|| queue.lock().ok().and_then(|mut q| q.next()));
                         let Some(c) = next else { break };
                         let t0 = Instant::now();
                         let sent = agent
@@ -338,7 +343,9 @@ fn load_level(
                         let text = r.body_mut().read_to_string()?;
                         let latency = t0.elapsed().as_secs_f64() * 1e3;
                         if status == 503 {
-                            out.push((latency, None, "busy".to_owned()));
+                            out.push((latency, None, "busy (retried)".to_owned()));
+                            std::thread::sleep(Duration::from_secs(1));
+                            retry = Some(c);
                             continue;
                         }
                         let v: Verified = serde_json::from_str(&text)
