@@ -16,7 +16,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "liveness-core, liveness-runtime and liveness-wasm for wasm32-unknown-unknown"
 cargo clippy -p liveness-core -p liveness-runtime -p liveness-wasm --target wasm32-unknown-unknown -- -D warnings
 step "cargo test (with a throw-away PostgreSQL for the server's shared-database test)"
-./scripts/with-postgres.sh cargo test --workspace
+./scripts/with-postgres.sh cargo test --workspace -- --include-ignored
 step "fuzz targets, ${FUZZ_SECONDS:=20} s each (crates/core/fuzz; longer: see README)"
 for target in manifest frames onnx; do
   (cd crates/core/fuzz && cargo fuzz run --sanitizer none "$target" -- -max_total_time="$FUZZ_SECONDS" 2>&1 | tail -n 2)

@@ -2,7 +2,9 @@
 # Runs a command with a throw-away PostgreSQL (Debian's postgresql package, installed by
 # scripts/setup.sh): a fresh cluster in a temporary folder on a free port, trusted local
 # connections, stopped and deleted afterwards. The command sees its address in
-# LIVENESS_TEST_POSTGRES (the server's shared-database test uses it).
+# LIVENESS_TEST_POSTGRES (the server's shared-database test uses it), and in
+# LIVENESS_TEST_POSTGRES_CTL a script that stops and starts it (`ctl stop`, `ctl start`: the
+# test's database restart).
 #
 # Usage: scripts/with-postgres.sh COMMAND [ARGS...]
 set -euo pipefail
@@ -25,5 +27,18 @@ as_pg "$bin/initdb" -D "$dir/data" -A trust -U postgres >"$dir/initdb.log" 2>&1 
 as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
   -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
 export LIVENESS_TEST_POSTGRES="postgres://postgres@127.0.0.1:$port/postgres"
+run_as=""
+[ "$(id -u)" = 0 ] && run_as="runuser -u postgres --"
+cat >"$dir/ctl" <<CTL
+#!/bin/sh
+# Stops or starts the throw-away PostgreSQL of scripts/with-postgres.sh: ctl stop|start
+case "\$1" in
+  stop) exec $run_as "$bin/pg_ctl" -D "$dir/data" -m fast -w stop ;;
+  start) exec $run_as "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off" start ;;
+  *) echo "usage: \$0 stop|start" >&2; exit 2 ;;
+esac
+CTL
+chmod 755 "$dir/ctl"
+export LIVENESS_TEST_POSTGRES_CTL="$dir/ctl"
 echo "[with-postgres] PostgreSQL on 127.0.0.1:$port ($dir)"
 "$@"

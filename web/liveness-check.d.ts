@@ -189,6 +189,8 @@ export interface LivenessChallengeProgress {
   /** The last look's pose against the user's centre (nose offsets), or null without a face. */
   pose: { yaw: number; pitch: number } | null;
   done: boolean;
+  /** A turn held that was neither due nor just done: the challenge failed. */
+  astray: LivenessStepCode | null;
   stepCodes: LivenessStepCode[];
 }
 

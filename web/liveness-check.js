@@ -532,7 +532,7 @@ export class LivenessCheck extends HTMLElement {
     let due = 0;
     let dueSince = track.origin;
     try {
-      this.#challenge = { steps: track.steps, progress: { step: 0, steps: track.steps.length, due: track.steps[0], pose: null, done: false } };
+      this.#challenge = { steps: track.steps, progress: { step: 0, steps: track.steps.length, due: track.steps[0], pose: null, done: false, astray: null } };
       this.#render();
       while (run === this.#run && track.looks.length < MAX_TRACK_FRAMES) {
         const looked = performance.now();
@@ -553,7 +553,8 @@ export class LivenessCheck extends HTMLElement {
         this.#challenge = { steps: track.steps, progress };
         this.#render();
         this.dispatchEvent(new CustomEvent('challenge', { detail: { ...progress, stepCodes: track.steps }, bubbles: true, composed: true }));
-        if (progress.done) break;
+        // Done, or a turn held that was not asked for: the challenge failed (checkTrack says so).
+        if (progress.done || progress.astray) break;
         if (progress.step !== due) {
           due = progress.step;
           dueSince = performance.now();

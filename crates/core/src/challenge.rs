@@ -360,6 +360,10 @@ pub struct Tracker {
     step: usize,
     held: usize,
     frames: usize,
+    /// Frames in a row at a turn that is neither due nor the one just done.
+    astray_held: usize,
+    /// That turn, once held for [`HOLD_FRAMES`]: the challenge failed.
+    astray: Option<Step>,
 }
 
 /// Where a [`Tracker`] stands.
@@ -376,6 +380,9 @@ pub struct Progress {
     pub pose: Option<Pose>,
     /// Every step was reached and held.
     pub done: bool,
+    /// A turn that was neither due nor just done, held: the challenge failed (a recording that
+    /// turns every way would otherwise contain, in order, the steps of many challenges).
+    pub astray: Option<Step>,
 }
 
 impl Tracker {
@@ -387,6 +394,8 @@ impl Tracker {
             step: 0,
             held: 0,
             frames: 0,
+            astray_held: 0,
+            astray: None,
         }
     }
 
@@ -409,7 +418,27 @@ impl Tracker {
             _ => None,
         };
         let steps = self.challenge.0.len();
-        if let (Some(p), Some(&due)) = (relative, self.challenge.0.get(self.step)) {
+        // A drawable turn held that is neither due nor the step just done fails the challenge
+        // for good: the steps must be performed in order and nothing else performed between.
+        if let (Some(p), Some(&due), None) =
+            (relative, self.challenge.0.get(self.step), self.astray)
+        {
+            let previous = self.step.checked_sub(1).map(|i| self.challenge.0[i]);
+            let turned = Step::DRAWN
+                .into_iter()
+                .find(|t| *t != due && Some(*t) != previous && t.reached(p));
+            self.astray_held = if turned.is_some() {
+                self.astray_held + 1
+            } else {
+                0
+            };
+            if self.astray_held >= HOLD_FRAMES {
+                self.astray = turned;
+            }
+        }
+        if self.astray.is_some() {
+            self.held = 0;
+        } else if let (Some(p), Some(&due)) = (relative, self.challenge.0.get(self.step)) {
             if due.reached(p) {
                 self.held += 1;
                 if self.held >= HOLD_FRAMES {
@@ -427,7 +456,8 @@ impl Tracker {
             steps,
             due: self.challenge.0.get(self.step).copied(),
             pose: relative,
-            done: self.step >= steps,
+            done: self.step >= steps && self.astray.is_none(),
+            astray: self.astray,
         }
     }
 }
@@ -519,6 +549,13 @@ pub fn check_track(
         last = Some(tracker.push(Some(&f.face)));
     }
     let progress = last.ok_or_else(|| broken(0, "the track is empty".into()))?;
+    if let (Some(turned), Some(due)) = (progress.astray, progress.due) {
+        return Err(ChallengeFailure::ChallengeFailed {
+            step: progress.step,
+            expected: due.code(),
+            why: format!("the head turned {} instead", turned.code()),
+        });
+    }
     if !progress.done {
         let expected = progress.due.map_or("centre", Step::code);
         let seen = match progress.pose {
@@ -840,6 +877,56 @@ mod tests {
         assert!(!Step::Right.reached(at(0.01 - TURN_YAW, 0.0)));
         assert!(!Step::Up.reached(at(0.0, 0.01 - TURN_PITCH)));
         assert!(!Step::Centre.reached(at(CENTRE_YAW + 0.01, 0.0)));
+    }
+
+    /// A performance that contains the challenge's steps in order but turns another way first
+    /// fails (a recording turning every way would otherwise pass many challenges); the same
+    /// steps without the stray turn pass, and lingering at the step just done is no stray.
+    #[test]
+    fn a_turn_neither_due_nor_just_done_fails_the_challenge() {
+        let centre = pose(&head(0.0)).expect("a pose");
+        let turned = pose(&head(0.5)).expect("a pose").relative_to(centre);
+        let first = [Step::Left, Step::Right]
+            .into_iter()
+            .find(|s| s.reached(turned))
+            .expect("a yaw of 0.5 is a turn");
+        let second = if first == Step::Left {
+            Step::Right
+        } else {
+            Step::Left
+        };
+        let yaw = |s: Step| if s == first { 0.5 } else { -0.5 };
+        let perform = |turns: &[Step]| {
+            let mut faces = vec![head(0.0); 3];
+            for t in turns {
+                faces.extend([head(yaw(*t)); 4]);
+                faces.extend([head(0.0); 3]);
+            }
+            faces
+        };
+        let run = |challenge: &[Step], faces: &[FaceBox]| {
+            let mut tracker = Tracker::new(Challenge::new(challenge.to_vec()).expect("valid"));
+            faces
+                .iter()
+                .map(|f| tracker.push(Some(f)))
+                .last()
+                .expect("frames")
+        };
+        let asked = [Step::Centre, first, second, Step::Centre];
+        let honest = run(&asked, &perform(&[first, second]));
+        assert!(honest.done && honest.astray.is_none(), "{honest:?}");
+        // The asked steps, in order, inside a longer performance that starts with another turn.
+        let replay = run(&asked, &perform(&[second, first, second]));
+        assert!(!replay.done, "{replay:?}");
+        assert_eq!(replay.astray, Some(second), "{replay:?}");
+        assert_eq!((replay.step, replay.due), (1, Some(first)), "{replay:?}");
+        // Holding the turn just done a little longer is not a stray turn.
+        let mut lingering = perform(&[first]);
+        lingering.truncate(lingering.len() - 3);
+        lingering.extend([head(yaw(first)); 3]);
+        lingering.extend(perform(&[second]).into_iter().skip(3));
+        let lingered = run(&asked, &lingering);
+        assert!(lingered.done, "{lingered:?}");
     }
 
     /// Key points that move as one plane can still shift the nose against the eyes (strong

@@ -185,8 +185,11 @@ impl Store {
         };
         // SQLite serialises writers: one connection avoids "database is locked" under load.
         let max = if url_full.starts_with("sqlite") { 1 } else { 8 };
+        // A database that does not answer fails a request within seconds (503), not a
+        // client's patience; the pool reconnects by itself once it is back.
         let pool = AnyPoolOptions::new()
             .max_connections(max)
+            .acquire_timeout(std::time::Duration::from_secs(5))
             .connect(&url_full)
             .await
             .map_err(connect)?;

@@ -76,7 +76,7 @@ impl ChallengeTracker {
     }
 
     /// Feeds the face of the next look (`FaceGuide.look`'s `face`, or `null`): resolves to
-    /// `{ step, steps, due, pose, done }`.
+    /// `{ step, steps, due, pose, done, astray }`.
     pub fn push(&mut self, face: JsValue) -> Result<JsValue, JsValue> {
         let face: Option<FaceBox> = serde_wasm_bindgen::from_value(face).ok().flatten();
         serialize(&self.tracker.push(face.as_ref()))
