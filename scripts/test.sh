@@ -19,7 +19,18 @@ step "cargo test (with a throw-away PostgreSQL for the server's shared-database 
 ./scripts/with-postgres.sh cargo test --workspace -- --include-ignored
 step "fuzz targets, ${FUZZ_SECONDS:=20} s each (crates/core/fuzz; longer: see README)"
 for target in manifest frames onnx; do
-  (cd crates/core/fuzz && cargo fuzz run --sanitizer none "$target" -- -max_total_time="$FUZZ_SECONDS" 2>&1 | tail -n 2)
+  # The whole log is kept (runs/fuzz-<target>.log) and printed on a failure, with the crash
+  # input's place; seeds/<target> (committed) starts the run from valid inputs.
+  mkdir -p runs "crates/core/fuzz/corpus/$target"
+  log="$PWD/runs/fuzz-$target.log"
+  seeds=()
+  [ -d "crates/core/fuzz/seeds/$target" ] && seeds=("seeds/$target")
+  if ! (cd crates/core/fuzz && cargo fuzz run --sanitizer none "$target" "corpus/$target" "${seeds[@]}" -- -max_total_time="$FUZZ_SECONDS") >"$log" 2>&1; then
+    cat "$log"
+    echo "error: fuzz target $target failed; its log is $log, the crashing input in crates/core/fuzz/artifacts/$target/" >&2
+    exit 1
+  fi
+  tail -n 2 "$log"
 done
 step "wasm build (web/pkg)"
 ./scripts/build-web.sh

@@ -3,8 +3,9 @@
 //! detector finds (tests make their own data; BlazeFace finds these cartoon faces with scores of
 //! about 0.9).
 
-/// Largest `|a[i] - b[i]|` (as `f64`); infinite when the lengths differ or a value is not finite
-/// where the other is.
+/// Largest `|a[i] - b[i]|` (as `f64`); infinite when the lengths differ or either value is NaN
+/// (NaN never equals anything, NaN included: a model that outputs NaN on both sides is broken on
+/// both) or the two differ by an infinity.
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f64 {
     if a.len() != b.len() {
         return f64::INFINITY;
@@ -12,14 +13,10 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f64 {
     a.iter()
         .zip(b)
         .map(|(x, y)| {
-            let d = f64::from(*x) - f64::from(*y);
-            if d.is_nan() && x.to_bits() != y.to_bits() {
-                f64::INFINITY
-            } else {
-                d.abs()
-            }
+            let d = (f64::from(*x) - f64::from(*y)).abs();
+            if d.is_nan() { f64::INFINITY } else { d }
         })
-        .fold(0.0, |m, d| if d.is_nan() { m } else { m.max(d) })
+        .fold(0.0, f64::max)
 }
 
 /// Panics with both vectors' heads unless every pair is within `tolerance`; returns the largest
@@ -437,6 +434,7 @@ mod tests {
         assert_eq!(max_abs_diff(&[1.0, 2.0], &[1.0, 2.5]), 0.5);
         assert_eq!(max_abs_diff(&[1.0], &[1.0, 2.0]), f64::INFINITY);
         assert_eq!(max_abs_diff(&[f32::NAN], &[1.0]), f64::INFINITY);
+        assert_eq!(max_abs_diff(&[f32::NAN], &[f32::NAN]), f64::INFINITY, "NaN is never equal");
         assert_eq!(assert_close("same", &[1.0], &[1.0], 0.0), 0.0);
         assert!(std::panic::catch_unwind(|| assert_close("far", &[1.0], &[2.0], 0.1)).is_err());
     }

@@ -212,7 +212,7 @@ fn a_damaged_checkpoint_is_never_loaded() {
 #[cfg(unix)]
 #[test]
 fn ctrl_c_saves_last_and_exits_cleanly() {
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
     let tmp = tempfile::tempdir().expect("tmp");
     let data = make_dataset(&tmp.path().join("data"), 3, 3);
     let out = tmp.path().join("run");
@@ -226,12 +226,11 @@ fn ctrl_c_saves_last_and_exits_cleanly() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn");
-    let started = Instant::now();
+    // No wall-clock limit: a loaded machine is slow, not wrong. A trainer that dies first is.
     while !out.join("e1.safetensors").exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no epoch finished in 2 minutes"
-        );
+        if let Some(status) = child.try_wait().expect("wait") {
+            panic!("the trainer exited ({status}) before finishing an epoch");
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
     let status = std::process::Command::new("kill")
