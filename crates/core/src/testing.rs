@@ -434,7 +434,11 @@ mod tests {
         assert_eq!(max_abs_diff(&[1.0, 2.0], &[1.0, 2.5]), 0.5);
         assert_eq!(max_abs_diff(&[1.0], &[1.0, 2.0]), f64::INFINITY);
         assert_eq!(max_abs_diff(&[f32::NAN], &[1.0]), f64::INFINITY);
-        assert_eq!(max_abs_diff(&[f32::NAN], &[f32::NAN]), f64::INFINITY, "NaN is never equal");
+        assert_eq!(
+            max_abs_diff(&[f32::NAN], &[f32::NAN]),
+            f64::INFINITY,
+            "NaN is never equal"
+        );
         assert_eq!(assert_close("same", &[1.0], &[1.0], 0.0), 0.0);
         assert!(std::panic::catch_unwind(|| assert_close("far", &[1.0], &[2.0], 0.1)).is_err());
     }

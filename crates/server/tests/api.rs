@@ -1926,3 +1926,249 @@ fn verifies_beyond_the_admission_limit_get_a_clean_503() {
         "admitted again once the others hung up: {answer}"
     );
 }
+
+/// The whole audit table (every column that a verify or a token use writes), in id order.
+type AuditRow = (
+    String,
+    String,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+);
+
+fn audit_table(s: &Server) -> Vec<AuditRow> {
+    use sqlx::Connection;
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let db = format!("sqlite://{}", s._dir.path().join("log.db").display());
+    runtime.block_on(async {
+        let mut c = sqlx::sqlite::SqliteConnection::connect(&db)
+            .await
+            .expect("the test's audit log");
+        sqlx::query_as::<_, AuditRow>(
+            "SELECT id, state, verified_ms, verdict, findings, token_used_ms, challenge_report FROM sessions ORDER BY id",
+        )
+        .fetch_all(&mut c)
+        .await
+        .expect("rows")
+    })
+}
+
+/// A verify body with the client's own score, verdict and capture time.
+fn body_with(
+    nonce: &str,
+    check: &HonestCheck,
+    p_spoof: f64,
+    live: bool,
+    capture_ms: f64,
+) -> String {
+    json!({
+        "nonce": nonce,
+        "frames": check.frames,
+        "challenge": { "frames": check.track, "times": check.times },
+        "client": { "pSpoof": p_spoof, "live": live, "captureMs": capture_ms },
+    })
+    .to_string()
+}
+
+/// Every verdict branch the server has, each reached by the one fault that decides it: a score
+/// off by more than the tolerance with the verdict unchanged, one within it, an implausible
+/// capture time, frames without a face (the face gate), and twenty verifies of one session at
+/// once (one wins; nothing else is written).
+#[test]
+fn every_verdict_branch_is_reached_by_its_own_fault() {
+    let s = start_with(
+        |c| {
+            c.challenge = Some(fixed());
+            // Twenty verifies at once are all admitted and wait for a slot.
+            c.verify_slots = 8;
+        },
+        None,
+        [3; 32],
+    );
+    let (check, p, live) = honest_frames();
+    let p = f64::from(p);
+    let verify = |body: &dyn Fn(&str) -> String| {
+        let c = create(&s);
+        std::thread::sleep(PERFORM);
+        let (status, answer, _) = call(
+            "POST",
+            &format!("{}/v1/sessions/{}/verify", s.base, c.id),
+            Some(body(&c.nonce)),
+        );
+        assert_eq!(status, 200, "{answer}");
+        answer
+    };
+    let findings = |answer: &Value| -> Vec<String> {
+        serde_json::from_value(answer["findings"].clone()).expect("findings")
+    };
+    // Only the score moved, by 2e-3 (the verdict the client claims is the server's).
+    let off = if p > 0.5 { p - 2e-3 } else { p + 2e-3 };
+    let answer = verify(&|n| body_with(n, &check, off, live, 800.0));
+    assert!(
+        findings(&answer).contains(&"mismatch".to_owned()),
+        "{answer}"
+    );
+    // Within the tolerance (5e-4): no mismatch.
+    let near = if p > 0.5 { p - 5e-4 } else { p + 5e-4 };
+    let answer = verify(&|n| body_with(n, &check, near, live, 800.0));
+    assert!(
+        !findings(&answer).contains(&"mismatch".to_owned()),
+        "{answer}"
+    );
+    // Five frames in 100 ms: faster than the server's least interval allows.
+    let answer = verify(&|n| body_with(n, &check, p, live, 100.0));
+    assert!(findings(&answer).contains(&"timing".to_owned()), "{answer}");
+    if live {
+        assert_eq!(answer["verdict"], "timing", "{answer}");
+    }
+    // The five frames show no face: the server's own face gate refuses them, first.
+    let wall = png_of(&vec![WALL[0]; 320 * 240 * 3]);
+    let faceless = HonestCheck {
+        frames: vec![wall; 5],
+        track: check.track.clone(),
+        times: check.times.clone(),
+        verdict: check.verdict,
+    };
+    let answer = verify(&|n| body_with(n, &faceless, p, live, 800.0));
+    assert_eq!(answer["verdict"], "refused", "{answer}");
+    assert_eq!(answer["live"], false, "{answer}");
+
+    // Twenty verifies of one session at once: one 200, nineteen 409, and one outcome recorded.
+    let c = create(&s);
+    std::thread::sleep(PERFORM);
+    let url = format!("{}/v1/sessions/{}/verify", s.base, c.id);
+    let body = body_with(&c.nonce, &check, p, live, 800.0);
+    let start = std::sync::Barrier::new(20);
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let calls: Vec<_> = (0..20)
+            .map(|_| {
+                scope.spawn(|| {
+                    start.wait();
+                    call("POST", &url, Some(body.clone())).0
+                })
+            })
+            .collect();
+        calls
+            .into_iter()
+            .map(|c| c.join().expect("thread"))
+            .collect()
+    });
+    assert_eq!(
+        (count(&statuses, 200), count(&statuses, 409)),
+        (1, 19),
+        "{statuses:?}"
+    );
+    assert_eq!(state_of(&s, &c.id)["state"], "done");
+}
+
+/// Every refused request leaves the whole audit table as it was.
+#[test]
+fn refused_requests_leave_the_whole_audit_table_unchanged() {
+    let s = start();
+    let (check, p, live) = honest_frames();
+    let (used, status, _) = verified(&s, &check, p, live);
+    assert_eq!(status, 200);
+    let open = create(&s);
+    let verify_url = |id: &str| format!("{}/v1/sessions/{id}/verify", s.base);
+    let a = agent();
+    let cases: Vec<(&str, Box<dyn Fn() -> u16>)> = vec![
+        (
+            "409 used",
+            Box::new(|| {
+                call(
+                    "POST",
+                    &verify_url(&used.id),
+                    Some(verify_body(&used.nonce, &check, p, live)),
+                )
+                .0
+            }),
+        ),
+        (
+            "403 nonce",
+            Box::new(|| {
+                call(
+                    "POST",
+                    &verify_url(&open.id),
+                    Some(verify_body(&used.nonce, &check, p, live)),
+                )
+                .0
+            }),
+        ),
+        (
+            "404 unknown",
+            Box::new(|| {
+                call(
+                    "POST",
+                    &verify_url(&"f".repeat(32)),
+                    Some(verify_body("x", &check, p, live)),
+                )
+                .0
+            }),
+        ),
+        (
+            "400 frames",
+            Box::new(|| {
+                let mut bad = check.frames.clone();
+                bad[1] = "***".into();
+                let broken = HonestCheck {
+                    frames: bad,
+                    track: check.track.clone(),
+                    times: check.times.clone(),
+                    verdict: check.verdict,
+                };
+                call(
+                    "POST",
+                    &verify_url(&open.id),
+                    Some(verify_body(&open.nonce, &broken, p, live)),
+                )
+                .0
+            }),
+        ),
+        (
+            "415 not JSON",
+            Box::new(|| {
+                a.post(&verify_url(&open.id))
+                    .header("content-type", "text/plain")
+                    .send("hello")
+                    .map_or(0, |r| r.status().as_u16())
+            }),
+        ),
+        (
+            "413 too large",
+            Box::new(|| {
+                a.post(&verify_url(&open.id))
+                    .header("content-type", "application/json")
+                    .send("x".repeat(liveness_server::sessions::MAX_BODY_BYTES + 1024))
+                    .map_or(0, |r| r.status().as_u16())
+            }),
+        ),
+    ];
+    for (name, request) in cases {
+        let before = audit_table(&s);
+        let status = request();
+        assert_eq!(
+            status.to_string(),
+            name.split(' ').next().expect("status"),
+            "{name}"
+        );
+        assert_eq!(audit_table(&s), before, "{name}: the audit table changed");
+    }
+    // An expired session.
+    let quick = start_with(
+        |c| c.session_ttl = Duration::from_millis(200),
+        None,
+        [3; 32],
+    );
+    let c = create(&quick);
+    std::thread::sleep(Duration::from_millis(500));
+    let before = audit_table(&quick);
+    let (status, _, _) = call(
+        "POST",
+        &format!("{}/v1/sessions/{}/verify", quick.base, c.id),
+        Some(verify_body(&c.nonce, &check, p, live)),
+    );
+    assert_eq!(status, 410);
+    assert_eq!(audit_table(&quick), before, "410: the audit table changed");
+}
