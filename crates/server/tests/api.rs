@@ -2073,7 +2073,8 @@ fn refused_requests_leave_the_whole_audit_table_unchanged() {
     let open = create(&s);
     let verify_url = |id: &str| format!("{}/v1/sessions/{id}/verify", s.base);
     let a = agent();
-    let cases: Vec<(&str, Box<dyn Fn() -> u16>)> = vec![
+    type Request<'a> = Box<dyn Fn() -> u16 + 'a>;
+    let cases: Vec<(&str, Request)> = vec![
         (
             "409 used",
             Box::new(|| {
