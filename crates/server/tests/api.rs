@@ -2072,77 +2072,36 @@ fn refused_requests_leave_the_whole_audit_table_unchanged() {
     assert_eq!(status, 200);
     let open = create(&s);
     let verify_url = |id: &str| format!("{}/v1/sessions/{id}/verify", s.base);
-    let a = agent();
+    let post = |id: &str, body: String| call("POST", &verify_url(id), Some(body)).0;
+    let raw = |content_type: &str, body: String| {
+        agent()
+            .post(&verify_url(&open.id))
+            .header("content-type", content_type)
+            .send(body)
+            .map_or(0, |r| r.status().as_u16())
+    };
+    let mut bad = check.frames.clone();
+    bad[1] = "***".into();
+    let broken = HonestCheck {
+        frames: bad,
+        track: check.track.clone(),
+        times: check.times.clone(),
+        verdict: check.verdict,
+    };
     type Request<'a> = Box<dyn Fn() -> u16 + 'a>;
     let cases: Vec<(&str, Request)> = vec![
-        (
-            "409 used",
-            Box::new(|| {
-                call(
-                    "POST",
-                    &verify_url(&used.id),
-                    Some(verify_body(&used.nonce, &check, p, live)),
-                )
-                .0
-            }),
-        ),
-        (
-            "403 nonce",
-            Box::new(|| {
-                call(
-                    "POST",
-                    &verify_url(&open.id),
-                    Some(verify_body(&used.nonce, &check, p, live)),
-                )
-                .0
-            }),
-        ),
-        (
-            "404 unknown",
-            Box::new(|| {
-                call(
-                    "POST",
-                    &verify_url(&"f".repeat(32)),
-                    Some(verify_body("x", &check, p, live)),
-                )
-                .0
-            }),
-        ),
-        (
-            "400 frames",
-            Box::new(|| {
-                let mut bad = check.frames.clone();
-                bad[1] = "***".into();
-                let broken = HonestCheck {
-                    frames: bad,
-                    track: check.track.clone(),
-                    times: check.times.clone(),
-                    verdict: check.verdict,
-                };
-                call(
-                    "POST",
-                    &verify_url(&open.id),
-                    Some(verify_body(&open.nonce, &broken, p, live)),
-                )
-                .0
-            }),
-        ),
-        (
-            "415 not JSON",
-            Box::new(|| {
-                a.post(&verify_url(&open.id))
-                    .header("content-type", "text/plain")
-                    .send("hello")
-                    .map_or(0, |r| r.status().as_u16())
-            }),
-        ),
+        ("409 used", Box::new(|| post(&used.id, verify_body(&used.nonce, &check, p, live)))),
+        ("403 nonce", Box::new(|| post(&open.id, verify_body(&used.nonce, &check, p, live)))),
+        ("404 unknown", Box::new(|| post(&"f".repeat(32), verify_body("x", &check, p, live)))),
+        ("400 frames", Box::new(|| post(&open.id, verify_body(&open.nonce, &broken, p, live)))),
+        ("415 not JSON", Box::new(|| raw("text/plain", "hello".into()))),
         (
             "413 too large",
             Box::new(|| {
-                a.post(&verify_url(&open.id))
-                    .header("content-type", "application/json")
-                    .send("x".repeat(liveness_server::sessions::MAX_BODY_BYTES + 1024))
-                    .map_or(0, |r| r.status().as_u16())
+                raw(
+                    "application/json",
+                    "x".repeat(liveness_server::sessions::MAX_BODY_BYTES + 1024),
+                )
             }),
         ),
     ];
