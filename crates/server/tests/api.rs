@@ -87,6 +87,18 @@ fn fixed() -> Challenge {
     Challenge::parse(FIXED).expect("challenge")
 }
 
+/// A test server with the fixed challenge and `edit` applied to its settings.
+fn start_fixed(edit: impl FnOnce(&mut Config)) -> Server {
+    start_with(
+        |c| {
+            c.challenge = Some(fixed());
+            edit(c);
+        },
+        None,
+        [3; 32],
+    )
+}
+
 fn start() -> Server {
     start_with(|c| c.challenge = Some(fixed()), None, [3; 32])
 }
@@ -466,15 +478,10 @@ fn verifies_are_bounded_and_survive_a_client_hanging_up() {
         "{body}"
     );
 
-    let full = start_with(
-        |c| {
-            c.challenge = Some(fixed());
-            c.verify_slots = 0;
-            c.slot_wait = Duration::from_millis(200);
-        },
-        None,
-        [3; 32],
-    );
+    let full = start_fixed(|c| {
+        c.verify_slots = 0;
+        c.slot_wait = Duration::from_millis(200);
+    });
     let c = create(&full);
     let a = agent();
     let mut r = a
@@ -1403,14 +1410,9 @@ fn a_token_is_consumed_once_under_twenty_parallel_calls_and_only_by_the_operator
     let row = state_of(&s, &decode_sub(&token));
     assert!(row["tokenUsedAt"].as_i64().is_some(), "{row}");
     // A server without an operator key refuses every consume.
-    let closed = start_with(
-        |c| {
-            c.challenge = Some(fixed());
-            c.api_key = None;
-        },
-        None,
-        [3; 32],
-    );
+    let closed = start_fixed(|c| {
+        c.api_key = None;
+    });
     let other = answer_token(&closed, &frames, p, live);
     let (status, answer) = consume(&closed.base, json!({ "token": other }), Some(API_KEY));
     assert_eq!((status, answer["error"].as_str()), (403, Some("operator")));
@@ -1883,14 +1885,9 @@ fn serve_keeps_its_state_in_the_data_folder_and_logs_one_json_line_per_request()
 #[test]
 fn verifies_beyond_the_admission_limit_get_a_clean_503() {
     use std::io::Write;
-    let s = start_with(
-        |c| {
-            c.challenge = Some(fixed());
-            c.verify_slots = 1;
-        },
-        None,
-        [3; 32],
-    );
+    let s = start_fixed(|c| {
+        c.verify_slots = 1;
+    });
     let (frames, p, live) = honest_frames();
     let c = create(&s);
     let addr = s.base.trim_start_matches("http://").to_owned();
@@ -1978,15 +1975,10 @@ fn body_with(
 /// once (one wins; nothing else is written).
 #[test]
 fn every_verdict_branch_is_reached_by_its_own_fault() {
-    let s = start_with(
-        |c| {
-            c.challenge = Some(fixed());
-            // Twenty verifies at once are all admitted and wait for a slot.
-            c.verify_slots = 8;
-        },
-        None,
-        [3; 32],
-    );
+    let s = start_fixed(|c| {
+        // Twenty verifies at once are all admitted and wait for a slot.
+        c.verify_slots = 8;
+    });
     let (check, p, live) = honest_frames();
     let p = f64::from(p);
     let verify = |body: &dyn Fn(&str) -> String| {
@@ -2090,11 +2082,26 @@ fn refused_requests_leave_the_whole_audit_table_unchanged() {
     };
     type Request<'a> = Box<dyn Fn() -> u16 + 'a>;
     let cases: Vec<(&str, Request)> = vec![
-        ("409 used", Box::new(|| post(&used.id, verify_body(&used.nonce, &check, p, live)))),
-        ("403 nonce", Box::new(|| post(&open.id, verify_body(&used.nonce, &check, p, live)))),
-        ("404 unknown", Box::new(|| post(&"f".repeat(32), verify_body("x", &check, p, live)))),
-        ("400 frames", Box::new(|| post(&open.id, verify_body(&open.nonce, &broken, p, live)))),
-        ("415 not JSON", Box::new(|| raw("text/plain", "hello".into()))),
+        (
+            "409 used",
+            Box::new(|| post(&used.id, verify_body(&used.nonce, &check, p, live))),
+        ),
+        (
+            "403 nonce",
+            Box::new(|| post(&open.id, verify_body(&used.nonce, &check, p, live))),
+        ),
+        (
+            "404 unknown",
+            Box::new(|| post(&"f".repeat(32), verify_body("x", &check, p, live))),
+        ),
+        (
+            "400 frames",
+            Box::new(|| post(&open.id, verify_body(&open.nonce, &broken, p, live))),
+        ),
+        (
+            "415 not JSON",
+            Box::new(|| raw("text/plain", "hello".into())),
+        ),
         (
             "413 too large",
             Box::new(|| {
