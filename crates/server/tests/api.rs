@@ -2139,3 +2139,30 @@ fn refused_requests_leave_the_whole_audit_table_unchanged() {
     assert_eq!(status, 410);
     assert_eq!(audit_table(&quick), before, "410: the audit table changed");
 }
+
+/// `--store-frames` keeps exactly the five frames a verify sent; by default none is kept.
+#[test]
+fn store_frames_keeps_the_verified_frames_only_when_asked() {
+    let (check, p, live) = honest_frames();
+    for keep in [false, true] {
+        let s = start_fixed(|c| c.store_frames = keep);
+        let (c, status, body) = verified(&s, &check, p, live);
+        assert_eq!(status, 200, "{body}");
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let db = format!("sqlite://{}", s._dir.path().join("log.db").display());
+        let stored = runtime
+            .block_on(async {
+                liveness_server::db::Store::connect(&db)
+                    .await
+                    .expect("the test's audit log")
+                    .frames(&c.id)
+                    .await
+            })
+            .expect("read");
+        assert_eq!(
+            stored,
+            keep.then(|| check.frames.clone()),
+            "store_frames {keep}"
+        );
+    }
+}
