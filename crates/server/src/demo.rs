@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::sessions::JsonBody;
+use crate::error::JsonBody;
 use crate::token_api::consume_token;
 
 /// The signup form.

@@ -1,9 +1,14 @@
 //! The one error type of the HTTP API: a client fault is a 4xx with a JSON body that names the
-//! fault (`{"error": "code", "message": "…"}`); only the server's own failures are 500s.
+//! fault (`{"error": "code", "message": "…"}`); only the server's own failures are 5xx. Also the
+//! JSON body extractor whose rejections are such errors.
 
 use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+
+use crate::sessions::MAX_BODY_BYTES;
 
 /// An API failure.
 #[derive(Debug, thiserror::Error)]
@@ -90,5 +95,42 @@ impl IntoResponse for ApiError {
             );
         }
         response
+    }
+}
+
+/// JSON body whose rejections are this API's 4xx JSON errors.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(JsonBody(v)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::client(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "content-type",
+                "the body must be JSON (Content-Type: application/json)",
+            )),
+            Err(JsonRejection::BytesRejection(e))
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                Err(ApiError::client(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body",
+                    format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+                ))
+            }
+            // Trickled past the body timeout, or cut short.
+            Err(JsonRejection::BytesRejection(e)) => Err(ApiError::client(
+                StatusCode::REQUEST_TIMEOUT,
+                "body",
+                format!("the body did not arrive in time: {}", e.body_text()),
+            )),
+            Err(e) => Err(ApiError::bad(
+                "json",
+                format!("the body is not a valid request: {}", e.body_text()),
+            )),
+        }
     }
 }

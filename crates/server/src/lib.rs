@@ -35,6 +35,14 @@ use axum::routing::{get, post};
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 /// How to run.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -348,7 +356,7 @@ async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
     loop {
         tick.tick().await;
-        let now = sessions::now_ms();
+        let now = now_ms();
         let keep_since = now - state.config.retention.as_millis() as i64;
         match state.store.sweep(now, keep_since).await {
             Ok((closed, deleted)) if closed + deleted > 0 => {

@@ -17,11 +17,10 @@
 //! signal that decided; the server's score is only in the answer of a live verdict, so a failed
 //! session teaches an attacker nothing about it.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use liveness_core::FRAMES;
@@ -33,8 +32,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::db::Outcome;
-use crate::error::ApiError;
+use crate::error::{ApiError, JsonBody};
 use crate::frames::{decode_all, decode_track, track_count_ok};
+use crate::now_ms;
 use crate::tokens::Claims;
 
 /// How long a session may wait for its verify.
@@ -49,51 +49,6 @@ pub const MIN_INTERVAL_MS: u32 = 100;
 pub const MAX_CAPTURE_MS: f64 = 30_000.0;
 /// The largest verify body (five lossless frames, base64).
 pub const MAX_BODY_BYTES: usize = 24 << 20;
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// JSON body whose rejections are this API's 4xx JSON errors.
-pub struct JsonBody<T>(pub T);
-
-impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for JsonBody<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(JsonBody(v)),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::client(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "content-type",
-                "the body must be JSON (Content-Type: application/json)",
-            )),
-            Err(JsonRejection::BytesRejection(e))
-                if e.status() == StatusCode::PAYLOAD_TOO_LARGE =>
-            {
-                Err(ApiError::client(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body",
-                    format!("the body is larger than {MAX_BODY_BYTES} bytes"),
-                ))
-            }
-            // Trickled past the body timeout, or cut short.
-            Err(JsonRejection::BytesRejection(e)) => Err(ApiError::client(
-                StatusCode::REQUEST_TIMEOUT,
-                "body",
-                format!("the body did not arrive in time: {}", e.body_text()),
-            )),
-            Err(e) => Err(ApiError::bad(
-                "json",
-                format!("the body is not a valid request: {}", e.body_text()),
-            )),
-        }
-    }
-}
 
 /// A new session.
 #[derive(Debug, Serialize, Deserialize)]

@@ -15,7 +15,8 @@ use sha2::Digest;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::sessions::{JsonBody, now_ms};
+use crate::error::JsonBody;
+use crate::now_ms;
 use crate::tokens::{Claims, Expect, TokenError, verify};
 
 /// `GET /.well-known/jwks.json`.

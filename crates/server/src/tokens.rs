@@ -151,7 +151,7 @@ fn seed_from(text: &str, source: &str) -> Result<[u8; 32], KeyError> {
 }
 
 fn now_s() -> i64 {
-    crate::sessions::now_ms() / 1000
+    crate::now_ms() / 1000
 }
 
 /// The server's keys: the newest signs, all verify. Newest first.

@@ -555,7 +555,7 @@ fn the_sweeper_closes_abandoned_claims_and_deletes_old_sessions() {
     runtime.block_on(async {
         let url = format!("sqlite://{}", dir.path().join("log.db").display());
         let store = liveness_server::db::Store::connect(&url).await.expect("db");
-        let now = liveness_server::sessions::now_ms();
+        let now = liveness_server::now_ms();
         let day = 86_400_000;
         store
             .create(
