@@ -104,6 +104,9 @@ async function nativeDiff(result) {
 describe('the widget in Chromium, a camera showing a face', () => {
   test('guidance, a check in the worker on the CPU engine, and the native score of the same frames', async () => {
     const { context, page, problems } = await demoPage();
+    // Every request of the page and its worker: without `session`, nothing may leave the device.
+    const requests = [];
+    context.on('request', (r) => requests.push(`${r.method()} ${new URL(r.url()).pathname}`));
     // The passive model alone, on this device (the challenge has tests of its own below).
     await record(page, PASSIVE_ONLY);
     assert.equal(await page.locator('#submit').isDisabled(), true, 'submit starts locked');
@@ -154,6 +157,11 @@ describe('the widget in Chromium, a camera showing a face', () => {
     });
     console.log(`face boxes: max |browser - native| = ${worst.toExponential(2)} px`);
     assert.ok(worst <= 1, `face boxes differ by ${worst} px`);
+
+    // No session: the frames, the score and the verdict stayed on the device — no request but
+    // GETs of the page's own files (widget, worker, wasm, model) was made.
+    assert.deepEqual(requests.filter((r) => !r.startsWith('GET ') || r.startsWith('GET /v1/')), [], `requests: ${requests.join(', ')}`);
+    assert.ok(requests.some((r) => r.startsWith('GET /models/')), `the model was fetched: ${requests.join(', ')}`);
 
     // The camera light is off after the result, and the demo form follows the verdict.
     assert.deepEqual(await streamStates(page), [['ended']]);
