@@ -349,6 +349,50 @@ describe('the widget in Chromium, a camera showing a face', () => {
     await context.close();
   });
 
+  test('mount() creates a configured widget: attributes, texts and callbacks', async () => {
+    const { context, page, problems } = await demoPage();
+    const seen = await page.evaluate(async () => {
+      const { mount } = await import('/liveness-check.js');
+      const box = document.createElement('div');
+      document.body.append(box);
+      const states = [];
+      const el = mount(box, {
+        model: '/models/default.onnx',
+        backend: 'cpu',
+        challenge: 'none',
+        interval: 150,
+        autoCapture: 0,
+        shareFrames: true,
+        texts: { start: 'Go' },
+        onState: (d) => states.push(d.state),
+      });
+      // The element's own data-* attributes (its state) aside.
+      const attributes = Object.fromEntries([...el.attributes].filter((a) => !a.name.startsWith('data-')).map((a) => [a.name, a.value]));
+      const button = el.shadowRoot.querySelector('button.action').textContent;
+      el.start();
+      const deadline = Date.now() + 60_000;
+      while (!states.includes('preview') && !states.includes('error') && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const placed = el.parentElement === box;
+      el.remove();
+      return { attributes, button, states, placed };
+    });
+    assert.deepEqual(seen.attributes, {
+      model: '/models/default.onnx',
+      backend: 'cpu',
+      challenge: 'none',
+      interval: '150',
+      'auto-capture': '0',
+      'share-frames': '',
+    });
+    assert.equal(seen.button, 'Go');
+    assert.ok(seen.placed, 'mounted inside the container');
+    assert.deepEqual(seen.states.slice(0, 2), ['starting', 'preview'], `states: ${seen.states}`);
+    assert.deepEqual(problems, [], 'no page error');
+    await context.close();
+  });
+
   test('removing the widget during the preview turns the camera off', async () => {
     const { context, page } = await demoPage();
     await clickWidgetButton(page);
