@@ -2166,3 +2166,61 @@ fn store_frames_keeps_the_verified_frames_only_when_asked() {
         );
     }
 }
+
+/// The wasm module is served as `application/wasm` (what streaming compilation needs), compressed
+/// for a client that accepts it, with Last-Modified; a model (float weights) is not compressed.
+#[test]
+fn wasm_is_served_as_application_wasm_compressed_with_last_modified() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let web = dir.path().join("web");
+    std::fs::create_dir_all(web.join("pkg")).expect("mkdir");
+    // Compressible bytes (a real module compresses about 3.5×).
+    let wasm: Vec<u8> = b"\0asm\x01\0\0\0"
+        .iter()
+        .copied()
+        .chain((0..200_000u32).map(|i| (i % 7) as u8))
+        .collect();
+    std::fs::write(web.join("pkg/module_bg.wasm"), &wasm).expect("write");
+    let s = start_with(|c| c.web_dir = web.clone(), None, [3; 32]);
+    let get = |path: &str, encoding: &str| {
+        let mut r = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .new_agent()
+            .get(&format!("{}{path}", s.base))
+            .header("accept-encoding", encoding)
+            .call()
+            .expect("get");
+        let headers = r.headers().clone();
+        let body = r
+            .body_mut()
+            .with_config()
+            .limit(u64::MAX)
+            .read_to_vec()
+            .expect("body");
+        (r.status().as_u16(), headers, body.len())
+    };
+    let header = |h: &ureq::http::HeaderMap, name: &str| {
+        h.get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (status, headers, len) = get("/pkg/module_bg.wasm", "gzip");
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "content-type"), "application/wasm");
+    assert_eq!(header(&headers, "content-encoding"), "gzip", "{headers:?}");
+    assert!(
+        len < wasm.len() / 4,
+        "{len} bytes on the wire for {}",
+        wasm.len()
+    );
+    assert!(!header(&headers, "last-modified").is_empty(), "{headers:?}");
+    let (_, headers, len) = get("/pkg/module_bg.wasm", "identity");
+    assert_eq!(header(&headers, "content-encoding"), "");
+    assert_eq!(len, wasm.len());
+    // A model's float weights barely compress: served as they are.
+    let (status, headers, _) = get("/models/default.onnx", "gzip");
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "content-encoding"), "", "{headers:?}");
+}
