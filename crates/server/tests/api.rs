@@ -2224,3 +2224,75 @@ fn wasm_is_served_as_application_wasm_compressed_with_last_modified() {
     assert_eq!(status, 200);
     assert_eq!(header(&headers, "content-encoding"), "", "{headers:?}");
 }
+
+/// The default model with its manifest's threshold moved to 0.9999999: the drawn head (pSpoof
+/// ≈ 0.9999996, a logit of ≈ 14.8 against the threshold's ≈ 15.9) is then live, so the live
+/// branches are reached by construction, not by the model's mood.
+fn lenient_model(dir: &Path) -> PathBuf {
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("models/default.json")).expect("manifest"),
+    )
+    .expect("json");
+    let mut manifest = manifest;
+    manifest["threshold"] = json!(0.9999999);
+    manifest["threshold_rule"] = json!("given");
+    std::fs::copy(root().join("models/default.onnx"), dir.join("default.onnx")).expect("copy");
+    std::fs::write(dir.join("default.json"), manifest.to_string()).expect("write");
+    dir.join("default.onnx")
+}
+
+/// Both branches of the demo signup, each forced: a live verdict's token creates the account
+/// once (then 409), a not-live one is refused (403 `not-live`).
+#[test]
+fn the_demo_signup_takes_a_live_token_once_and_refuses_a_not_live_one() {
+    let models = tempfile::tempdir().expect("tmp");
+    let lenient = lenient_model(models.path());
+    let scorer = liveness_server::scorer::Scorer::load(&lenient).expect("the lenient model");
+    for (model, want_live) in [
+        (lenient.clone(), true),
+        (root().join("models/default.onnx"), false),
+    ] {
+        let check_scorer = if want_live {
+            &scorer
+        } else {
+            &liveness_server::scorer::Scorer::load(&model).expect("model")
+        };
+        let check =
+            liveness_server::bench::honest_client(check_scorer, &fixed(), (320, 240), 1, INTERVAL)
+                .expect("the drawn head passes the gate");
+        assert_eq!(check.verdict.live, want_live, "{:?}", check.verdict);
+        let s = start_fixed(|c| {
+            c.models_dir = model.parent().expect("folder").to_path_buf();
+            c.model = model.clone();
+        });
+        let (_, status, body) = verified(&s, &check, check.verdict.p_spoof, check.verdict.live);
+        assert_eq!(
+            (status, body["live"].as_bool()),
+            (200, Some(want_live)),
+            "{body}"
+        );
+        let token = body["token"].as_str().expect("token").to_owned();
+        let signup = || {
+            call(
+                "POST",
+                &format!("{}/demo/signup", s.base),
+                Some(
+                    json!({ "name": "Ada", "email": "ada@example.org", "token": token })
+                        .to_string(),
+                ),
+            )
+        };
+        let (status, answer, _) = signup();
+        if want_live {
+            assert_eq!(status, 201, "{answer}");
+            let (again, answer, _) = signup();
+            assert_eq!((again, answer["error"].as_str()), (409, Some("token-used")));
+        } else {
+            assert_eq!(
+                (status, answer["error"].as_str()),
+                (403, Some("not-live")),
+                "{answer}"
+            );
+        }
+    }
+}
