@@ -66,9 +66,12 @@ pub enum TokenError {
     /// Past its expiry.
     #[error("the token expired at {0} (seconds since the Unix epoch)")]
     Expired(i64),
-    /// Issued for another audience or by another issuer.
+    /// Issued for another audience.
     #[error("the token is for {found:?}, not {expected:?}")]
     Audience { expected: String, found: String },
+    /// Issued by another issuer.
+    #[error("the token was issued by {found:?}, not {expected:?}")]
+    Issuer { expected: String, found: String },
 }
 
 /// Why a key cannot be loaded.
@@ -101,19 +104,23 @@ struct Key {
 }
 
 impl Key {
-    fn new(seed: [u8; 32], created: i64) -> Self {
+    fn new(seed: [u8; 32], created: i64, source: &str) -> Result<Self, KeyError> {
         let signing = SigningKey::from_bytes(&seed);
         // jsonwebtoken takes Ed25519 private keys as PKCS#8 DER.
         let der = signing
             .to_pkcs8_der()
-            .map(|d| d.as_bytes().to_vec())
-            .unwrap_or_default();
-        Key {
+            .map_err(|_| KeyError::Format(source.to_owned()))?;
+        let key = Key {
             kid: thumbprint(&signing.verifying_key()),
-            encoding: EncodingKey::from_ed_der(&der),
+            encoding: EncodingKey::from_ed_der(der.as_bytes()),
             signing,
             created,
-        }
+        };
+        // Sign once now, so that signing cannot fail later.
+        let probe = Header::new(Algorithm::EdDSA);
+        jsonwebtoken::encode(&probe, &serde_json::json!({}), &key.encoding)
+            .map_err(|_| KeyError::Format(source.to_owned()))?;
+        Ok(key)
     }
 
     fn jwk(&self) -> Jwk {
@@ -168,7 +175,7 @@ impl KeyRing {
     /// no rotation.
     pub fn from_base64(text: &str, source: &str) -> Result<Self, KeyError> {
         Ok(KeyRing {
-            keys: vec![Key::new(seed_from(text, source)?, 0)],
+            keys: vec![Key::new(seed_from(text, source)?, 0, source)?],
         })
     }
 
@@ -193,10 +200,8 @@ impl KeyRing {
             };
             check_private(&path)?;
             let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-            keys.push(Key::new(
-                seed_from(&text, &path.display().to_string())?,
-                created,
-            ));
+            let source = path.display().to_string();
+            keys.push(Key::new(seed_from(&text, &source)?, created, &source)?);
         }
         if keys.is_empty() {
             Self::rotate(dir)?;
@@ -248,7 +253,7 @@ impl KeyRing {
         let key = self.current();
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(key.kid.clone());
-        // Serialising these claims cannot fail, and the key is a valid Ed25519 key.
+        // Serialising these claims cannot fail, and the key signed once when it was loaded.
         jsonwebtoken::encode(&header, claims, &key.encoding).unwrap_or_default()
     }
 
@@ -437,7 +442,7 @@ pub fn verify(token: &str, jwks: &JwkSet, expect: &Expect) -> Result<Claims, Tok
                     expected: expect.audience.unwrap_or_default().to_owned(),
                     found: c.aud,
                 },
-                (ErrorKind::InvalidIssuer, Some(c)) => TokenError::Audience {
+                (ErrorKind::InvalidIssuer, Some(c)) => TokenError::Issuer {
                     expected: expect.issuer.unwrap_or_default().to_owned(),
                     found: c.iss,
                 },
@@ -503,6 +508,17 @@ mod tests {
                 }
             ),
             Err(TokenError::Audience { .. })
+        ));
+        assert!(matches!(
+            verify(
+                &token,
+                &jwks,
+                &Expect {
+                    issuer: Some("another-server"),
+                    ..expect.clone()
+                }
+            ),
+            Err(TokenError::Issuer { .. })
         ));
         let expired = keys.sign(&claims(now_s() - 1));
         assert!(matches!(
