@@ -1350,16 +1350,16 @@ fn consume(base: &str, body: Value, key: Option<&str>) -> (u16, Value) {
     )
 }
 
-/// `n` consumes of `token` at once, spread over `bases`; their statuses.
-fn consume_in_parallel(bases: &[&str], token: &str, n: usize) -> Vec<u16> {
+/// `n` calls of `request` (given its index) released at once; their statuses.
+fn in_parallel(n: usize, request: impl Fn(usize) -> u16 + Sync) -> Vec<u16> {
     let start = std::sync::Barrier::new(n);
     std::thread::scope(|scope| {
         let calls: Vec<_> = (0..n)
             .map(|i| {
-                let (base, start) = (bases[i % bases.len()], &start);
+                let (start, request) = (&start, &request);
                 scope.spawn(move || {
                     start.wait();
-                    consume(base, json!({ "token": token }), Some(API_KEY)).0
+                    request(i)
                 })
             })
             .collect();
@@ -1367,6 +1367,18 @@ fn consume_in_parallel(bases: &[&str], token: &str, n: usize) -> Vec<u16> {
             .into_iter()
             .map(|c| c.join().expect("thread"))
             .collect()
+    })
+}
+
+/// `n` consumes of `token` at once, spread over `bases`; their statuses.
+fn consume_in_parallel(bases: &[&str], token: &str, n: usize) -> Vec<u16> {
+    in_parallel(n, |i| {
+        consume(
+            bases[i % bases.len()],
+            json!({ "token": token }),
+            Some(API_KEY),
+        )
+        .0
     })
 }
 
@@ -2032,21 +2044,7 @@ fn every_verdict_branch_is_reached_by_its_own_fault() {
     std::thread::sleep(PERFORM);
     let url = format!("{}/v1/sessions/{}/verify", s.base, c.id);
     let body = body_with(&c.nonce, &check, p, live, 800.0);
-    let start = std::sync::Barrier::new(20);
-    let statuses: Vec<u16> = std::thread::scope(|scope| {
-        let calls: Vec<_> = (0..20)
-            .map(|_| {
-                scope.spawn(|| {
-                    start.wait();
-                    call("POST", &url, Some(body.clone())).0
-                })
-            })
-            .collect();
-        calls
-            .into_iter()
-            .map(|c| c.join().expect("thread"))
-            .collect()
-    });
+    let statuses = in_parallel(20, |_| call("POST", &url, Some(body.clone())).0);
     assert_eq!(
         (count(&statuses, 200), count(&statuses, 409)),
         (1, 19),
