@@ -959,29 +959,22 @@ mod tests {
         };
         let c = Challenge::parse("centre,left,right,centre").expect("challenge");
         let yaws = [0.0, 0.0, 0.6, 0.6, 0.6, -0.6, -0.6, -0.6, 0.0, 0.0, 0.0];
-        let track: Vec<TrackFrame> = yaws
-            .iter()
-            .enumerate()
-            .map(|(i, &yaw)| TrackFrame {
-                t_ms: i as f64 * 400.0,
-                face: planar(yaw),
-            })
-            .collect();
-        let failure = check_track(&c, &track, None).expect_err("a plane is flat");
+        let track_of = |face: &dyn Fn(f32) -> FaceBox| -> Vec<TrackFrame> {
+            yaws.iter()
+                .enumerate()
+                .map(|(i, &yaw)| TrackFrame {
+                    t_ms: i as f64 * 400.0,
+                    face: face(yaw),
+                })
+                .collect()
+        };
+        let failure = check_track(&c, &track_of(&planar), None).expect_err("a plane is flat");
         assert!(
             matches!(failure, ChallengeFailure::Flat { .. }),
             "{failure}"
         );
         // The same moves by the head itself pass.
-        let head_track: Vec<TrackFrame> = yaws
-            .iter()
-            .enumerate()
-            .map(|(i, &yaw)| TrackFrame {
-                t_ms: i as f64 * 400.0,
-                face: head(yaw),
-            })
-            .collect();
-        let report = check_track(&c, &head_track, None).expect("a head passes");
+        let report = check_track(&c, &track_of(&head), None).expect("a head passes");
         assert!(report.depth >= MIN_DEPTH, "{report:?}");
     }
 

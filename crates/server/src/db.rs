@@ -160,14 +160,12 @@ impl Store {
             // The audit log is the operator's alone: a new file is created 0600.
             let file = path.split('?').next().unwrap_or(path);
             if !file.is_empty() && !file.starts_with(':') && !std::path::Path::new(file).exists() {
-                let mut options = std::fs::OpenOptions::new();
-                options.write(true).create_new(true);
-                #[cfg(unix)]
-                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                options.open(file).map_err(|source| DbError::Create {
-                    path: file.to_owned(),
-                    source,
-                })?;
+                crate::private_files::create_file(std::path::Path::new(file), b"").map_err(
+                    |source| DbError::Create {
+                        path: file.to_owned(),
+                        source,
+                    },
+                )?;
             }
             if path.contains('?') {
                 url.to_owned()

@@ -10,6 +10,7 @@
 //!   [`token_api`]: the JWKS and single use for backends;
 //! - [`frames`]: the client's PNG frames, checked before decoding; [`scorer`]: the server's check;
 //! - [`telemetry`]: request logs and Prometheus metrics; [`openapi`]: the API's description;
+//!   [`private_files`]: the 0700/0600 state on disk;
 //! - [`bench`]: the load benchmark.
 
 pub mod bench;
@@ -18,6 +19,7 @@ pub mod demo;
 pub mod error;
 pub mod frames;
 pub mod openapi;
+pub mod private_files;
 pub mod scorer;
 pub mod sessions;
 pub mod site;

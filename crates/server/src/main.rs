@@ -182,12 +182,7 @@ fn data_dir(flag: Option<PathBuf>) -> Result<PathBuf> {
             .map(|p| p.data_dir().to_path_buf())
             .context("no home folder to keep the server's data in: pass --data-dir")?,
     };
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder
-        .create(&dir)
+    liveness_server::private_files::create_dir(&dir)
         .with_context(|| format!("--data-dir {}: cannot create it", dir.display()))?;
     Ok(dir)
 }
@@ -204,10 +199,10 @@ fn api_key(file: &std::path::Path) -> Result<String> {
     }
     if !file.exists() {
         let key = liveness_core::model::hex(&rand::random::<[u8; 32]>());
-        tokens::write_private(file, key.as_bytes())
+        liveness_server::private_files::create_file(file, key.as_bytes())
             .with_context(|| format!("--api-key-file {}: cannot create it", file.display()))?;
     }
-    tokens::check_private(file)?;
+    liveness_server::private_files::check(file)?;
     let key = std::fs::read_to_string(file)
         .with_context(|| format!("--api-key-file {}", file.display()))?;
     anyhow::ensure!(

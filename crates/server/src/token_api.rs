@@ -19,13 +19,19 @@ use crate::error::JsonBody;
 use crate::now_ms;
 use crate::tokens::{Claims, Expect, TokenError, verify};
 
+/// The keys that verify the server's tokens now.
+fn published(app: &AppState) -> jsonwebtoken::jwk::JwkSet {
+    app.keys
+        .ring()
+        .jwks(crate::tokens::now_seconds(), app.config.token_ttl)
+}
+
 /// `GET /.well-known/jwks.json`.
 pub async fn jwks(State(app): State<AppState>) -> impl IntoResponse {
-    let set = app
-        .keys
-        .ring()
-        .jwks(crate::tokens::now_seconds(), app.config.token_ttl);
-    ([(header::CACHE_CONTROL, "public, max-age=60")], Json(set))
+    (
+        [(header::CACHE_CONTROL, "public, max-age=60")],
+        Json(published(&app)),
+    )
 }
 
 /// A consume request.
@@ -85,10 +91,7 @@ pub async fn consume_token(
     token: &str,
     audience: Option<&str>,
 ) -> Result<Claims, ApiError> {
-    let jwks = app
-        .keys
-        .ring()
-        .jwks(crate::tokens::now_seconds(), app.config.token_ttl);
+    let jwks = published(app);
     let expect = Expect {
         audience,
         issuer: Some(&app.config.issuer),

@@ -88,10 +88,8 @@ pub enum KeyError {
     #[error("signing key {0}: expected 32 bytes in base64 (an Ed25519 seed)")]
     Format(String),
     /// A key file that others than its owner may read.
-    #[error(
-        "signing key {path} can be read by others (mode {mode:o}); make it private: chmod 600 {path}"
-    )]
-    Exposed { path: String, mode: u32 },
+    #[error("signing key {0}")]
+    File(#[from] crate::private_files::PrivateFileError),
 }
 
 /// One Ed25519 key and when it began to sign.
@@ -157,10 +155,6 @@ fn seed_from(text: &str, source: &str) -> Result<[u8; 32], KeyError> {
         .ok_or_else(|| KeyError::Format(source.to_owned()))
 }
 
-fn now_s() -> i64 {
-    crate::now_ms() / 1000
-}
-
 /// The server's keys: the newest signs, all verify. Newest first.
 pub struct KeyRing {
     keys: Vec<Key>,
@@ -186,7 +180,7 @@ impl KeyRing {
             let path = path.display().to_string();
             move |source| KeyError::Io { path, source }
         };
-        create_private_dir(dir).map_err(io(dir))?;
+        crate::private_files::create_dir(dir).map_err(io(dir))?;
         let mut keys = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(io(dir))? {
             let path = entry.map_err(io(dir))?.path();
@@ -198,7 +192,7 @@ impl KeyRing {
             else {
                 continue;
             };
-            check_private(&path)?;
+            crate::private_files::check(&path)?;
             let text = std::fs::read_to_string(&path).map_err(io(&path))?;
             let source = path.display().to_string();
             keys.push(Key::new(seed_from(&text, &source)?, created, &source)?);
@@ -214,14 +208,14 @@ impl KeyRing {
     /// Adds a new signing key to the folder `dir` (mode 0600); returns its file. Servers sign
     /// with it from their next reload (within a minute); the old key keeps verifying.
     pub fn rotate(dir: &Path) -> Result<PathBuf, KeyError> {
-        create_private_dir(dir).map_err(|source| KeyError::Io {
+        crate::private_files::create_dir(dir).map_err(|source| KeyError::Io {
             path: dir.display().to_string(),
             source,
         })?;
-        let mut created = now_s();
+        let mut created = now_seconds();
         loop {
             let path = dir.join(format!("{KEY_PREFIX}{created}{KEY_SUFFIX}"));
-            match write_private(
+            match crate::private_files::create_file(
                 &path,
                 STANDARD.encode(rand::random::<[u8; 32]>()).as_bytes(),
             ) {
@@ -270,55 +264,6 @@ impl KeyRing {
             .collect();
         JwkSet { keys }
     }
-}
-
-#[cfg(unix)]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-}
-
-#[cfg(not(unix))]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)
-}
-
-/// Writes a new file (never replaces one) that only its owner can read.
-pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    std::io::Write::write_all(&mut file, bytes)?;
-    file.sync_all()
-}
-
-/// Refuses a secret file that others than its owner may read.
-pub fn check_private(path: &Path) -> Result<(), KeyError> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)
-            .map_err(|source| KeyError::Io {
-                path: path.display().to_string(),
-                source,
-            })?
-            .permissions()
-            .mode()
-            & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(KeyError::Exposed {
-                path: path.display().to_string(),
-                mode,
-            });
-        }
-    }
-    let _ = path;
-    Ok(())
 }
 
 /// Where the server's keys come from: a folder (rotated, reloaded) or one fixed key.
@@ -459,7 +404,7 @@ pub fn new_jti() -> String {
 
 /// Seconds since the Unix epoch, for claims.
 pub fn now_seconds() -> i64 {
-    now_s()
+    crate::now_ms() / 1000
 }
 
 #[cfg(test)]
@@ -471,7 +416,7 @@ mod tests {
             iss: "liveness-server".into(),
             aud: "https://shop.example".into(),
             sub: "abc".into(),
-            iat: now_s(),
+            iat: now_seconds(),
             exp,
             jti: new_jti(),
             live: true,
@@ -490,8 +435,8 @@ mod tests {
     #[test]
     fn a_token_verifies_until_it_expires_and_not_after_any_change() {
         let keys = ring(7);
-        let jwks = keys.jwks(now_s(), std::time::Duration::from_secs(600));
-        let c = claims(now_s() + 600);
+        let jwks = keys.jwks(now_seconds(), std::time::Duration::from_secs(600));
+        let c = claims(now_seconds() + 600);
         let token = keys.sign(&c);
         let expect = Expect {
             audience: Some("https://shop.example"),
@@ -520,7 +465,7 @@ mod tests {
             ),
             Err(TokenError::Issuer { .. })
         ));
-        let expired = keys.sign(&claims(now_s() - 1));
+        let expired = keys.sign(&claims(now_seconds() - 1));
         assert!(matches!(
             verify(&expired, &jwks, &expect),
             Err(TokenError::Expired(_))
@@ -549,7 +494,7 @@ mod tests {
             verify(&other.sign(&c), &jwks, &expect),
             Err(TokenError::UnknownKey(_))
         ));
-        let mut lying = other.jwks(now_s(), std::time::Duration::from_secs(600));
+        let mut lying = other.jwks(now_seconds(), std::time::Duration::from_secs(600));
         lying.keys[0].common.key_id = Some(keys.kid().to_owned());
         assert_eq!(verify(&token, &lying, &expect), Err(TokenError::Signature));
     }
@@ -581,13 +526,13 @@ mod tests {
         assert_eq!(mode, 0o600);
         let dir_mode = std::fs::metadata(&keys).expect("meta").permissions().mode() & 0o777;
         assert_eq!(dir_mode, 0o700);
-        let old_token = first.sign(&claims(now_s() + 600));
+        let old_token = first.sign(&claims(now_seconds() + 600));
 
         KeyRing::rotate(&keys).expect("rotated");
         let second = KeyRing::load(&keys).expect("reloaded");
         assert_ne!(second.kid(), first.kid(), "the new key signs");
         let ttl = std::time::Duration::from_secs(600);
-        let now = now_s();
+        let now = now_seconds();
         let jwks = second.jwks(now, ttl);
         assert_eq!(jwks.keys.len(), 2, "the old key still verifies");
         let expect = Expect::default();
@@ -602,7 +547,13 @@ mod tests {
         let Err(e) = KeyRing::load(&keys) else {
             panic!("a key others can read must be refused")
         };
-        assert!(matches!(e, KeyError::Exposed { mode: 0o644, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                KeyError::File(crate::private_files::PrivateFileError::Exposed { mode: 0o644, .. })
+            ),
+            "{e}"
+        );
         assert!(e.to_string().contains("chmod 600"), "{e}");
     }
 }

@@ -55,6 +55,11 @@ fn start_with(edit: impl FnOnce(&mut Config), database: Option<&str>, seed: [u8;
     start_state(cfg, keys, dir)
 }
 
+/// The SQLite audit log of a test server.
+fn db_url(s: &Server) -> String {
+    format!("sqlite://{}", s._dir.path().join("log.db").display())
+}
+
 /// The operator API key of the test servers.
 const API_KEY: &str = "test-operator-key-0123456789";
 
@@ -1789,7 +1794,7 @@ fn a_locked_database_is_a_503_and_sessions_resume_when_it_is_back() {
     let c = create(&s);
     std::thread::sleep(PERFORM);
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let db = format!("sqlite://{}", s._dir.path().join("log.db").display());
+    let db = db_url(&s);
     let mut lock = runtime
         .block_on(sqlx::sqlite::SqliteConnection::connect(&db))
         .expect("a second connection");
@@ -1950,7 +1955,7 @@ type AuditRow = (
 fn audit_table(s: &Server) -> Vec<AuditRow> {
     use sqlx::Connection;
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let db = format!("sqlite://{}", s._dir.path().join("log.db").display());
+    let db = db_url(s);
     runtime.block_on(async {
         let mut c = sqlx::sqlite::SqliteConnection::connect(&db)
             .await
@@ -2147,7 +2152,7 @@ fn store_frames_keeps_the_verified_frames_only_when_asked() {
         let (c, status, body) = verified(&s, &check, p, live);
         assert_eq!(status, 200, "{body}");
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
-        let db = format!("sqlite://{}", s._dir.path().join("log.db").display());
+        let db = db_url(&s);
         let stored = runtime
             .block_on(async {
                 liveness_server::db::Store::connect(&db)
