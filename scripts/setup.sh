@@ -8,7 +8,8 @@
 #                          Mesa's software Vulkan driver (native wonnx), Debian's Chromium,
 #                          PostgreSQL (the server's shared-database test), cargo-fuzz (the fuzz
 #                          targets' short run), the browser tests' npm packages and the token
-#                          examples' libraries (jose from npm, PyJWT into .venv).
+#                          examples' libraries (jose from npm, PyJWT into .venv), and the
+#                          server tests' independent reference (onnxruntime, Pillow into .venv).
 #
 # Needs a Rust toolchain installed with rustup (cargo on PATH).
 set -euo pipefail
@@ -25,6 +26,8 @@ esac
 
 TORCH_VERSION=2.11.0
 PYJWT_VERSION=2.10.1
+ONNXRUNTIME_VERSION=1.30.0
+PILLOW_VERSION=12.3.0
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -98,6 +101,12 @@ if [ "$part" = all ]; then
   if ! .venv/bin/python -c "import jwt, cryptography" 2>/dev/null; then
     log "pip install pyjwt[crypto] into .venv (the Python token example)"
     .venv/bin/pip install --quiet --disable-pip-version-check --no-cache-dir "pyjwt[crypto]==$PYJWT_VERSION"
+  fi
+  # tests/oracle/liveness_oracle.py: the server tests' honest client, independent of the Rust code.
+  if ! .venv/bin/python -c "import onnxruntime, PIL, numpy" 2>/dev/null; then
+    log "pip install onnxruntime, pillow into .venv (the tests' independent reference)"
+    .venv/bin/pip install --quiet --disable-pip-version-check --no-cache-dir \
+      "onnxruntime==$ONNXRUNTIME_VERSION" "pillow==$PILLOW_VERSION"
   fi
 fi
 log "done"

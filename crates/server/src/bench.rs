@@ -79,9 +79,8 @@ pub struct BenchReport {
     pub peak_rss_mb: Option<f64>,
 }
 
-/// What an honest client sends: the track of a drawn 3-D head performing the challenge
-/// (320×240 PNGs), five distinct `width × height` frames of it facing the camera afterwards, the
-/// capture times of both, and its own verdict on the five (the server's model and code).
+/// What an honest client sends: its [`Capture`] and its own verdict on the five frames.
+#[derive(Clone)]
 pub struct HonestCheck {
     /// The five frames, base64 PNG.
     pub frames: Vec<String>,
@@ -112,15 +111,40 @@ fn rgba(rgb: &[u8]) -> Vec<u8> {
         .collect()
 }
 
+/// What an honest client captures, before any verdict: the track of a drawn 3-D head performing
+/// the challenge (320×240 PNGs), five distinct frames of it facing the camera afterwards, and the
+/// capture times of both.
+pub struct Capture {
+    /// The five frames, decoded.
+    pub five: Vec<Rgba>,
+    /// The five frames, base64 PNG.
+    pub frames: Vec<String>,
+    /// The challenge's track, base64 PNG.
+    pub track: Vec<String>,
+    /// Capture times of the track's frames, then of the five, ms.
+    pub times: Vec<f64>,
+}
+
+impl Capture {
+    /// The capture with the client's `verdict` on its five frames.
+    pub fn with_verdict(self, verdict: liveness_runtime::Verdict) -> HonestCheck {
+        HonestCheck {
+            frames: self.frames,
+            track: self.track,
+            times: self.times,
+            verdict,
+        }
+    }
+}
+
 /// An honest client's capture for `challenge` (noise from `seed`, frames `interval_ms` apart),
 /// five frames of `width × height`.
-pub fn honest_client(
-    scorer: &Scorer,
+pub fn honest_capture(
     challenge: &Challenge,
     (width, height): (u32, u32),
     seed: u64,
     interval_ms: f64,
-) -> anyhow::Result<HonestCheck> {
+) -> Capture {
     let (heads, mut times) = head_track(challenge, seed, interval_ms);
     let track = heads
         .iter()
@@ -152,16 +176,30 @@ pub fn honest_client(
         })
         .collect();
     times.extend((1..=FRAMES).map(|k| last + interval_ms * k as f64));
-    match scorer.score(&five)?.outcome {
-        liveness_runtime::Outcome::Verdict(verdict) => Ok(HonestCheck {
-            frames: five
-                .iter()
-                .map(|f| encode_png(&f.pixels, width, height))
-                .collect(),
-            track,
-            times,
-            verdict,
-        }),
+    let frames = five
+        .iter()
+        .map(|f| encode_png(&f.pixels, width, height))
+        .collect();
+    Capture {
+        five,
+        frames,
+        track,
+        times,
+    }
+}
+
+/// [`honest_capture`] with the client's verdict computed by `scorer` (the bench's client; the
+/// server's tests take theirs from an independent reference instead).
+pub fn honest_client(
+    scorer: &Scorer,
+    challenge: &Challenge,
+    size: (u32, u32),
+    seed: u64,
+    interval_ms: f64,
+) -> anyhow::Result<HonestCheck> {
+    let capture = honest_capture(challenge, size, seed, interval_ms);
+    match scorer.score(&capture.five)?.outcome {
+        liveness_runtime::Outcome::Verdict(verdict) => Ok(capture.with_verdict(verdict)),
         liveness_runtime::Outcome::Refused(r) => anyhow::bail!("the drawn head was refused: {r}"),
     }
 }
