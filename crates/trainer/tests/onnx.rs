@@ -193,6 +193,110 @@ fn trained_models_score_the_same_through_tch_and_onnx() {
     }
 }
 
+/// The shipped recipe (`cnn4x3`: the whole frame letterboxed and two face squares) on a folder
+/// where the face gate refuses two samples: one live sample with a frame where nobody is, one
+/// attack with two people in a frame. Training names and leaves out both; `score` (tch) and
+/// `score-onnx` (tract, the runtime's gate) both score them as attacks with the refusal's code,
+/// and agree on every other sample.
+#[test]
+fn the_shipped_recipe_leaves_out_and_scores_as_attacks_what_the_gate_refuses() {
+    use liveness_core::testing::{DrawnFace, draw_faces};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = make_dataset(&tmp.path().join("data"), 3, 2);
+    let save = |path: PathBuf, faces: &[DrawnFace]| {
+        let pixels = draw_faces(common::WIDTH, common::HEIGHT, faces, [90, 110, 130]);
+        image::RgbImage::from_raw(common::WIDTH, common::HEIGHT, pixels)
+            .expect("frame")
+            .save(path)
+            .expect("write frame");
+    };
+    let nobody = data.join("real/s0_0");
+    save(nobody.join("2.png"), &[]);
+    let two = data.join("printed/s1_1");
+    let face = |cx| DrawnFace {
+        cx,
+        cy: 64.0,
+        width: 44.0,
+    };
+    save(two.join("3.png"), &[face(42.0), face(118.0)]);
+
+    let run = tmp.path().join("run");
+    let out = trainer()
+        .args(common::small_train_args(&data, &run, 4))
+        .args(["--epochs", "1", "--arch", "cnn4x3"])
+        .output()
+        .expect("train");
+    let stdout = common::success_stdout(out);
+    let said = |sample: &Path, code: &str| {
+        stdout
+            .lines()
+            .any(|l| l.contains(&*sample.display().to_string()) && l.contains(code))
+    };
+    assert!(
+        stdout.contains("face gate: 2 sample(s) refused")
+            && said(&nobody, "frame 2 shows no face")
+            && said(&two, "frame 3 shows 2 faces"),
+        "{stdout}"
+    );
+    // The split on disk trains on neither.
+    let samples = liveness_trainer::dataset::scan(&data, &Default::default()).expect("scan");
+    let index = |p: &Path| samples.iter().position(|s| s.path == p).expect("sample");
+    let split: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("split.json")).expect("split"))
+            .expect("json");
+    let train: Vec<usize> = serde_json::from_value(split["train"].clone()).expect("train");
+    assert!(!train.is_empty());
+    for p in [&nobody, &two] {
+        assert!(
+            !train.contains(&index(p)),
+            "{} trained on: {train:?}",
+            p.display()
+        );
+    }
+
+    let ckpt = run.join("last.safetensors");
+    let onnx = tmp.path().join("shipped-recipe.onnx");
+    exported(&ckpt, &onnx, &[]);
+    let lines = |args: &[&str]| -> Vec<serde_json::Value> {
+        common::success_stdout(trainer().args(args).output().expect("run"))
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect()
+    };
+    let (c, d, m) = (
+        ckpt.display().to_string(),
+        data.display().to_string(),
+        onnx.display().to_string(),
+    );
+    let tch = lines(&["score", "--device", "cpu", "--checkpoint", &c, "--data", &d]);
+    let tract = lines(&["score-onnx", "--model", &m, "--data", &d]);
+    assert_eq!(tch.len(), 12);
+    for (a, b) in tch.iter().zip(&tract) {
+        assert_eq!(a["path"], b["path"]);
+        let path = a["path"].as_str().expect("path");
+        let want = if path.ends_with("real/s0_0") {
+            Some("no-face")
+        } else if path.ends_with("printed/s1_1") {
+            Some("multiple-faces")
+        } else {
+            None
+        };
+        for line in [a, b] {
+            assert_eq!(line["error"].as_str(), want, "{line}");
+            if want.is_some() {
+                assert_eq!(line["spoof"].as_f64(), Some(1.0), "{line}");
+            }
+        }
+        if want.is_none() {
+            let (x, y) = (
+                a["spoof"].as_f64().expect("spoof"),
+                b["spoof"].as_f64().expect("spoof"),
+            );
+            assert!((x - y).abs() <= 1e-4, "{path}: score {x} vs score-onnx {y}");
+        }
+    }
+}
+
 #[test]
 fn a_changed_byte_in_the_model_is_refused() {
     let tmp = tempfile::tempdir().expect("tmp");
