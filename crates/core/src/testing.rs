@@ -19,6 +19,37 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f64 {
         .fold(0.0, f64::max)
 }
 
+/// Largest error of logits `got` against `want`, relative where they are large:
+/// `|got - want| / max(1, |want|)`. Logits, not probabilities: near 0 or 1 a probability hides
+/// logits several units apart. Infinite on different lengths or any NaN, like [`max_abs_diff`].
+pub fn max_logit_error(got: &[f32], want: &[f32]) -> f64 {
+    if got.len() != want.len() {
+        return f64::INFINITY;
+    }
+    got.iter()
+        .zip(want)
+        .map(|(g, w)| {
+            let e = (f64::from(*g) - f64::from(*w)).abs() / f64::from(w.abs()).max(1.0);
+            if e.is_nan() { f64::INFINITY } else { e }
+        })
+        .fold(0.0, f64::max)
+}
+
+/// Panics with both vectors' heads unless [`max_logit_error`] is within `tolerance`; returns it.
+#[track_caller]
+pub fn assert_logits_close(what: &str, got: &[f32], want: &[f32], tolerance: f64) -> f64 {
+    let error = max_logit_error(got, want);
+    assert!(
+        error <= tolerance,
+        "{what}: max |Δlogit| / max(1, |logit|) = {error:.3e} > {tolerance:.1e} (len {} vs {}; first {:?} vs {:?})",
+        got.len(),
+        want.len(),
+        &got[..got.len().min(4)],
+        &want[..want.len().min(4)]
+    );
+    error
+}
+
 /// Panics with both vectors' heads unless every pair is within `tolerance`; returns the largest
 /// difference for the test to print.
 #[track_caller]
@@ -441,5 +472,19 @@ mod tests {
         );
         assert_eq!(assert_close("same", &[1.0], &[1.0], 0.0), 0.0);
         assert!(std::panic::catch_unwind(|| assert_close("far", &[1.0], &[2.0], 0.1)).is_err());
+    }
+
+    #[test]
+    fn logit_errors_are_relative_above_one_and_absolute_below() {
+        // Two saturated probabilities (both round to 1.0 in f32) whose logits differ by 3.
+        assert_eq!(max_logit_error(&[17.0], &[20.0]), 3.0 / 20.0);
+        assert_eq!(max_logit_error(&[0.25], &[0.5]), 0.25);
+        assert_eq!(max_logit_error(&[-101.0], &[-100.0]), 0.01);
+        assert_eq!(max_logit_error(&[f32::NAN], &[f32::NAN]), f64::INFINITY);
+        assert_eq!(max_logit_error(&[1.0], &[1.0, 1.0]), f64::INFINITY);
+        assert!(
+            std::panic::catch_unwind(|| assert_logits_close("far", &[17.0], &[20.0], 1e-3))
+                .is_err()
+        );
     }
 }

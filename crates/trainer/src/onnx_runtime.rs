@@ -218,7 +218,7 @@ impl OnnxModel {
             .first()
             .copied()
             .unwrap_or(f32::NAN);
-        Ok(ScoreLine::new(sample, self.checker.decide(logit).p_spoof))
+        Ok(ScoreLine::new(sample, logit))
     }
 }
 

@@ -57,18 +57,23 @@ pub struct ScoreLine {
     pub class: AttackClass,
     /// `p_spoof` (1 for a refused sample).
     pub spoof: f32,
+    /// The model's raw output (absent for a refused sample, and in lines written before it was
+    /// recorded): comparable where `spoof` has saturated at 0 or 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logit: Option<f32>,
     /// Why the sample got no verdict (`no-face`, `multiple-faces`), if it did not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
 impl ScoreLine {
-    /// The line of `sample` scored `spoof`.
-    pub fn new(sample: &Sample, spoof: f32) -> Self {
+    /// The line of `sample` whose model output was `logit`.
+    pub fn new(sample: &Sample, logit: f32) -> Self {
         ScoreLine {
             path: shown(&sample.path),
             class: sample.class,
-            spoof,
+            spoof: liveness_runtime::check::sigmoid(logit),
+            logit: Some(logit),
             error: None,
         }
     }
@@ -76,8 +81,10 @@ impl ScoreLine {
     /// The line of a sample the face gate refused: scored as an attack, with the refusal's code.
     pub fn refused(sample: &Sample, refusal: &Refusal) -> Self {
         ScoreLine {
+            spoof: 1.0,
+            logit: None,
             error: Some(refusal.code().to_owned()),
-            ..ScoreLine::new(sample, 1.0)
+            ..ScoreLine::new(sample, f32::INFINITY)
         }
     }
 
@@ -112,11 +119,11 @@ impl Scores {
     pub fn lines(&self, store: &FrameStore) -> Vec<ScoreLine> {
         self.indices
             .iter()
-            .zip(&self.spoof)
+            .zip(&self.logits)
             .zip(&self.refusals)
-            .map(|((&i, &p), r)| match r {
+            .map(|((&i, &logit), r)| match r {
                 Some(r) => ScoreLine::refused(&store.samples()[i], r),
-                None => ScoreLine::new(&store.samples()[i], p),
+                None => ScoreLine::new(&store.samples()[i], logit),
             })
             .collect()
     }
