@@ -39,4 +39,5 @@ step "widget type declarations (tsc)"
 step "browser tests (tests/browser, Chromium)"
 # They compare the browser's score with the native one, from the liveness-trainer that
 # `cargo test` just built, and run the demo against the liveness-server it built.
-(cd tests/browser && node --test widget.test.mjs)
+# No test may hang: one that passes 10 minutes fails with its name.
+(cd tests/browser && node --test --test-timeout=600000 widget.test.mjs)

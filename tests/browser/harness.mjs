@@ -48,23 +48,48 @@ export async function startSite({ model, challenge } = {}) {
     ],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  const base = await new Promise((resolve, reject) => {
-    let out = '';
-    server.stdout.on('data', (chunk) => {
-      out += chunk;
-      const m = out.match(/http:\/\/127\.0\.0\.1:(\d+)\//);
-      if (m) resolve(`http://127.0.0.1:${m[1]}`);
-    });
-    server.once('exit', (code) => reject(new Error(`liveness-server exited (${code}) before serving:\n${out}`)));
+  const base = await within(
+    60_000,
+    'liveness-server to print its address',
+    new Promise((resolve, reject) => {
+      let out = '';
+      server.stdout.on('data', (chunk) => {
+        out += chunk;
+        const m = out.match(/http:\/\/127\.0\.0\.1:(\d+)\//);
+        if (m) resolve(`http://127.0.0.1:${m[1]}`);
+      });
+      server.once('exit', (code) => reject(new Error(`liveness-server exited (${code}) before serving:\n${out}`)));
+    }),
+  ).catch((error) => {
+    server.kill('SIGKILL');
+    throw error;
   });
   return {
     base,
+    // Ctrl+C, then a kill if it has not exited within 30 s (the server's own drain limit).
     close: () =>
-      new Promise((resolve) => {
-        server.once('exit', resolve);
-        server.kill('SIGINT');
+      within(
+        35_000,
+        'liveness-server to exit after SIGINT',
+        new Promise((resolve) => {
+          if (server.exitCode !== null || server.signalCode !== null) return resolve();
+          server.once('exit', resolve);
+          server.kill('SIGINT');
+        }),
+      ).catch((error) => {
+        server.kill('SIGKILL');
+        throw error;
       }),
   };
+}
+
+/** `promise`, or a rejection naming `what` once `ms` have passed without it settling. */
+export function within(ms, what, promise) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`gave up waiting for ${what} after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /**
@@ -230,64 +255,78 @@ export async function instrumentedPage(context) {
  * The demo page (`base`/demo/) in a new instrumented context of `browser`, with the camera
  * granted or not, once its widget is idle. Resolves to { context, page, problems }.
  */
-export async function openDemoPage(browser, base, { grant = true, clip } = {}) {
+export async function openDemoPage(browser, base, { grant = true, clip, prepare } = {}) {
   const context = await browser.newContext();
   if (grant) await context.grantPermissions(['camera'], { origin: base });
   if (clip) await clipCamera(context, clip);
+  // Routes and scripts a test sets up before the page loads anything.
+  if (prepare) await prepare(context);
   const { page, problems } = await instrumentedPage(context);
   await page.goto(`${base}/demo/`);
   await waitForState(page, 'idle');
   return { context, page, problems };
 }
 
-/** Clicks start, waits for the preview and returns once the widget's face guidance is `want`. */
-export async function waitForGuidance(page, want, { selector = 'liveness-check', timeout = 60_000 } = {}) {
-  await page.waitForFunction(
-    ([sel, g]) => document.querySelector(sel)?.dataset.guidance === g,
-    [selector, want],
-    { timeout },
-  );
+/** What the widget `selector` shows: its state, status text, data attributes and last error. */
+function widgetSeen(page, selector) {
+  return page
+    .evaluate((sel) => {
+      const el = document.querySelector(sel);
+      return el
+        ? {
+            state: el.state,
+            status: el.shadowRoot?.querySelector('.status')?.textContent,
+            data: { ...el.dataset },
+            error: window.__error,
+          }
+        : 'no widget';
+    }, selector)
+    .catch((e) => `unreadable: ${e.message}`);
 }
 
+/** States after which the widget waits for the user: nothing else comes by itself. */
+const ENDED = ['error', 'refused', 'result'];
+
 /**
- * Waits until the widget `selector` reaches `state`; on timeout fails with what the widget showed
- * (its state, status text and data attributes), not a bare timeout.
+ * Waits until the widget shows `want` — `{ state }` or `{ guidance }` — or fails at once when it
+ * ends in another state; either failure says what the widget showed (state, status text,
+ * guidance, error), not a bare timeout.
  */
-export async function waitForState(page, state, { selector = 'liveness-check', timeout = 120_000 } = {}) {
-  const ended = ['error', 'refused', 'result'];
+async function waitForWidget(page, want, { selector, timeout }) {
+  const what = want.state !== undefined ? `state '${want.state}'` : `guidance '${want.guidance}'`;
   let failure = null;
   try {
-    // A widget that ended elsewhere will not get there: stop waiting at once.
-    await page.waitForFunction(
-      ([sel, st, ends]) => {
-        const now = document.querySelector(sel)?.state;
-        return now === st || (ends.includes(now) && !ends.includes(st));
+    const reached = await page.waitForFunction(
+      ([sel, ends, w]) => {
+        const el = document.querySelector(sel);
+        const ok = w.state !== undefined ? el?.state === w.state : el?.dataset.guidance === w.guidance;
+        if (ok) return 'reached';
+        return ends.includes(el?.state) ? 'ended' : false;
       },
-      [selector, state, ended],
+      [selector, ENDED, want],
       { timeout },
     );
-    const now = await page.evaluate((sel) => document.querySelector(sel)?.state, selector);
-    if (now !== state) failure = new Error(`it ended in '${now}'`);
+    if ((await reached.jsonValue()) !== 'reached') failure = new Error('it ended first');
   } catch (error) {
     failure = error;
   }
   if (failure) {
-    const error = failure;
-    const seen = await page
-      .evaluate((sel) => {
-        const el = document.querySelector(sel);
-        return el
-          ? {
-              state: el.state,
-              status: el.shadowRoot?.querySelector('.status')?.textContent,
-              data: { ...el.dataset },
-              error: window.__error,
-            }
-          : 'no widget';
-      }, selector)
-      .catch((e) => `unreadable: ${e.message}`);
-    throw new Error(`the widget did not reach '${state}' (waited up to ${timeout} ms); it showed ${JSON.stringify(seen)} (${error.message.split('\n')[0]})`);
+    const seen = await widgetSeen(page, selector);
+    throw new Error(`the widget did not reach ${what} (waited up to ${timeout} ms); it showed ${JSON.stringify(seen)} (${failure.message.split('\n')[0]})`);
   }
+}
+
+/** Returns once the widget's face guidance is `want` (fails at once if the widget ends first). */
+export function waitForGuidance(page, want, { selector = 'liveness-check', timeout = 60_000 } = {}) {
+  return waitForWidget(page, { guidance: want }, { selector, timeout });
+}
+
+/**
+ * Waits until the widget `selector` reaches `state`; a widget that ends in another state fails
+ * the wait at once, and every failure says what the widget showed.
+ */
+export function waitForState(page, state, { selector = 'liveness-check', timeout = 120_000 } = {}) {
+  return waitForWidget(page, { state }, { selector, timeout });
 }
 
 /** Clicks the widget's one button (inside its shadow root; Playwright pierces it). */
