@@ -91,8 +91,9 @@ if [ "$part" = all ]; then
   fi
 
   # The browser tests' npm packages: playwright-core (drives Debian's Chromium), typescript;
-  # and the token examples' libraries (jose, PyJWT), which the server's tests run.
-  for pkg in tests/browser examples/node; do
+  # the token examples' libraries (jose, PyJWT), which the server's tests run; and the example
+  # apps' Vite, React and Vue (examples/web).
+  for pkg in tests/browser examples/node examples/web; do
     if ! (cd "$pkg" && npm ls --silent >/dev/null 2>&1); then
       log "npm ci ($pkg)"
       npm ci --prefix "$pkg" --no-audit --no-fund --loglevel=error

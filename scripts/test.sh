@@ -36,8 +36,12 @@ step "wasm build (web/pkg)"
 ./scripts/build-web.sh
 step "widget type declarations (tsc)"
 (cd tests/browser && npx --no-install tsc -p tsconfig.json)
+step "npm package and the example apps (scripts/build-examples.sh: pack, install, Vite builds)"
+./scripts/build-examples.sh
 step "browser tests (tests/browser, Chromium)"
 # They compare the browser's score with the native one, from the liveness-trainer that
-# `cargo test` just built, and run the demo against the liveness-server it built.
-# No test may hang: one that passes 10 minutes fails with its name.
-(cd tests/browser && node --test --test-timeout=600000 widget.test.mjs)
+# `cargo test` just built, and run the demo and the example apps on the liveness-server it
+# built; the package test reads the tarball. One file at a time (they share the machine's two
+# cores); no test may hang: one that passes 10 minutes fails with its name.
+(cd tests/browser && node --test --test-concurrency=1 --test-timeout=600000 \
+  widget.test.mjs package.test.mjs examples.test.mjs)

@@ -274,8 +274,8 @@ export type PartialLivenessTexts = Partial<
 export const DEFAULT_TEXTS: Readonly<LivenessTexts>;
 
 /**
- * `<liveness-check model="/models/default.onnx">`. Attributes: `model` (URL of the ONNX file;
- * default `../models/default.onnx` relative to the widget), `manifest` (default: NAME.json next to
+ * `<liveness-check model="/models/default.onnx">`. Attributes: `model` (URL of the ONNX file,
+ * served by the host; default `/models/default.onnx` on the page's origin), `manifest` (default: NAME.json next to
  * NAME.onnx), `backend` (`auto` | `webgpu` | `cpu`; default auto: WebGPU on a hardware adapter,
  * the CPU engine otherwise), `interval` (ms between frames, default 200), `auto-capture`
  * (capture by itself once the face is well placed and steady, no sooner than this many ms after
@@ -311,6 +311,8 @@ export class LivenessCheck extends HTMLElement {
 }
 
 export interface MountOptions {
+  /** The element's tag (default `liveness-check`), defined first if it is not yet. */
+  tag?: string;
   model?: string;
   manifest?: string;
   backend?: 'auto' | LivenessBackend;
@@ -329,8 +331,18 @@ export interface MountOptions {
   onChallenge?: (progress: LivenessChallengeProgress) => void;
 }
 
-/** Creates a `<liveness-check>` inside `container` and returns it. */
+/** Creates a `<liveness-check>` (or `options.tag`) inside `container` and returns it. */
 export function mount(container: Element, options?: MountOptions): LivenessCheck;
+
+/** The tag the module defines on import in a browser: `liveness-check`. */
+export const DEFAULT_TAG: 'liveness-check';
+
+/**
+ * Defines the element under `tag` (default `liveness-check`; another tag gets a subclass of its
+ * own) and returns its class, or the class already registered under `tag`. `null` where there is
+ * no `customElements` (server-side rendering: importing the module there defines nothing).
+ */
+export function define(tag?: string): typeof LivenessCheck | null;
 
 declare global {
   interface HTMLElementTagNameMap {

@@ -34,7 +34,6 @@ export const MAX_TRACK_FRAMES = 100;
  * the detector sees 128 × 128, so 240 loses nothing it uses and keeps the upload small). */
 export const TRACK_SIDE = 240;
 
-const BASE = new URL('./', import.meta.url);
 
 /**
  * Every state of the widget: whether a check is under way (`busy`: start() does nothing), the
@@ -122,8 +121,9 @@ let runtime = null;
 
 function loadRuntime() {
   if (!runtime) {
-    const loading = import(new URL('pkg/liveness_wasm.js', BASE).href).then(async (rt) => {
-      await rt.default({ module_or_path: new URL('pkg/liveness_wasm_bg.wasm', BASE) });
+    // Literal `new URL('…', import.meta.url)`: bundlers (Vite, webpack, Rollup) find the files.
+    const loading = import(new URL('./pkg/liveness_wasm.js', import.meta.url).href).then(async (rt) => {
+      await rt.default({ module_or_path: new URL('./pkg/liveness_wasm_bg.wasm', import.meta.url) });
       return rt;
     });
     runtime = loading;
@@ -152,7 +152,7 @@ function livenessError(detail) {
 
 function getWorker() {
   if (!worker) {
-    worker = new Worker(new URL('liveness-worker.js', BASE), { type: 'module' });
+    worker = new Worker(new URL('./liveness-worker.js', import.meta.url), { type: 'module' });
     worker.onmessage = ({ data }) => {
       if (data.op === 'fatal') {
         // The worker's module died (a panic, e.g. a lost GPU device); it loads a fresh one.
@@ -251,7 +251,11 @@ function errorCode(error) {
 
 // ---------------------------------------------------------------------------------------------
 
-export class LivenessCheck extends HTMLElement {
+// On a server (SSR) there is no HTMLElement: the module still imports, defines nothing, throws
+// nothing.
+const ElementBase = globalThis.HTMLElement ?? class {};
+
+export class LivenessCheck extends ElementBase {
   static get observedAttributes() {
     return ['model', 'manifest'];
   }
@@ -274,7 +278,7 @@ export class LivenessCheck extends HTMLElement {
     const root = this.attachShadow({ mode: 'open' });
     const link = document.createElement('link');
     link.rel = 'stylesheet';
-    link.href = new URL('liveness-check.css', BASE).href;
+    link.href = new URL('./liveness-check.css', import.meta.url).href;
     const box = document.createElement('div');
     box.className = 'box';
     box.setAttribute('part', 'box');
@@ -336,7 +340,9 @@ export class LivenessCheck extends HTMLElement {
   }
 
   get #model() {
-    return this.getAttribute('model') || new URL('../models/default.onnx', BASE).href;
+    // The model is the host's to serve (it is not in the npm package): by default at
+    // /models/default.onnx on the page's origin, next to its manifest.
+    return this.getAttribute('model') || new URL('/models/default.onnx', location.href).href;
   }
 
   /** The manifest's address (null: the wasm module's rule, NAME.json next to NAME.onnx). */
@@ -739,15 +745,34 @@ export class LivenessCheck extends HTMLElement {
   }
 }
 
-if (!customElements.get('liveness-check')) customElements.define('liveness-check', LivenessCheck);
+/** The tag this module defines on import in a browser. */
+export const DEFAULT_TAG = 'liveness-check';
 
 /**
- * Mounts a widget inside `container` and returns it. Options: model, manifest, backend, interval,
- * autoCapture, shareFrames, session, challenge, texts, and
+ * Defines the element under `tag` (default `liveness-check`) and returns its class; the class
+ * already registered under `tag` if there is one. Another tag gets a subclass of its own (a
+ * class can be registered once). Returns `null` where there is no `customElements` (a server).
+ */
+export function define(tag = DEFAULT_TAG) {
+  if (typeof customElements === 'undefined') return null;
+  const existing = customElements.get(tag);
+  if (existing) return existing;
+  const element = tag === DEFAULT_TAG ? LivenessCheck : class extends LivenessCheck {};
+  customElements.define(tag, element);
+  return element;
+}
+
+define();
+
+/**
+ * Mounts a widget inside `container` and returns it. Options: tag (defined if need be), model,
+ * manifest, backend, interval, autoCapture, shareFrames, session, challenge, texts, and
  * on{Result,Error,State,Guidance,Refused,Challenge}.
  */
 export function mount(container, options = {}) {
-  const el = document.createElement('liveness-check');
+  const tag = options.tag ?? DEFAULT_TAG;
+  define(tag);
+  const el = document.createElement(tag);
   for (const [option, attribute] of [
     ['model', 'model'],
     ['manifest', 'manifest'],

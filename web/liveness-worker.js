@@ -9,17 +9,18 @@
 // Failures answer { id, ok: false, error: { name, code, message } }. A panic inside the module
 // (wonnx panics on GPU errors) posts { op: 'fatal', error }; the next message gets a fresh module.
 
-const BASE = new URL('./', import.meta.url);
-
 let runtime = null; // Promise of { rt, guide, models: Map<key, Promise<LivenessModel>> }
 let generation = 0;
 
 function loadRuntime() {
   if (!runtime) {
     generation += 1;
-    const url = new URL(`pkg/liveness_wasm.js${generation > 1 ? `?instance=${generation}` : ''}`, BASE);
+    // Literal `new URL('…', import.meta.url)`s: bundlers find the files. A fresh instance is the
+    // same file under another query.
+    const url = new URL('./pkg/liveness_wasm.js', import.meta.url);
+    if (generation > 1) url.search = `?instance=${generation}`;
     const loading = import(url.href).then(async (rt) => {
-      await rt.default({ module_or_path: new URL('pkg/liveness_wasm_bg.wasm', BASE) });
+      await rt.default({ module_or_path: new URL('./pkg/liveness_wasm_bg.wasm', import.meta.url) });
       rt.setFatalListener((error) => {
         if (runtime === loading) runtime = null;
         self.postMessage({ op: 'fatal', error: plain(error) });

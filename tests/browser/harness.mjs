@@ -28,9 +28,9 @@ async function binary(name, env) {
  * signup) on a free localhost port with a fresh data folder (audit log, keys); resolves to
  * { base, close }.
  * `model` (with its manifest next to it) replaces the default model; its folder is then served
- * as /models/.
+ * as /models/. `web` replaces the site folder (an example app's build).
  */
-export async function startSite({ model, challenge } = {}) {
+export async function startSite({ model, challenge, web } = {}) {
   await access(path.join(ROOT, 'web', 'pkg', 'liveness_wasm_bg.wasm')).catch(() => {
     throw new Error('web/pkg is missing: run scripts/build-web.sh first');
   });
@@ -45,6 +45,7 @@ export async function startSite({ model, challenge } = {}) {
       dir,
       ...(model ? ['--model', model, '--models', path.dirname(model)] : []),
       ...(challenge ? ['--fixed-challenge', challenge] : []),
+      ...(web ? ['--web', web] : []),
     ],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
   );

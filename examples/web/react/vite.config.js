@@ -1,0 +1,5 @@
+import react from '@vitejs/plugin-react';
+import { defineConfig } from 'vite';
+import { liveness } from '../vite.shared.js';
+
+export default defineConfig({ ...liveness, plugins: [react()] });
