@@ -284,7 +284,8 @@ export const DEFAULT_TEXTS: Readonly<LivenessTexts>;
  * server's head-pose challenge, the frames go to that server, and the result carries its signed
  * token), `challenge` (without `session`: `none` for the passive model only, or fixed steps such
  * as `centre,left,right,centre` for fake-camera tests; absent: a challenge drawn on the page,
- * weaker than the server's).
+ * weaker than the server's), `preload` (fetch the wasm module and the model on connect; without
+ * it they are fetched when a check starts).
  *
  * Events: `result` (LivenessResult), `refused` and `error` (LivenessErrorDetail; they do not
  * bubble), `state`, `guidance`, `challenge` (LivenessChallengeProgress), `progress`.
@@ -299,6 +300,12 @@ export class LivenessCheck extends HTMLElement {
   capture(): Promise<void>;
   /** Stops the camera and any check under way; back to idle. */
   stop(): void;
+  /**
+   * Fetches and prepares the wasm module and the model now, so that start() does not wait for
+   * them (the `preload` attribute does this on connect; without either, nothing is fetched
+   * before a check starts). A failure is reported when the check starts.
+   */
+  preload(): Promise<void>;
 
   addEventListener(type: 'result', listener: (e: CustomEvent<LivenessResult>) => void, options?: boolean | AddEventListenerOptions): void;
   addEventListener(type: 'error', listener: (e: CustomEvent<LivenessErrorDetail>) => void, options?: boolean | AddEventListenerOptions): void;
@@ -319,6 +326,8 @@ export interface MountOptions {
   interval?: number;
   autoCapture?: number;
   shareFrames?: boolean;
+  /** Fetch the wasm module and the model at once (the `preload` attribute). */
+  preload?: boolean;
   session?: string;
   /** `none`, or fixed steps (`centre,left,right,centre`); see the `challenge` attribute. */
   challenge?: string;
@@ -330,6 +339,9 @@ export interface MountOptions {
   onGuidance?: (guidance: LivenessGuidance) => void;
   onChallenge?: (progress: LivenessChallengeProgress) => void;
 }
+
+/** The manifest's address for a model's address: `NAME.onnx` → `NAME.json`, query kept. */
+export function manifestUrl(modelUrl: string): string;
 
 /** Creates a `<liveness-check>` (or `options.tag`) inside `container` and returns it. */
 export function mount(container: Element, options?: MountOptions): LivenessCheck;

@@ -119,6 +119,17 @@ export const DEFAULT_TEXTS = Object.freeze({
 
 let runtime = null;
 
+/**
+ * The manifest's address for a model's address: NAME.onnx → NAME.json, keeping a query or
+ * fragment (liveness-core's `manifest_url`, written here so that showing the model's note needs
+ * no wasm; a browser test holds the two to the same answers).
+ */
+export function manifestUrl(modelUrl) {
+  const cut = modelUrl.search(/[?#]/);
+  const [path, rest] = cut < 0 ? [modelUrl, ''] : [modelUrl.slice(0, cut), modelUrl.slice(cut)];
+  return `${path.endsWith('.onnx') ? path.slice(0, -'.onnx'.length) : path}.json${rest}`;
+}
+
 function loadRuntime() {
   if (!runtime) {
     // Literal `new URL('…', import.meta.url)`: bundlers (Vite, webpack, Rollup) find the files.
@@ -309,6 +320,18 @@ export class LivenessCheck extends ElementBase {
   connectedCallback() {
     this.#render();
     this.#showModelNote();
+    // The wasm module (3.6 MB gzip) is fetched when a check starts, or now with `preload`.
+    if (this.hasAttribute('preload')) this.preload();
+  }
+
+  /**
+   * Fetches and prepares the wasm module and the model now (what `preload` does on connect),
+   * so that start() does not wait for them. Resolves once both are ready; a failure is reported
+   * when the check starts.
+   */
+  async preload() {
+    const loading = ask({ op: 'load', model: this.#model, manifest: this.#manifest, backend: this.#backend });
+    await Promise.allSettled([loadRuntime(), loading]);
   }
 
   disconnectedCallback() {
@@ -731,8 +754,7 @@ export class LivenessCheck extends ElementBase {
   async #showModelNote() {
     // The model's data terms travel with it: a research-use model says so wherever it is shown.
     try {
-      const rt = await loadRuntime();
-      const response = await fetch(this.#manifest ?? rt.manifestUrl(this.#model));
+      const response = await fetch(this.#manifest ?? manifestUrl(this.#model));
       if (!response.ok) return;
       const manifest = await response.json();
       const data = manifest?.data;
@@ -766,7 +788,7 @@ define();
 
 /**
  * Mounts a widget inside `container` and returns it. Options: tag (defined if need be), model,
- * manifest, backend, interval, autoCapture, shareFrames, session, challenge, texts, and
+ * manifest, backend, interval, autoCapture, shareFrames, preload, session, challenge, texts, and
  * on{Result,Error,State,Guidance,Refused,Challenge}.
  */
 export function mount(container, options = {}) {
@@ -785,6 +807,7 @@ export function mount(container, options = {}) {
   if (options.interval !== undefined) el.setAttribute('interval', String(options.interval));
   if (options.autoCapture !== undefined) el.setAttribute('auto-capture', String(options.autoCapture));
   if (options.shareFrames) el.setAttribute('share-frames', '');
+  if (options.preload) el.setAttribute('preload', '');
   if (options.texts) el.texts = options.texts;
   for (const [option, event] of [
     ['onResult', 'result'],

@@ -271,6 +271,33 @@ describe('the widget in Chromium, a camera showing a face', () => {
     await context.close();
   });
 
+  test('the wasm module is fetched when a check starts, or at once with preload()', async () => {
+    const requests = [];
+    const { context, page } = await demoPage({
+      prepare: (ctx) => ctx.on('request', (r) => requests.push(new URL(r.url()).pathname)),
+    });
+    const wasm = () => requests.filter((r) => /liveness_wasm/.test(r));
+    // Idle, its model note shown (from the manifest): nothing of the module yet.
+    await page.waitForFunction(() => document.querySelector('liveness-check').shadowRoot.querySelector('.note')?.textContent);
+    assert.deepEqual(wasm(), [], `before start: ${requests.join(', ')}`);
+    assert.ok(requests.some((r) => r.endsWith('/models/default.json')), `the note's manifest: ${requests.join(', ')}`);
+    // preload(): the module and the model, still without the camera.
+    await page.evaluate(() => document.getElementById('liveness').preload());
+    assert.ok(wasm().some((r) => r.endsWith('.wasm')), `after preload: ${requests.join(', ')}`);
+    assert.ok(requests.some((r) => r.endsWith('/models/default.onnx')), `the model: ${requests.join(', ')}`);
+    assert.equal(await page.evaluate(() => document.getElementById('liveness').state), 'idle');
+    assert.deepEqual(await streamStates(page), []);
+    // The page's manifest rule and the wasm module's give the same answers.
+    const pairs = await page.evaluate(async () => {
+      const widget = await import('/liveness-check.js');
+      const rt = await import('/pkg/liveness_wasm.js');
+      await rt.default();
+      return ['m.onnx', '/models/m.onnx?v=2', 'a/b.onnx#x', 'noext', 'x.onnx.bak?q=.onnx', ''].map((u) => [widget.manifestUrl(u), rt.manifestUrl(u)]);
+    });
+    for (const [js, rust] of pairs) assert.equal(js, rust);
+    await context.close();
+  });
+
   test('the widget, its types and the wasm module agree on codes, states and the frame count', async () => {
     const { context, page } = await demoPage();
     const got = await page.evaluate(async () => {
