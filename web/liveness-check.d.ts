@@ -220,6 +220,15 @@ export interface LivenessStateDetail {
 }
 
 /** The detail of the `progress` event while the model downloads. */
+/** The camera in use, in a `camera-change` event (when the camera opens, and on every pick). */
+export interface LivenessCameraDetail {
+  /** The device's id (`camera` attribute value to ask for it again). */
+  deviceId: string | null;
+  label: string;
+  /** `user`, `environment`, or null when the device does not say (laptop cameras). */
+  facingMode: string | null;
+}
+
 export interface LivenessProgress {
   loaded: number;
   total: number;
@@ -247,6 +256,8 @@ export interface LivenessTexts {
   modelNote: string;
   /** While the model downloads. */
   loading: string;
+  /** The camera picker's label (and the name of an unlabelled camera, with its number). */
+  camera: string;
   /** The challenge's status line: `{step}` of `{steps}`, then the step's `{instruction}`. */
   stepProgress: string;
   /** The instruction of each challenge step. */
@@ -285,10 +296,15 @@ export const DEFAULT_TEXTS: Readonly<LivenessTexts>;
  * token), `challenge` (without `session`: `none` for the passive model only, or fixed steps such
  * as `centre,left,right,centre` for fake-camera tests; absent: a challenge drawn on the page,
  * weaker than the server's), `preload` (fetch the wasm module and the model on connect; without
- * it they are fetched when a check starts).
+ * it they are fetched when a check starts), `camera` (a device id, or `user` / `environment`;
+ * default: the camera last picked on this origin, else the user-facing one), `camera-picker`
+ * (a list of the cameras in the preview, after permission, when there are several),
+ * `remember-camera="off"` (do not keep the picked camera in localStorage). Only a user-facing
+ * camera's preview is mirrored.
  *
  * Events: `result` (LivenessResult), `refused` and `error` (LivenessErrorDetail; they do not
- * bubble), `state`, `guidance`, `challenge` (LivenessChallengeProgress), `progress`.
+ * bubble), `state`, `guidance`, `challenge` (LivenessChallengeProgress), `progress`,
+ * `camera-change` (LivenessCameraDetail).
  */
 export class LivenessCheck extends HTMLElement {
   readonly state: LivenessState;
@@ -314,6 +330,7 @@ export class LivenessCheck extends HTMLElement {
   addEventListener(type: 'guidance', listener: (e: CustomEvent<LivenessGuidance>) => void, options?: boolean | AddEventListenerOptions): void;
   addEventListener(type: 'challenge', listener: (e: CustomEvent<LivenessChallengeProgress>) => void, options?: boolean | AddEventListenerOptions): void;
   addEventListener(type: 'progress', listener: (e: CustomEvent<LivenessProgress>) => void, options?: boolean | AddEventListenerOptions): void;
+  addEventListener(type: 'camera-change', listener: (e: CustomEvent<LivenessCameraDetail>) => void, options?: boolean | AddEventListenerOptions): void;
   addEventListener(type: string, listener: EventListenerOrEventListenerObject, options?: boolean | AddEventListenerOptions): void;
 }
 
@@ -328,6 +345,12 @@ export interface MountOptions {
   shareFrames?: boolean;
   /** Fetch the wasm module and the model at once (the `preload` attribute). */
   preload?: boolean;
+  /** A device id, or `user` / `environment` (the `camera` attribute). */
+  camera?: string;
+  /** Show a camera picker in the preview when there are several (the `camera-picker` attribute). */
+  cameraPicker?: boolean;
+  /** `false`: do not remember the picked camera for this origin (`remember-camera="off"`). */
+  rememberCamera?: boolean;
   session?: string;
   /** `none`, or fixed steps (`centre,left,right,centre`); see the `challenge` attribute. */
   challenge?: string;
@@ -338,6 +361,7 @@ export interface MountOptions {
   onState?: (state: LivenessStateDetail) => void;
   onGuidance?: (guidance: LivenessGuidance) => void;
   onChallenge?: (progress: LivenessChallengeProgress) => void;
+  onCameraChange?: (camera: LivenessCameraDetail) => void;
 }
 
 /** The manifest's address for a model's address: `NAME.onnx` → `NAME.json`, query kept. */

@@ -83,6 +83,7 @@ export const DEFAULT_TEXTS = Object.freeze({
   score: 'Spoof probability {p} (threshold {t})',
   modelNote: 'Model trained on {data}. Terms: {terms}.',
   loading: 'Downloading the check… {percent}%',
+  camera: 'Camera',
   guidance: Object.freeze({
     'no-face': 'Move into view: no face is visible.',
     'multiple-faces': 'Only one person, please.',
@@ -118,6 +119,9 @@ export const DEFAULT_TEXTS = Object.freeze({
 // holds the models. Both are shared by every widget of the page.
 
 let runtime = null;
+
+/** Where the last picked camera is remembered (localStorage, per origin). */
+const CAMERA_KEY = 'liveness-check:camera';
 
 /**
  * The manifest's address for a model's address: NAME.onnx → NAME.json, keeping a query or
@@ -274,6 +278,8 @@ export class LivenessCheck extends ElementBase {
   #texts = DEFAULT_TEXTS;
   #state = 'idle';
   #camera = null;
+  /** The device the user picked in this page (null: none picked). */
+  #chosenCamera = null;
   #modelLoading = null;
   #run = 0; // bumped on every start, stop and failure, so that a stale async step gives up
   #refocus = false; // the button had keyboard focus when it was hidden
@@ -302,6 +308,8 @@ export class LivenessCheck extends ElementBase {
       <p class="status" role="status" aria-live="polite"></p>
       <p class="progress" part="progress"></p>
       <p class="score" part="score"></p>
+      <label class="camera-choice" part="camera-choice" hidden><span></span>
+        <select class="camera-picker" part="camera-picker"></select></label>
       <div class="actions"><button type="button" class="action" part="button"></button></div>
       <p class="note" part="note"></p>`;
     root.append(link, box);
@@ -313,8 +321,11 @@ export class LivenessCheck extends ElementBase {
       score: box.querySelector('.score'),
       button: box.querySelector('button'),
       note: box.querySelector('.note'),
+      cameraChoice: box.querySelector('.camera-choice'),
+      cameraPicker: box.querySelector('.camera-picker'),
     };
     this.#ui.button.addEventListener('click', () => this.#onButton());
+    this.#ui.cameraPicker.addEventListener('change', () => this.#chooseCamera(this.#ui.cameraPicker.value));
   }
 
   connectedCallback() {
@@ -437,14 +448,19 @@ export class LivenessCheck extends ElementBase {
           if (run === this.#run && (this.#state === 'starting' || this.#state === 'preview')) this.#fail(error);
         },
       );
-      const constraints = { facingMode: 'user', width: { ideal: 640 }, height: { ideal: 480 } };
-      const camera = await rt.Camera.open(this.#ui.video, constraints);
+      const { ask: wanted, fallback } = this.#cameraConstraints();
+      const camera = await rt.Camera.open(this.#ui.video, wanted).catch((error) => {
+        // A remembered camera that is gone (or busy) gives way to the default one.
+        if (!fallback || run !== this.#run) throw error;
+        return rt.Camera.open(this.#ui.video, fallback);
+      });
       if (run !== this.#run) {
         camera.stop();
         camera.free();
         return;
       }
       this.#camera = camera;
+      this.#cameraOpened(run);
       this.#guidance = null;
       this.#set('preview');
       this.#guide(run);
@@ -651,6 +667,77 @@ export class LivenessCheck extends ElementBase {
     else this.start();
   }
 
+  /**
+   * Which camera to ask for (`ask`): the user's choice in the picker; else the `camera` attribute
+   * (a device id, or `user` / `environment`); else the choice remembered for this origin, with the
+   * user-facing camera as `fallback` should it be gone; else the user-facing camera.
+   */
+  #cameraConstraints() {
+    const size = { width: { ideal: 640 }, height: { ideal: 480 } };
+    const facing = (mode) => ({ facingMode: mode, ...size });
+    const device = (id) => ({ deviceId: { exact: id }, ...size });
+    const asked = this.#chosenCamera ?? this.getAttribute('camera');
+    if (asked === 'user' || asked === 'environment') return { ask: facing(asked) };
+    if (asked) return { ask: device(asked) };
+    const remembered = this.#rememberedCamera();
+    return remembered ? { ask: device(remembered), fallback: facing('user') } : { ask: facing('user') };
+  }
+
+  /** Whether the last choice is kept for this origin (`remember-camera="off"` opts out). */
+  get #remembers() {
+    return this.getAttribute('remember-camera') !== 'off';
+  }
+
+  #rememberedCamera() {
+    if (!this.#remembers) return null;
+    try {
+      return localStorage.getItem(CAMERA_KEY);
+    } catch {
+      return null; // storage blocked (private mode, sandboxed frame): nothing remembered
+    }
+  }
+
+  /** After the camera opened: mirror only a user-facing camera, tell the page, fill the picker. */
+  async #cameraOpened(run) {
+    const track = this.#ui.video.srcObject?.getVideoTracks?.()[0];
+    const settings = track?.getSettings?.() ?? {};
+    // Laptop cameras say no facing mode: they face the user.
+    this.dataset.mirrored = String(settings.facingMode !== 'environment');
+    const device = { deviceId: settings.deviceId ?? null, label: track?.label ?? '', facingMode: settings.facingMode ?? null };
+    this.dispatchEvent(new CustomEvent('camera-change', { detail: device, bubbles: true, composed: true }));
+    if (!this.hasAttribute('camera-picker')) return;
+    // Device labels are only given once the camera is allowed, i.e. now.
+    const inputs = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === 'videoinput');
+    if (run !== this.#run) return;
+    const picker = this.#ui.cameraPicker;
+    picker.replaceChildren(
+      ...inputs.map((d, i) => {
+        const option = document.createElement('option');
+        option.value = d.deviceId;
+        option.textContent = d.label || `${this.#texts.camera} ${i + 1}`;
+        option.selected = d.deviceId === device.deviceId;
+        return option;
+      }),
+    );
+    this.#ui.cameraChoice.hidden = inputs.length < 2;
+  }
+
+  /** The user picked another camera: remember it (unless opted out) and restart the preview. */
+  #chooseCamera(deviceId) {
+    // In the preview (or before a check); never in the middle of one.
+    if (!deviceId || (STATES[this.#state].busy && this.#state !== 'preview')) return;
+    this.#chosenCamera = deviceId;
+    if (this.#remembers) {
+      try {
+        localStorage.setItem(CAMERA_KEY, deviceId);
+      } catch {
+        // storage blocked: the choice holds for this page only
+      }
+    }
+    this.stop();
+    this.start();
+  }
+
   #releaseCamera() {
     if (this.#camera) {
       this.#camera.stop();
@@ -720,6 +807,7 @@ export class LivenessCheck extends ElementBase {
     const spec = STATES[state];
     this.dataset.state = state;
     status.textContent = this.#statusText();
+    this.#ui.cameraChoice.querySelector('span').textContent = t.camera;
     const verdict = state === 'result' ? this.#detail : null;
     if (verdict) this.dataset.verdict = verdict.live ? 'live' : 'spoof';
     else delete this.dataset.verdict;
@@ -788,8 +876,9 @@ define();
 
 /**
  * Mounts a widget inside `container` and returns it. Options: tag (defined if need be), model,
- * manifest, backend, interval, autoCapture, shareFrames, preload, session, challenge, texts, and
- * on{Result,Error,State,Guidance,Refused,Challenge}.
+ * manifest, backend, interval, autoCapture, shareFrames, preload, camera, cameraPicker,
+ * rememberCamera, session, challenge, texts, and on{Result,Error,State,Guidance,Refused,Challenge,
+ * CameraChange}.
  */
 export function mount(container, options = {}) {
   const tag = options.tag ?? DEFAULT_TAG;
@@ -808,6 +897,9 @@ export function mount(container, options = {}) {
   if (options.autoCapture !== undefined) el.setAttribute('auto-capture', String(options.autoCapture));
   if (options.shareFrames) el.setAttribute('share-frames', '');
   if (options.preload) el.setAttribute('preload', '');
+  if (options.camera) el.setAttribute('camera', options.camera);
+  if (options.cameraPicker) el.setAttribute('camera-picker', '');
+  if (options.rememberCamera === false) el.setAttribute('remember-camera', 'off');
   if (options.texts) el.texts = options.texts;
   for (const [option, event] of [
     ['onResult', 'result'],
@@ -816,6 +908,7 @@ export function mount(container, options = {}) {
     ['onGuidance', 'guidance'],
     ['onRefused', 'refused'],
     ['onChallenge', 'challenge'],
+    ['onCameraChange', 'camera-change'],
   ]) {
     if (options[option]) el.addEventListener(event, (e) => options[option](e.detail));
   }

@@ -202,7 +202,7 @@ export function tempDir(prefix = 'liveness-browser-') {
  * WebGPU adapter here; `camera` is a Y4M file for the fake camera. Camera permission is not
  * granted by a flag: contexts grant it (or not) themselves, so one browser tests both.
  */
-export async function launch({ webgpu = true, camera } = {}) {
+export async function launch({ webgpu = true, camera, devices } = {}) {
   // Playwright gives each launch a fresh profile folder of its own.
   const args = [
     '--no-sandbox',
@@ -214,6 +214,8 @@ export async function launch({ webgpu = true, camera } = {}) {
   ];
   if (webgpu) args.push('--enable-unsafe-webgpu');
   if (camera) args.push('--use-fake-device-for-media-stream', `--use-file-for-fake-video-capture=${camera}`);
+  // Several fake cameras (Chromium's test pattern; a file feeds one camera only).
+  else if (devices) args.push(`--use-fake-device-for-media-stream=device-count=${devices}`);
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args });
 }
 

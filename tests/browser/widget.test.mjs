@@ -663,6 +663,86 @@ describe('a browser without a camera', () => {
   });
 });
 
+describe('a browser with two cameras', () => {
+  test('the picker lists both; the pick is used, announced, remembered for the origin (unless opted out)', async () => {
+    const two = await launch({ devices: 2 });
+    try {
+      const { context, page } = await demoPage({ from: two });
+      // Every camera-change event of the page, in order (the listener outlives widget restarts).
+      const watchCameras = () =>
+        page.evaluate(() => {
+          window.__cameras = [];
+          document.getElementById('liveness').addEventListener('camera-change', (e) => window.__cameras.push(e.detail));
+        });
+      const nthCamera = async (n) => {
+        await page.waitForFunction((k) => window.__cameras.length >= k, n, { timeout: 30_000 }).catch(async (e) => {
+          throw new Error(`camera-change #${n} never came; seen ${JSON.stringify(await page.evaluate(() => window.__cameras))}, state ${await page.evaluate(() => document.getElementById('liveness').state)} (${e.message.split('\n')[0]})`);
+        });
+        return page.evaluate((k) => window.__cameras[k - 1], n);
+      };
+      const options = (n) =>
+        page.waitForFunction((k) => document.querySelector('liveness-check').shadowRoot.querySelectorAll('select.camera-picker option').length === k, n, { timeout: 30_000 });
+      const picker = page.locator('liveness-check select.camera-picker');
+
+      await record(page, { ...PASSIVE_ONLY, 'camera-picker': '' });
+      await watchCameras();
+      await clickWidgetButton(page);
+      await waitForState(page, 'preview');
+      const first = await nthCamera(1);
+      await options(2);
+      assert.equal(await page.locator('liveness-check .camera-choice').isVisible(), true);
+      const ids = await picker.locator('option').evaluateAll((os) => os.map((o) => o.value));
+      assert.equal(await picker.inputValue(), first.deviceId, 'the camera in use is the one selected');
+      const other = ids.find((id) => id !== first.deviceId);
+
+      await picker.selectOption(other);
+      assert.equal((await nthCamera(2)).deviceId, other);
+      await waitForState(page, 'preview');
+      const inUse = await page.evaluate(() =>
+        document.querySelector('liveness-check').shadowRoot.querySelector('video').srcObject.getVideoTracks()[0].getSettings().deviceId);
+      assert.equal(inUse, other);
+      assert.equal(await page.evaluate(() => localStorage.getItem('liveness-check:camera')), other);
+      // A fake camera says no facing mode: it counts as user-facing, mirrored.
+      assert.equal(await page.evaluate(() => document.getElementById('liveness').dataset.mirrored), 'true');
+
+      // The next visit starts with the remembered camera.
+      await page.reload();
+      await waitForState(page, 'idle');
+      await record(page, PASSIVE_ONLY);
+      await watchCameras();
+      await clickWidgetButton(page);
+      assert.equal((await nthCamera(1)).deviceId, other);
+
+      // Opted out: nothing read, nothing written.
+      await page.evaluate(() => localStorage.removeItem('liveness-check:camera'));
+      await page.reload();
+      await waitForState(page, 'idle');
+      await record(page, { ...PASSIVE_ONLY, 'camera-picker': '', 'remember-camera': 'off' });
+      await watchCameras();
+      await clickWidgetButton(page);
+      const fresh = await nthCamera(1);
+      await options(2);
+      const pick = ids.find((id) => id !== fresh.deviceId);
+      await picker.selectOption(pick);
+      assert.equal((await nthCamera(2)).deviceId, pick);
+      assert.equal(await page.evaluate(() => localStorage.getItem('liveness-check:camera')), null);
+
+      // A remembered camera that is gone: the default one opens instead.
+      await page.evaluate(() => localStorage.setItem('liveness-check:camera', 'unplugged-camera'));
+      await page.reload();
+      await waitForState(page, 'idle');
+      await record(page, PASSIVE_ONLY);
+      await watchCameras();
+      await clickWidgetButton(page);
+      await waitForState(page, 'preview');
+      assert.ok(ids.includes((await nthCamera(1)).deviceId));
+      await context.close();
+    } finally {
+      await two.close();
+    }
+  });
+});
+
 describe('a browser without WebGPU', () => {
   test('checks on the CPU engine, with the native score of the same frames', async () => {
     const plain = await launch({ webgpu: false, camera: cameras.face });
