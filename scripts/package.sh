@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the widget's npm package: dist/npm/liveness-check-X.Y.Z.tgz (X.Y.Z: the workspace's
 # version in Cargo.toml), which `npm install ./liveness-check-X.Y.Z.tgz` accepts. It holds the
-# element, its types, stylesheet and worker, and the prebuilt wasm module (built here first by
+# element, its types, stylesheet, worker and locales, and the prebuilt wasm module (built here first by
 # scripts/build-web.sh when web/pkg is missing: the consumer needs no Rust). Not the model: the
 # host serves it (web/npm/README.md says how).
 #
@@ -22,6 +22,7 @@ rm -rf "$stage"
 mkdir -p "$stage/pkg"
 cp web/liveness-check.js web/liveness-check.d.ts web/liveness-check.css web/liveness-worker.js "$stage/"
 cp web/pkg/liveness_wasm.js web/pkg/liveness_wasm.d.ts web/pkg/liveness_wasm_bg.wasm "$stage/pkg/"
+cp -r web/locales "$stage/locales"
 cp web/npm/README.md CHANGELOG.md LICENSE-MIT LICENSE-APACHE "$stage/"
 sed "s/@VERSION@/$version/" web/npm/package.json > "$stage/package.json"
 tarball=$(cd dist/npm && npm pack ./liveness-check --silent)

@@ -235,8 +235,9 @@ export interface LivenessProgress {
 }
 
 /**
- * Every text the widget shows; `{p}`/`{t}` in `score`, `{data}`/`{terms}` in `modelNote` and
- * `{percent}` in `loading` are filled in.
+ * Every text the widget shows; `{p}`/`{t}` in `score`, `{data}`/`{terms}` in `modelNote`,
+ * `{step}`/`{steps}`/`{instruction}` in `stepProgress` and `{percent}` in `loading` (with its
+ * percent sign, in the locale's way: `42 %` in French) are filled in.
  */
 export interface LivenessTexts {
   intro: string;
@@ -300,7 +301,10 @@ export const DEFAULT_TEXTS: Readonly<LivenessTexts>;
  * default: the camera last picked on this origin, else the user-facing one), `camera-picker`
  * (a list of the cameras in the preview, after permission, when there are several),
  * `remember-camera="off"` (do not keep the picked camera in localStorage). Only a user-facing
- * camera's preview is mirrored.
+ * camera's preview is mirrored. `lang` (a language tag; default: the nearest ancestor's `lang`,
+ * then `navigator.languages`): the texts come from the matching shipped locale, with the
+ * `texts` property on top, numbers are written the locale's way, and Arabic and Hebrew are laid
+ * out right to left (the challenge's arrows still point to screen sides).
  *
  * Events: `result` (LivenessResult), `refused` and `error` (LivenessErrorDetail; they do not
  * bubble), `state`, `guidance`, `challenge` (LivenessChallengeProgress), `progress`,
@@ -316,6 +320,8 @@ export class LivenessCheck extends HTMLElement {
   capture(): Promise<void>;
   /** Stops the camera and any check under way; back to idle. */
   stop(): void;
+  /** The shipped locale in use (one of LOCALES), once chosen; see the `lang` attribute. */
+  readonly locale: LivenessLocale | null;
   /**
    * Fetches and prepares the wasm module and the model now, so that start() does not wait for
    * them (the `preload` attribute does this on connect; without either, nothing is fetched
@@ -363,6 +369,16 @@ export interface MountOptions {
   onChallenge?: (progress: LivenessChallengeProgress) => void;
   onCameraChange?: (camera: LivenessCameraDetail) => void;
 }
+
+/** The locales the widget ships (JSON tables in `locales/`; English is built in). */
+export type LivenessLocale = 'en' | 'ar' | 'de' | 'es' | 'fr' | 'he' | 'ja' | 'pt-BR' | 'ru' | 'zh-CN';
+export const LOCALES: readonly LivenessLocale[];
+
+/**
+ * The shipped locale for language tags in order of preference: the first with a table of its
+ * own, or of its language (`pt-PT` → `pt-BR`); else `en`.
+ */
+export function pickLocale(tags: readonly (string | null | undefined)[]): LivenessLocale;
 
 /** The manifest's address for a model's address: `NAME.onnx` → `NAME.json`, query kept. */
 export function manifestUrl(modelUrl: string): string;

@@ -82,7 +82,7 @@ export const DEFAULT_TEXTS = Object.freeze({
   again: 'Check again',
   score: 'Spoof probability {p} (threshold {t})',
   modelNote: 'Model trained on {data}. Terms: {terms}.',
-  loading: 'Downloading the check… {percent}%',
+  loading: 'Downloading the check… {percent}',
   camera: 'Camera',
   guidance: Object.freeze({
     'no-face': 'Move into view: no face is visible.',
@@ -260,6 +260,72 @@ async function sessionCall(url, body) {
   return answer;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Locales: JSON text tables next to this module (English is DEFAULT_TEXTS, built in). Each URL is
+// a literal, so that bundlers copy the tables.
+
+const LOCALE_URLS = Object.freeze({
+  en: null,
+  ar: new URL('./locales/ar.json', import.meta.url),
+  de: new URL('./locales/de.json', import.meta.url),
+  es: new URL('./locales/es.json', import.meta.url),
+  fr: new URL('./locales/fr.json', import.meta.url),
+  he: new URL('./locales/he.json', import.meta.url),
+  ja: new URL('./locales/ja.json', import.meta.url),
+  'pt-BR': new URL('./locales/pt-BR.json', import.meta.url),
+  ru: new URL('./locales/ru.json', import.meta.url),
+  'zh-CN': new URL('./locales/zh-CN.json', import.meta.url),
+});
+
+/** The locales the widget ships. */
+export const LOCALES = Object.freeze(Object.keys(LOCALE_URLS));
+
+/** The shipped locales written right to left. */
+const RTL = new Set(['ar', 'he']);
+
+/**
+ * The shipped locale for language tags in order of preference: the first tag with a table of
+ * its own (`pt-BR`), or of its language (`pt-PT` → `pt-BR`, `zh` → `zh-CN`); else English.
+ */
+export function pickLocale(tags) {
+  for (const tag of tags) {
+    if (typeof tag !== 'string' || !tag) continue;
+    const lower = tag.toLowerCase();
+    const language = lower.split('-')[0];
+    const found =
+      LOCALES.find((l) => l.toLowerCase() === lower) ?? LOCALES.find((l) => l.toLowerCase().split('-')[0] === language);
+    if (found) return found;
+  }
+  return 'en';
+}
+
+const localeTables = new Map(); // locale → Promise of its table
+
+function localeTable(locale) {
+  const url = LOCALE_URLS[locale];
+  if (!url) return Promise.resolve({});
+  if (!localeTables.has(locale)) {
+    const loading = fetch(url).then((r) => {
+      if (!r.ok) throw new Error(`${url}: ${r.status}`);
+      return r.json();
+    });
+    // A table that failed to load is fetched again next time.
+    loading.catch(() => localeTables.delete(locale));
+    localeTables.set(locale, loading);
+  }
+  return localeTables.get(locale);
+}
+
+const TEXT_GROUPS = ['guidance', 'refused', 'errors', 'steps', 'challengeFailed'];
+
+/** `base` with `over`'s texts on top, per code within the groups. */
+function mergeTexts(base, over) {
+  const merged = { ...base, ...over };
+  delete merged._meta;
+  for (const group of TEXT_GROUPS) merged[group] = { ...base[group], ...(over?.[group] ?? {}) };
+  return merged;
+}
+
 function errorCode(error) {
   return error && error.name === 'LivenessError' && typeof error.code === 'string' ? error.code : 'inference';
 }
@@ -272,10 +338,16 @@ const ElementBase = globalThis.HTMLElement ?? class {};
 
 export class LivenessCheck extends ElementBase {
   static get observedAttributes() {
-    return ['model', 'manifest'];
+    return ['model', 'manifest', 'lang'];
   }
 
   #texts = DEFAULT_TEXTS;
+  /** The page's own texts (`texts`), over the locale's. */
+  #overrides = {};
+  /** The locale's table, over English. */
+  #localeTexts = {};
+  #locale = null;
+  #box = null;
   #state = 'idle';
   #camera = null;
   /** The device the user picked in this page (null: none picked). */
@@ -298,6 +370,7 @@ export class LivenessCheck extends ElementBase {
     link.href = new URL('./liveness-check.css', import.meta.url).href;
     const box = document.createElement('div');
     box.className = 'box';
+    this.#box = box;
     box.setAttribute('part', 'box');
     box.innerHTML = `
       <div class="stage" part="stage">
@@ -329,6 +402,7 @@ export class LivenessCheck extends ElementBase {
   }
 
   connectedCallback() {
+    this.#applyLocale();
     this.#render();
     this.#showModelNote();
     // The wasm module (3.6 MB gzip) is fetched when a check starts, or now with `preload`.
@@ -349,8 +423,10 @@ export class LivenessCheck extends ElementBase {
     this.stop();
   }
 
-  attributeChangedCallback() {
-    if (this.isConnected) this.#showModelNote();
+  attributeChangedCallback(name) {
+    if (!this.isConnected) return;
+    if (name === 'lang') this.#applyLocale();
+    else this.#showModelNote();
   }
 
   /** The current state: one of the keys of STATES. */
@@ -365,12 +441,43 @@ export class LivenessCheck extends ElementBase {
 
   /** Replaces some or all texts; `guidance`, `refused` and `errors` are merged per code. */
   set texts(texts) {
-    const merged = { ...DEFAULT_TEXTS, ...texts };
-    for (const group of ['guidance', 'refused', 'errors', 'steps', 'challengeFailed']) {
-      merged[group] = { ...DEFAULT_TEXTS[group], ...(texts?.[group] ?? {}) };
-    }
-    this.#texts = merged;
+    this.#overrides = texts ?? {};
+    this.#texts = mergeTexts(mergeTexts(DEFAULT_TEXTS, this.#localeTexts), this.#overrides);
     this.#render();
+  }
+
+  /** The shipped locale in use (see `lang`). */
+  get locale() {
+    return this.#locale;
+  }
+
+  /**
+   * The `lang` attribute, else the nearest ancestor's (the page's), else the browser's
+   * languages; its table is fetched (English is built in), then the page's `texts` on top.
+   */
+  async #applyLocale() {
+    const own = this.closest('[lang]')?.getAttribute('lang');
+    const locale = pickLocale([own, document.documentElement.lang, ...(navigator.languages ?? [])]);
+    if (locale === this.#locale) return;
+    this.#locale = locale;
+    let table = {};
+    try {
+      table = await localeTable(locale);
+    } catch {
+      // A table that cannot load leaves English: the check still works.
+    }
+    if (locale !== this.#locale) return;
+    this.#localeTexts = table;
+    this.#box.dir = RTL.has(locale) ? 'rtl' : 'ltr';
+    this.#box.lang = locale;
+    this.dataset.locale = locale;
+    this.texts = this.#overrides;
+    this.#showModelNote();
+  }
+
+  /** A number in the locale's way of writing it. */
+  #number(value, options) {
+    return new Intl.NumberFormat(this.#locale, options).format(value);
   }
 
   get #model() {
@@ -784,8 +891,8 @@ export class LivenessCheck extends ElementBase {
         const p = this.#challenge?.progress;
         if (!p || p.done) return t.capturing;
         return t.stepProgress
-          .replace('{step}', String(p.step + 1))
-          .replace('{steps}', String(p.steps))
+          .replace('{step}', this.#number(p.step + 1))
+          .replace('{steps}', this.#number(p.steps))
           .replace('{instruction}', t.steps[p.due] ?? p.due);
       }
       case 'result':
@@ -812,7 +919,9 @@ export class LivenessCheck extends ElementBase {
     if (verdict) this.dataset.verdict = verdict.live ? 'live' : 'spoof';
     else delete this.dataset.verdict;
     score.textContent = verdict
-      ? t.score.replace('{p}', verdict.pSpoof.toFixed(4)).replace('{t}', verdict.threshold.toFixed(4))
+      ? t.score
+          .replace('{p}', this.#number(verdict.pSpoof, { minimumFractionDigits: 4, maximumFractionDigits: 4 }))
+          .replace('{t}', this.#number(verdict.threshold, { minimumFractionDigits: 4, maximumFractionDigits: 4 }))
       : '';
     const code = state === 'error' || state === 'refused' ? this.#detail.code : null;
     if (code) this.dataset.error = code;
@@ -825,7 +934,7 @@ export class LivenessCheck extends ElementBase {
     else delete this.dataset.guidance;
     progress.textContent =
       spec.busy && this.#progress !== null && this.#progress < 1
-        ? t.loading.replace('{percent}', String(Math.round(100 * this.#progress)))
+        ? t.loading.replace('{percent}', this.#number(this.#progress, { style: 'percent' }))
         : '';
     if (spec.button === null) {
       if (this.shadowRoot.activeElement === button) this.#refocus = true;

@@ -18,7 +18,7 @@ const VERSION = cargoToml.match(/\[workspace\.package\][^[]*?\nversion = "([^"]+
 const TARBALL = path.join(ROOT, 'dist', 'npm', `liveness-check-${VERSION}.tgz`);
 const INSTALLED = path.join(ROOT, 'examples', 'web', 'node_modules', 'liveness-check');
 
-test('the tarball holds the element, its types, stylesheet, worker, wasm and licences, and no model', async () => {
+test('the tarball holds the element, its types, stylesheet, worker, locales, wasm and licences, and no model', async () => {
   const { stdout } = await run('tar', ['tzf', TARBALL]).catch((e) => {
     throw new Error(`${TARBALL}: ${e.message} (run scripts/build-examples.sh first)`);
   });
@@ -32,6 +32,7 @@ test('the tarball holds the element, its types, stylesheet, worker, wasm and lic
     'liveness-check.d.ts',
     'liveness-check.js',
     'liveness-worker.js',
+    ...['ar', 'de', 'en', 'es', 'fr', 'he', 'ja', 'pt-BR', 'ru', 'zh-CN'].map((l) => `locales/${l}.json`),
     'package.json',
     'pkg/liveness_wasm.d.ts',
     'pkg/liveness_wasm.js',

@@ -298,6 +298,40 @@ describe('the widget in Chromium, a camera showing a face', () => {
     await context.close();
   });
 
+  test('lang="ar": Arabic texts laid out right to left; the page\'s texts on top; back to English', async () => {
+    const { context, page, problems } = await demoPage();
+    const ar = JSON.parse(await readFile(path.join(ROOT, 'web', 'locales', 'ar.json'), 'utf8'));
+    const shown = () =>
+      page.evaluate(() => {
+        const el = document.getElementById('liveness');
+        const box = el.shadowRoot.querySelector('.box');
+        return {
+          locale: el.locale,
+          dir: box.dir,
+          direction: getComputedStyle(box).direction,
+          status: el.shadowRoot.querySelector('.status').textContent,
+          button: el.shadowRoot.querySelector('button.action').textContent,
+        };
+      });
+    await record(page, { ...PASSIVE_ONLY, lang: 'ar' });
+    await page.waitForFunction(() => document.getElementById('liveness').dataset.locale === 'ar');
+    assert.deepEqual(await shown(), { locale: 'ar', dir: 'rtl', direction: 'rtl', status: ar.intro, button: ar.start });
+    // The page's own texts win over the locale's.
+    await page.evaluate(() => {
+      document.getElementById('liveness').texts = { start: 'ابدأ الآن' };
+    });
+    assert.equal((await shown()).button, 'ابدأ الآن');
+    await page.evaluate(() => {
+      document.getElementById('liveness').texts = {};
+      document.getElementById('liveness').setAttribute('lang', 'en');
+    });
+    await page.waitForFunction(() => document.getElementById('liveness').dataset.locale === 'en');
+    const en = await shown();
+    assert.deepEqual([en.dir, en.direction, en.button], ['ltr', 'ltr', 'Start check']);
+    assert.deepEqual(problems, []);
+    await context.close();
+  });
+
   test('the widget, its types and the wasm module agree on codes, states and the frame count', async () => {
     const { context, page } = await demoPage();
     const got = await page.evaluate(async () => {
