@@ -378,7 +378,7 @@ export class LivenessCheck extends ElementBase {
         <div class="guide" aria-hidden="true"></div>
         <div class="arrow" aria-hidden="true"></div>
       </div>
-      <p class="status" role="status" aria-live="polite"></p>
+      <p class="status" part="status" role="status" aria-live="polite"></p>
       <p class="progress" part="progress"></p>
       <p class="score" part="score"></p>
       <label class="camera-choice" part="camera-choice" hidden><span></span>

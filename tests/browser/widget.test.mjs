@@ -12,6 +12,7 @@ import {
   ROOT,
   challengeClip,
   clickWidgetButton,
+  instrumentedPage,
   launch,
   nativeFaces,
   nativeScore,
@@ -330,6 +331,41 @@ describe('the widget in Chromium, a camera showing a face', () => {
     assert.deepEqual([en.dir, en.direction, en.button], ['ltr', 'ltr', 'Start check']);
     assert.deepEqual(problems, []);
     await context.close();
+  });
+
+  test('theming: custom properties and parts restyle it, dark mode has its own defaults, no colour is fixed', async () => {
+    const context = await browser.newContext();
+    const { page, problems } = await instrumentedPage(context);
+    await page.goto(`${site.base}/demo/theming.html`);
+    const looks = () =>
+      page.evaluate(() =>
+        Object.fromEntries(
+          ['plain', 'brand'].map((id) => {
+            const root = document.getElementById(id).shadowRoot;
+            const button = getComputedStyle(root.querySelector('button.action'));
+            const box = getComputedStyle(root.querySelector('.box'));
+            return [id, { button: button.backgroundColor, transform: button.textTransform, radius: box.borderTopLeftRadius, border: box.borderTopColor }];
+          }),
+        ),
+      );
+    await page.waitForFunction(() => getComputedStyle(document.getElementById('plain').shadowRoot.querySelector('button.action')).backgroundColor !== 'rgba(0, 0, 0, 0)');
+    await page.emulateMedia({ colorScheme: 'light' });
+    const light = await looks();
+    assert.deepEqual(light.plain, { button: 'rgb(31, 95, 191)', transform: 'none', radius: '12px', border: 'rgb(200, 204, 210)' });
+    assert.deepEqual(light.brand, { button: 'rgb(107, 47, 179)', transform: 'uppercase', radius: '20px', border: 'rgb(217, 200, 239)' });
+    await page.emulateMedia({ colorScheme: 'dark' });
+    const dark = await looks();
+    assert.deepEqual([dark.plain.button, dark.plain.border], ['rgb(122, 167, 255)', 'rgb(61, 67, 76)']);
+    assert.equal(dark.brand.button, 'rgb(199, 155, 255)');
+    assert.deepEqual(await page.evaluate(() => window.__cspViolations), []);
+    assert.deepEqual(problems, []);
+    await context.close();
+    // Every colour of the stylesheet is a custom property's default, which a page can change.
+    const css = await readFile(path.join(ROOT, 'web', 'liveness-check.css'), 'utf8');
+    const fixed = css
+      .split('\n')
+      .filter((line) => /#[0-9a-f]{3,8}\b|rgb\(|hsl\(/i.test(line) && !/^\s*--liveness-[\w-]+:/.test(line));
+    assert.deepEqual(fixed, [], 'colours outside custom properties');
   });
 
   test('the widget, its types and the wasm module agree on codes, states and the frame count', async () => {
