@@ -10,13 +10,11 @@ import { after, before, describe, test } from 'node:test';
 
 import {
   ROOT,
-  clickWidgetButton,
+  checkToResult,
   instrumentedPage,
   launch,
   startSite,
   tempDir,
-  waitForGuidance,
-  waitForState,
   writeY4m,
 } from './harness.mjs';
 
@@ -64,11 +62,7 @@ describe('the example apps, built with Vite from the npm package', () => {
             window.__error = e.detail;
           });
         });
-        await clickWidgetButton(page);
-        await waitForGuidance(page, 'good');
-        await clickWidgetButton(page);
-        await waitForState(page, 'result', { timeout: 240_000 });
-        const result = await page.evaluate(() => window.__result);
+        const result = await checkToResult(page);
         assert.equal(typeof result.live, 'boolean');
         assert.ok(Number.isFinite(result.logit), JSON.stringify(result));
         // The app saw the result through its own framework's binding.

@@ -332,6 +332,18 @@ export function waitForState(page, state, { selector = 'liveness-check', timeout
   return waitForWidget(page, { state }, { selector, timeout });
 }
 
+/**
+ * From idle: start, wait for a well-placed face, capture, and resolve to the `result` event's
+ * detail once the widget shows it (the page must record it in `window.__result`).
+ */
+export async function checkToResult(page, { timeout = 240_000 } = {}) {
+  await clickWidgetButton(page);
+  await waitForGuidance(page, 'good');
+  await clickWidgetButton(page);
+  await waitForState(page, 'result', { timeout });
+  return page.evaluate(() => window.__result);
+}
+
 /** Clicks the widget's one button (inside its shadow root; Playwright pierces it). */
 export function clickWidgetButton(page, selector = 'liveness-check') {
   return page.locator(`${selector} button.action`).click();

@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 
 import {
   ROOT,
+  checkToResult,
   challengeClip,
   clickWidgetButton,
   instrumentedPage,
@@ -261,11 +262,7 @@ describe('the widget in Chromium, a camera showing a face', () => {
     assert.ok(!glue.some((g) => /instance=\d/.test(g)), `no fresh module before the retry: ${glue}`);
 
     // Try again: the worker loads a fresh module (instance 2) and the check completes.
-    await clickWidgetButton(page);
-    await waitForGuidance(page, 'good');
-    await clickWidgetButton(page);
-    await waitForState(page, 'result', { timeout: 240_000 });
-    const result = await page.evaluate(() => window.__result);
+    const result = await checkToResult(page);
     assert.equal(typeof result.live, 'boolean');
     assert.ok(Number.isFinite(result.logit), JSON.stringify(result));
     assert.ok(glue.includes('?instance=2'), `modules loaded: ${glue}`);

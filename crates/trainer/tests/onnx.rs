@@ -76,6 +76,39 @@ fn exported(ckpt: &Path, out: &Path, extra: &[&str]) {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
+/// The JSON lines of `score` (tch, the checkpoint) and of `score-onnx` (tract, the exported
+/// model with the face gate and the browser's preprocessing) on the same folder.
+fn score_both(
+    ckpt: &Path,
+    onnx: &Path,
+    data: &Path,
+) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
+    let lines = |args: &[&std::ffi::OsStr]| -> Vec<serde_json::Value> {
+        common::success_stdout(trainer().args(args).output().expect("run"))
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect()
+    };
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    let tch = lines(&[
+        os("score"),
+        os("--device"),
+        os("cpu"),
+        os("--checkpoint"),
+        ckpt.as_os_str(),
+        os("--data"),
+        data.as_os_str(),
+    ]);
+    let tract = lines(&[
+        os("score-onnx"),
+        os("--model"),
+        onnx.as_os_str(),
+        os("--data"),
+        data.as_os_str(),
+    ]);
+    (tch, tract)
+}
+
 /// The `logit` of each `score` / `score-onnx` line.
 fn logits(lines: &[serde_json::Value]) -> Vec<f32> {
     lines
@@ -167,21 +200,7 @@ fn trained_models_score_the_same_through_tch_and_onnx() {
 
         // Whole pipeline: `score` (tch, device-side normalisation) vs `score-onnx` (tract, the
         // face gate and the browser's preprocessing) on the same folder.
-        let lines = |args: &[&str]| -> Vec<serde_json::Value> {
-            let o = trainer().args(args).output().expect("run");
-            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .map(|l| serde_json::from_str(l).expect("json"))
-                .collect()
-        };
-        let (c, d, m) = (
-            ckpt.display().to_string(),
-            data.display().to_string(),
-            onnx.display().to_string(),
-        );
-        let a = lines(&["score", "--device", "cpu", "--checkpoint", &c, "--data", &d]);
-        let b = lines(&["score-onnx", "--model", &m, "--data", &d]);
+        let (a, b) = score_both(&ckpt, &onnx, &data);
         assert_eq!(a.len(), 12);
         assert_eq!(
             a.iter().map(|x| &x["path"]).collect::<Vec<_>>(),
@@ -278,19 +297,7 @@ fn the_shipped_recipe_leaves_out_and_scores_as_attacks_what_the_gate_refuses() {
     let ckpt = run.join("last.safetensors");
     let onnx = tmp.path().join("shipped-recipe.onnx");
     exported(&ckpt, &onnx, &[]);
-    let lines = |args: &[&str]| -> Vec<serde_json::Value> {
-        common::success_stdout(trainer().args(args).output().expect("run"))
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("json"))
-            .collect()
-    };
-    let (c, d, m) = (
-        ckpt.display().to_string(),
-        data.display().to_string(),
-        onnx.display().to_string(),
-    );
-    let tch = lines(&["score", "--device", "cpu", "--checkpoint", &c, "--data", &d]);
-    let tract = lines(&["score-onnx", "--model", &m, "--data", &d]);
+    let (tch, tract) = score_both(&ckpt, &onnx, &data);
     assert_eq!(tch.len(), 12);
     for (a, b) in tch.iter().zip(&tract) {
         assert_eq!(a["path"], b["path"]);
