@@ -1349,6 +1349,26 @@ fn two_instances_share_sessions_through_postgres() {
     );
     assert_eq!((status, answer["error"].as_str()), (409, Some("used")));
     assert_eq!(state_of(&a, &c.id)["state"], "done");
+    // Twenty verifies of one session at once, spread over both instances: the database's
+    // conditional claim lets one through.
+    let c = create(&a);
+    std::thread::sleep(PERFORM);
+    let body = verify_body(&c.nonce, &frames, p, live);
+    let statuses = in_parallel(20, |i| {
+        let base = if i % 2 == 0 { &a.base } else { &b.base };
+        call(
+            "POST",
+            &format!("{base}/v1/sessions/{}/verify", c.id),
+            Some(body.clone()),
+        )
+        .0
+    });
+    assert_eq!(
+        (count(&statuses, 200), count(&statuses, 409)),
+        (1, 19),
+        "{statuses:?}"
+    );
+    assert_eq!(state_of(&b, &c.id)["state"], "done");
     // Twenty consumes of its token spread over both instances: one wins.
     let token = answer_token(&b, &frames, p, live);
     let statuses = consume_in_parallel(&[&a.base, &b.base], &token, 20);
