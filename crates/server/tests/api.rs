@@ -1330,8 +1330,9 @@ fn two_instances_share_sessions_through_postgres() {
     let url = std::env::var("LIVENESS_TEST_POSTGRES").expect(
         "LIVENESS_TEST_POSTGRES is not set: run this test through scripts/with-postgres.sh",
     );
-    let a = start_with(|_| {}, Some(&url), [5; 32]);
-    let b = start_with(|_| {}, Some(&url), [5; 32]);
+    // Enough slots that twenty verifies at once are all admitted (none answered busy).
+    let a = start_with(|c| c.verify_slots = 8, Some(&url), [5; 32]);
+    let b = start_with(|c| c.verify_slots = 8, Some(&url), [5; 32]);
     let (frames, p, live) = honest_frames();
     let c = create(&a);
     std::thread::sleep(Duration::from_millis(500));
