@@ -17,5 +17,5 @@ for app in vanilla react vue; do
   npx --no-install vite build "$app" --logLevel warn
   js=$(find "$app/dist" -name '*.js' -printf '%s\n' | awk '{s += $1} END {print s}')
   all=$(du -sb "$app/dist" | cut -f1)
-  log "$app: $all bytes in dist (JavaScript $js bytes; the rest is the wasm module and the stylesheet)"
+  log "$app: $all bytes in dist (JavaScript $js bytes; the rest: the wasm module, stylesheet and locale tables)"
 done
