@@ -477,7 +477,8 @@ export class LivenessCheck extends ElementBase {
 
   /** A number in the locale's way of writing it. */
   #number(value, options) {
-    return new Intl.NumberFormat(this.#locale, options).format(value);
+    // Before the locale is chosen: the browser's default (Intl refuses a null locale).
+    return new Intl.NumberFormat(this.#locale ?? undefined, options).format(value);
   }
 
   get #model() {
