@@ -60,8 +60,11 @@ impl std::fmt::Display for Confusion {
 }
 
 /// All metrics of one set of scores at one threshold. Rates are fractions in `[0, 1]`;
-/// a rate with no samples to count is `None`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// a rate with no samples to count is `None`. Stored in checkpoints, `metrics.jsonl` and
+/// manifests: a field missing from an older file reads as its default (`None` for a metric), so
+/// adding a metric does not make old runs unreadable.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Report {
     /// Number of samples.
     pub samples: usize,
@@ -334,6 +337,21 @@ pub fn roc_curve(samples: &[ScoredSample]) -> Vec<(f64, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_report_written_before_a_metric_existed_still_reads() {
+        // A report of an older run: no `f2_weighted`, no `roc_auc`, no `eer_threshold`.
+        let old = r#"{"samples": 4, "threshold": 0.5,
+            "confusion": {"live_as_live": 2, "live_as_attack": 0, "attack_as_live": 1, "attack_as_attack": 1},
+            "accuracy": 0.75, "f1_macro": 0.73, "f1_weighted": 0.73, "apcer": {"printed": 0.5},
+            "apcer_max": 0.5, "bpcer": 0.0, "acer": 0.25, "eer": 0.25}"#;
+        let report: Report = serde_json::from_str(old).expect("an older report reads");
+        assert_eq!((report.samples, report.acer), (4, Some(0.25)));
+        assert_eq!(
+            (report.f2_weighted, report.roc_auc, report.eer_threshold),
+            (None, None, None)
+        );
+    }
     use AttackClass::*;
 
     fn s(class: AttackClass, spoof: f32) -> ScoredSample {

@@ -3,36 +3,33 @@
 //! detector finds (tests make their own data; BlazeFace finds these cartoon faces with scores of
 //! about 0.9).
 
-/// Largest `|a[i] - b[i]|` (as `f64`); infinite when the lengths differ or either value is NaN
-/// (NaN never equals anything, NaN included: a model that outputs NaN on both sides is broken on
-/// both) or the two differ by an infinity.
-pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f64 {
+/// The largest `error(a[i], b[i])` (as `f64`); infinite when the lengths differ or an error is
+/// NaN (NaN never equals anything, NaN included: a model that outputs NaN on both sides is broken
+/// on both).
+fn max_error(a: &[f32], b: &[f32], error: impl Fn(f64, f64) -> f64) -> f64 {
     if a.len() != b.len() {
         return f64::INFINITY;
     }
     a.iter()
         .zip(b)
         .map(|(x, y)| {
-            let d = (f64::from(*x) - f64::from(*y)).abs();
-            if d.is_nan() { f64::INFINITY } else { d }
+            let e = error(f64::from(*x), f64::from(*y));
+            if e.is_nan() { f64::INFINITY } else { e }
         })
         .fold(0.0, f64::max)
+}
+
+/// Largest `|a[i] - b[i]|` (as `f64`); infinite when the lengths differ or either value is NaN,
+/// or the two differ by an infinity.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f64 {
+    max_error(a, b, |x, y| (x - y).abs())
 }
 
 /// Largest error of logits `got` against `want`, relative where they are large:
 /// `|got - want| / max(1, |want|)`. Logits, not probabilities: near 0 or 1 a probability hides
 /// logits several units apart. Infinite on different lengths or any NaN, like [`max_abs_diff`].
 pub fn max_logit_error(got: &[f32], want: &[f32]) -> f64 {
-    if got.len() != want.len() {
-        return f64::INFINITY;
-    }
-    got.iter()
-        .zip(want)
-        .map(|(g, w)| {
-            let e = (f64::from(*g) - f64::from(*w)).abs() / f64::from(w.abs()).max(1.0);
-            if e.is_nan() { f64::INFINITY } else { e }
-        })
-        .fold(0.0, f64::max)
+    max_error(got, want, |g, w| (g - w).abs() / w.abs().max(1.0))
 }
 
 /// Panics with both vectors' heads unless [`max_logit_error`] is within `tolerance`; returns it.

@@ -54,11 +54,6 @@ impl ErrorCode {
         ErrorCode::CameraFailed,
     ];
 
-    /// Whether this is the face gate's refusal (a state of its own, not a failure).
-    pub fn is_refusal(self) -> bool {
-        matches!(self, ErrorCode::NoFace | ErrorCode::MultipleFaces)
-    }
-
     /// The `code` property of the JS error.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -18,9 +18,6 @@ use crate::{Error, FRAMES, Frame, PixelLayout, Result};
 /// Side of the detector's square input, pixels.
 pub const DETECTOR_SIZE: u32 = 128;
 
-/// Name of the detector's input (NHWC `[1, 128, 128, 3]`, RGB in `[-1, 1]`).
-pub const DETECTOR_INPUT: &str = "input:0";
-
 /// A detection counts as a face from this score up (MediaPipe's short-range default).
 pub const MIN_SCORE: f32 = 0.5;
 
