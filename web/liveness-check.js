@@ -34,7 +34,6 @@ export const MAX_TRACK_FRAMES = 100;
  * the detector sees 128 × 128, so 240 loses nothing it uses and keeps the upload small). */
 export const TRACK_SIDE = 240;
 
-
 /**
  * Every state of the widget: whether a check is under way (`busy`: start() does nothing), the
  * text key of its status line (null: chosen from the detail), and the text key of its one button

@@ -49,6 +49,11 @@ export async function startSite({ model, challenge, web } = {}) {
     ],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
   );
+  // A server that does not start or stop in time is killed, and the wait fails with why.
+  const killed = (error) => {
+    server.kill('SIGKILL');
+    throw error;
+  };
   const base = await within(
     60_000,
     'liveness-server to print its address',
@@ -61,10 +66,7 @@ export async function startSite({ model, challenge, web } = {}) {
       });
       server.once('exit', (code) => reject(new Error(`liveness-server exited (${code}) before serving:\n${out}`)));
     }),
-  ).catch((error) => {
-    server.kill('SIGKILL');
-    throw error;
-  });
+  ).catch(killed);
   return {
     base,
     // Ctrl+C, then a kill if it has not exited within 30 s (the server's own drain limit).
@@ -77,10 +79,7 @@ export async function startSite({ model, challenge, web } = {}) {
           server.once('exit', resolve);
           server.kill('SIGINT');
         }),
-      ).catch((error) => {
-        server.kill('SIGKILL');
-        throw error;
-      }),
+      ).catch(killed),
   };
 }
 

@@ -81,10 +81,11 @@ impl ScoreLine {
     /// The line of a sample the face gate refused: scored as an attack, with the refusal's code.
     pub fn refused(sample: &Sample, refusal: &Refusal) -> Self {
         ScoreLine {
+            path: shown(&sample.path),
+            class: sample.class,
             spoof: 1.0,
             logit: None,
             error: Some(refusal.code().to_owned()),
-            ..ScoreLine::new(sample, f32::INFINITY)
         }
     }
 
@@ -101,10 +102,8 @@ impl ScoreLine {
 pub struct Scores {
     /// Store index of each sample.
     pub indices: Vec<usize>,
-    /// Raw logits (`+∞` for a refused sample).
+    /// Raw logits (`+∞` for a refused sample); their lines carry `sigmoid(logit)`.
     pub logits: Vec<f32>,
-    /// `sigmoid(logit)`: probability of an attack.
-    pub spoof: Vec<f32>,
     /// The face gate's refusal of each sample, if any.
     pub refusals: Vec<Option<Refusal>>,
 }
@@ -204,14 +203,12 @@ pub fn score(
     let mut out = Scores {
         indices: Vec::with_capacity(indices.len()),
         logits: Vec::with_capacity(indices.len()),
-        spoof: Vec::with_capacity(indices.len()),
         refusals: Vec::with_capacity(indices.len()),
     };
     for &i in indices {
         let logit = logits.get(&i).copied().unwrap_or(f32::INFINITY);
         out.indices.push(i);
         out.logits.push(logit);
-        out.spoof.push(liveness_runtime::check::sigmoid(logit));
         out.refusals.push(refusals.get(&i).cloned());
     }
     Ok(out)

@@ -121,9 +121,10 @@ fn logits(lines: &[serde_json::Value]) -> Vec<f32> {
         .collect()
 }
 
-/// The runtime's logits against tch's on one random input of the model's batch drawn from `seed`
-/// ([`liveness_core::testing::max_logit_error`]: relative above 1), and max |logit|.
-fn max_logit_diff(model: &Model, onnx: &Path, engine: Engine, seed: i64) -> (f64, f64) {
+/// Asserts that the runtime's logits match tch's on one random input of the model's batch drawn
+/// from `seed`, within 1e-4 of their size ([`liveness_core::testing::max_logit_error`]), and
+/// prints the error under `what`.
+fn assert_engine_matches_tch(model: &Model, onnx: &Path, engine: Engine, seed: i64, what: &str) {
     let runtime = OnnxModel::load(onnx, None, engine).expect("load onnx");
     let shape: Vec<i64> = runtime
         .manifest()
@@ -139,9 +140,16 @@ fn max_logit_diff(model: &Model, onnx: &Path, engine: Engine, seed: i64) -> (f64
     let got = runtime
         .run(Vec::<f32>::try_from(input.flatten(0, -1)).expect("input"))
         .expect("runtime run");
-    let diff = liveness_core::testing::max_logit_error(&got, &want);
+    let error = liveness_core::testing::assert_logits_close(
+        &format!("{what}, {engine:?} vs tch"),
+        &got,
+        &want,
+        1e-4,
+    );
     let scale = want.iter().map(|a| f64::from(a.abs())).fold(0.0, f64::max);
-    (diff, scale)
+    eprintln!(
+        "{what}: max |Δlogit| / max(1, |logit|) {engine:?} vs tch = {error:.3e} (max |logit| {scale:.3})"
+    );
 }
 
 #[test]
@@ -153,13 +161,12 @@ fn tch_and_tract_agree_on_random_weights_with_odd_batchnorm() {
         save_checkpoint(&model, &ckpt, 48);
         let onnx = tmp.path().join(format!("{arch}.onnx"));
         exported(&ckpt, &onnx, &["--batch", "2"]);
-        let (diff, scale) = max_logit_diff(&model, &onnx, Engine::Tract, 1);
-        eprintln!(
-            "{arch}, random weights, odd BatchNorm: max |Δlogit| / max(1, |logit|) tch vs tract = {diff:.3e} (max |logit| {scale:.3})"
-        );
-        assert!(
-            diff <= 1e-4,
-            "{arch}: max |Δlogit| / max(1, |logit|) = {diff}"
+        assert_engine_matches_tch(
+            &model,
+            &onnx,
+            Engine::Tract,
+            1,
+            &format!("{arch}, random weights, odd BatchNorm"),
         );
 
         // The same weights with BatchNorm left at 0/1 give other logits: folding matters here.
@@ -189,13 +196,12 @@ fn trained_models_score_the_same_through_tch_and_onnx() {
 
         // Same input tensor through both runtimes.
         let (model, _) = checkpoint::load_model(&ckpt, Device::Cpu).expect("load");
-        let (diff, _) = max_logit_diff(&model, &onnx, Engine::Tract, 2);
-        eprintln!(
-            "{arch}, trained weights: max |Δlogit| / max(1, |logit|) tch vs tract = {diff:.3e}"
-        );
-        assert!(
-            diff <= 1e-4,
-            "{arch}: max |Δlogit| / max(1, |logit|) = {diff}"
+        assert_engine_matches_tch(
+            &model,
+            &onnx,
+            Engine::Tract,
+            2,
+            &format!("{arch}, trained weights"),
         );
 
         // Whole pipeline: `score` (tch, device-side normalisation) vs `score-onnx` (tract, the
@@ -316,11 +322,12 @@ fn the_shipped_recipe_leaves_out_and_scores_as_attacks_what_the_gate_refuses() {
             }
         }
         if want.is_none() {
-            let (x, y) = (
-                a["spoof"].as_f64().expect("spoof"),
-                b["spoof"].as_f64().expect("spoof"),
+            liveness_core::testing::assert_logits_close(
+                path,
+                &logits(std::slice::from_ref(b)),
+                &logits(std::slice::from_ref(a)),
+                1e-4,
             );
-            assert!((x - y).abs() <= 1e-4, "{path}: score {x} vs score-onnx {y}");
         }
     }
 }
@@ -412,13 +419,12 @@ fn tch_and_wonnx_agree() {
         save_checkpoint(&odd, &ckpt, 32);
         let onnx = tmp.path().join(format!("odd-{arch}.onnx"));
         exported(&ckpt, &onnx, &["--batch", "2"]);
-        let (diff, scale) = max_logit_diff(&odd, &onnx, Engine::Wonnx, 3);
-        eprintln!(
-            "{arch}, wonnx, odd BatchNorm: max |Δlogit| / max(1, |logit|) tch vs wonnx = {diff:.3e} (max |logit| {scale:.3})"
-        );
-        assert!(
-            diff <= 1e-4,
-            "{arch}: max |Δlogit| / max(1, |logit|) = {diff}"
+        assert_engine_matches_tch(
+            &odd,
+            &onnx,
+            Engine::Wonnx,
+            3,
+            &format!("{arch}, odd BatchNorm"),
         );
 
         let run = tmp.path().join(format!("run-{arch}"));
@@ -427,13 +433,12 @@ fn tch_and_wonnx_agree() {
         exported(&run.join("last.safetensors"), &trained, &[]);
         let (model, _) =
             checkpoint::load_model(&run.join("last.safetensors"), Device::Cpu).expect("load");
-        let (diff, _) = max_logit_diff(&model, &trained, Engine::Wonnx, 4);
-        eprintln!(
-            "{arch}, wonnx, trained: max |Δlogit| / max(1, |logit|) tch vs wonnx = {diff:.3e}"
-        );
-        assert!(
-            diff <= 1e-4,
-            "{arch}: max |Δlogit| / max(1, |logit|) = {diff}"
+        assert_engine_matches_tch(
+            &model,
+            &trained,
+            Engine::Wonnx,
+            4,
+            &format!("{arch}, trained weights"),
         );
     }
 }
