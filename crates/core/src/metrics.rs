@@ -340,10 +340,11 @@ mod tests {
 
     #[test]
     fn a_report_written_before_a_metric_existed_still_reads() {
-        // A report of an older run: no `f2_weighted`, no `roc_auc`, no `eer_threshold`.
+        // A report of an older run: no `f2_weighted`, `roc_auc`, `eer_threshold`, and no
+        // per-class `apcer` table (a field that is not an Option needs the struct's default).
         let old = r#"{"samples": 4, "threshold": 0.5,
             "confusion": {"live_as_live": 2, "live_as_attack": 0, "attack_as_live": 1, "attack_as_attack": 1},
-            "accuracy": 0.75, "f1_macro": 0.73, "f1_weighted": 0.73, "apcer": {"printed": 0.5},
+            "accuracy": 0.75, "f1_macro": 0.73, "f1_weighted": 0.73,
             "apcer_max": 0.5, "bpcer": 0.0, "acer": 0.25, "eer": 0.25}"#;
         let report: Report = serde_json::from_str(old).expect("an older report reads");
         assert_eq!((report.samples, report.acer), (4, Some(0.25)));
@@ -351,6 +352,7 @@ mod tests {
             (report.f2_weighted, report.roc_auc, report.eer_threshold),
             (None, None, None)
         );
+        assert!(report.apcer.is_empty(), "{report:?}");
     }
     use AttackClass::*;
 
