@@ -768,7 +768,7 @@ describe('a browser with two cameras', () => {
       const inUse = await page.evaluate(() =>
         document.querySelector('liveness-check').shadowRoot.querySelector('video').srcObject.getVideoTracks()[0].getSettings().deviceId);
       assert.equal(inUse, other);
-      assert.equal(await page.evaluate(() => localStorage.getItem('liveness-check:camera')), other);
+      assert.equal(await page.evaluate(() => localStorage.getItem('liveness-check:camera')), other, 'the pick is remembered');
       // A fake camera says no facing mode: it counts as user-facing, mirrored.
       assert.equal(await page.evaluate(() => document.getElementById('liveness').dataset.mirrored), 'true');
 
@@ -792,7 +792,7 @@ describe('a browser with two cameras', () => {
       const pick = ids.find((id) => id !== fresh.deviceId);
       await picker.selectOption(pick);
       assert.equal((await nthCamera(2)).deviceId, pick);
-      assert.equal(await page.evaluate(() => localStorage.getItem('liveness-check:camera')), null);
+      assert.equal(await page.evaluate(() => localStorage.getItem('liveness-check:camera')), null, 'opted out: nothing written');
 
       // A remembered camera that is gone: the default one opens instead.
       await page.evaluate(() => localStorage.setItem('liveness-check:camera', 'unplugged-camera'));
