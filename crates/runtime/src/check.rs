@@ -1,7 +1,5 @@
-//! One check, engine-agnostic: the face gate, the crop and the shared preprocessing before the
-//! model ([`Checker::prepare`]), and the verdict after it ([`Checker::decide`]). tract runs the
-//! model natively and in wasm ([`Checker::check`]); the browser's wonnx engine runs it between
-//! the two steps.
+//! The steps of a check around the engine: the face gate, the crop and the shared preprocessing
+//! before it ([`Checker::prepare`]), and the verdict after it ([`Checker::decide`]).
 
 use liveness_core::face::{FaceBox, gate};
 use liveness_core::manifest::Manifest;
@@ -9,8 +7,7 @@ use liveness_core::{Frame, check_sample, classified_as_attack, preprocess_views}
 use serde::Serialize;
 
 use crate::detector::{self, FaceDetector};
-use crate::error::{Error, Result};
-use crate::model::TractModel;
+use crate::error::Result;
 
 /// A model's input for one sample, and the face found in each frame.
 #[derive(Debug, Clone)]
@@ -118,20 +115,6 @@ impl Checker {
             p_spoof,
             logit,
             threshold: self.manifest.threshold,
-        }
-    }
-
-    /// The whole check on tract: gate, preprocessing, inference, verdict.
-    pub fn check(&self, model: &TractModel, frames: &[Frame<'_>]) -> Result<Outcome> {
-        match self.prepare(frames) {
-            Ok(prepared) => {
-                let logit = model.logits(prepared.input)?;
-                Ok(Outcome::Verdict(
-                    self.decide(logit.first().copied().unwrap_or(f32::NAN)),
-                ))
-            }
-            Err(Error::Refused(refusal)) => Ok(Outcome::Refused(refusal)),
-            Err(e) => Err(e),
         }
     }
 }

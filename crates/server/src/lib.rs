@@ -157,7 +157,7 @@ pub struct AppState {
 pub enum StartError {
     /// The model cannot be loaded.
     #[error(transparent)]
-    Model(#[from] scorer::ScorerError),
+    Model(#[from] liveness_runtime::Error),
     /// The database cannot be used.
     #[error(transparent)]
     Db(#[from] db::DbError),

@@ -4,41 +4,18 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
 
 use liveness_core::Frame;
 use liveness_core::challenge::{Challenge, ChallengeFailure, ChallengeReport};
 use liveness_core::manifest::Manifest;
-use liveness_core::model::manifest_path;
 use liveness_runtime::challenge::check_challenge;
-use liveness_runtime::{Checker, Outcome, TractModel};
+use liveness_runtime::{Backend, Model, Outcome, VerifiedModel};
 
 use crate::frames::Rgba;
 
-/// Why the model cannot be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum ScorerError {
-    /// A file cannot be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    /// The runtime refused the manifest or the model.
-    #[error("{path}: {source}")]
-    Runtime {
-        path: String,
-        #[source]
-        source: liveness_runtime::Error,
-    },
-}
-
-/// A loaded, verified model with its face gate.
-#[derive(Clone)]
+/// A loaded, verified model with its face gate, on the CPU engine.
 pub struct Scorer {
-    checker: Checker,
-    model: TractModel,
+    model: Model,
 }
 
 /// One server-side check.
@@ -49,50 +26,33 @@ pub struct Scored {
     pub model_ms: f64,
 }
 
+fn frames<'a>(rgba: impl IntoIterator<Item = &'a Rgba>) -> Vec<Frame<'a>> {
+    rgba.into_iter()
+        .map(|f| Frame::rgba(&f.pixels, f.width, f.height))
+        .collect()
+}
+
 impl Scorer {
-    /// Loads `model` and its manifest (`NAME.json` next to it).
-    pub fn load(model: &Path) -> Result<Self, ScorerError> {
-        let manifest_file = manifest_path(model);
-        let read = |p: &Path| {
-            std::fs::read(p).map_err(|source| ScorerError::Read {
-                path: p.display().to_string(),
-                source,
-            })
-        };
-        let runtime = |p: &Path| {
-            let path = p.display().to_string();
-            move |source| ScorerError::Runtime { path, source }
-        };
-        let text = String::from_utf8_lossy(&read(&manifest_file)?).into_owned();
-        let manifest = Manifest::parse(&text, &manifest_file.display().to_string())
-            .map_err(|e| runtime(&manifest_file)(e.into()))?;
-        let checker = Checker::new(manifest.clone(), &manifest_file.display().to_string())
-            .map_err(runtime(&manifest_file))?;
-        let bytes = read(model)?;
-        let model_loaded = TractModel::load(&bytes, manifest, &model.display().to_string())
-            .map_err(runtime(model))?;
+    /// Loads `model` and its manifest (`NAME.json` next to it): `liveness-runtime`'s one load
+    /// (size, manifest, SHA-256), on the CPU engine.
+    pub fn load(model: &Path) -> Result<Self, liveness_runtime::Error> {
+        let verified = VerifiedModel::read(model, None)?;
         Ok(Scorer {
-            checker,
-            model: model_loaded,
+            model: Model::load_blocking(&verified, Backend::Cpu)?,
         })
     }
 
     /// The manifest.
     pub fn manifest(&self) -> &Manifest {
-        self.checker.manifest()
+        self.model.manifest()
     }
 
     /// Checks five frames (blocking: call it from a blocking thread).
-    pub fn score(&self, frames: &[Rgba]) -> Result<Scored, liveness_runtime::Error> {
-        let started = Instant::now();
-        let views: Vec<Frame<'_>> = frames
-            .iter()
-            .map(|f| Frame::rgba(&f.pixels, f.width, f.height))
-            .collect();
-        let outcome = self.checker.check(&self.model, &views)?;
+    pub fn score(&self, rgba: &[Rgba]) -> Result<Scored, liveness_runtime::Error> {
+        let checked = self.model.check_blocking(&frames(rgba))?;
         Ok(Scored {
-            outcome,
-            model_ms: started.elapsed().as_secs_f64() * 1e3,
+            outcome: checked.outcome,
+            model_ms: checked.timings.total_ms(),
         })
     }
 }
@@ -109,15 +69,10 @@ impl Scorer {
         times_ms: &[f64],
         elapsed_ms: f64,
     ) -> Result<Result<ChallengeReport, ChallengeFailure>, liveness_runtime::Error> {
-        let frames: Vec<Frame<'_>> = track
-            .iter()
-            .chain(passive)
-            .map(|f| Frame::rgba(&f.pixels, f.width, f.height))
-            .collect();
         check_challenge(
-            self.checker.detector(),
+            self.model.checker().detector(),
             challenge,
-            &frames,
+            &frames(track.iter().chain(passive)),
             times_ms,
             Some(elapsed_ms),
         )

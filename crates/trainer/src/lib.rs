@@ -6,7 +6,7 @@
 //! Layout, lowest first (no module imports one above it): `config` (flags and their defaults),
 //! `dataset`, `split`, `run_dir` (paths, records, atomic writes), `input`, `arch`, `optim`,
 //! `augment`, `loader`, `checkpoint`, `resume`, `plots`, `scoring`, `report`, `train` (the loop only),
-//! `bench`, `export`, `onnx_runtime` (`score-onnx`), `synthetic` (generated test data), `attacks`
+//! `bench`, `export`, `score_onnx` (`score-onnx`, `faces`), `synthetic` (generated test data), `attacks`
 //! (synthetic presentation attacks from live samples).
 
 pub mod arch;
@@ -19,12 +19,12 @@ pub mod dataset;
 pub mod export;
 pub mod input;
 pub mod loader;
-pub mod onnx_runtime;
 pub mod optim;
 pub mod plots;
 pub mod report;
 pub mod resume;
 pub mod run_dir;
+pub mod score_onnx;
 pub mod scoring;
 pub mod split;
 pub mod synthetic;

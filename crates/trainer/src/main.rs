@@ -10,9 +10,9 @@ use liveness_trainer::attacks::{self, AttackArgs};
 use liveness_trainer::bench::{self, BenchArgs};
 use liveness_trainer::config::{RunArgs, TrainConfig};
 use liveness_trainer::export::{self, ExportArgs};
-use liveness_trainer::onnx_runtime::{self, FacesArgs, ScoreOnnxArgs};
 use liveness_trainer::report::{self, ReportArgs, report_lines};
 use liveness_trainer::resume::GivenFlag;
+use liveness_trainer::score_onnx::{self, FacesArgs, ScoreOnnxArgs};
 use liveness_trainer::scoring::{self, EvalArgs, Evaluated};
 use liveness_trainer::synthetic::{self, ChallengeClipArgs, SynthArgs};
 use liveness_trainer::train::{self, Outcome};
@@ -139,7 +139,7 @@ fn run() -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::ScoreOnnx(a) => {
-            onnx_runtime::score_folder(&a, |line| {
+            score_onnx::score_folder(&a, |line| {
                 if let Ok(json) = serde_json::to_string(line) {
                     println!("{json}");
                 }
@@ -171,7 +171,7 @@ fn run() -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Faces(a) => {
-            onnx_runtime::faces_folder(&a, |line| {
+            score_onnx::faces_folder(&a, |line| {
                 if let Ok(json) = serde_json::to_string(line) {
                     println!("{json}");
                 }

@@ -9,10 +9,11 @@ use std::path::{Path, PathBuf};
 use common::{make_dataset, train_small, trainer};
 use liveness_core::Arch;
 use liveness_core::manifest::Manifest;
+use liveness_runtime::Backend;
 use liveness_trainer::arch::Model;
 use liveness_trainer::checkpoint::{self, Meta};
 use liveness_trainer::config::TrainConfig;
-use liveness_trainer::onnx_runtime::{Engine, OnnxModel};
+use liveness_trainer::score_onnx::OnnxModel;
 use tch::{Device, Kind, Tensor};
 
 /// A randomly initialised model whose BatchNorm layers have statistics and affine parameters far
@@ -124,7 +125,7 @@ fn logits(lines: &[serde_json::Value]) -> Vec<f32> {
 /// Asserts that the runtime's logits match tch's on one random input of the model's batch drawn
 /// from `seed`, within 1e-4 of their size ([`liveness_core::testing::max_logit_error`]), and
 /// prints the error under `what`.
-fn assert_engine_matches_tch(model: &Model, onnx: &Path, engine: Engine, seed: i64, what: &str) {
+fn assert_engine_matches_tch(model: &Model, onnx: &Path, engine: Backend, seed: i64, what: &str) {
     let runtime = OnnxModel::load(onnx, None, engine).expect("load onnx");
     let shape: Vec<i64> = runtime
         .manifest()
@@ -164,7 +165,7 @@ fn tch_and_tract_agree_on_random_weights_with_odd_batchnorm() {
         assert_engine_matches_tch(
             &model,
             &onnx,
-            Engine::Tract,
+            Backend::Cpu,
             1,
             &format!("{arch}, random weights, odd BatchNorm"),
         );
@@ -199,7 +200,7 @@ fn trained_models_score_the_same_through_tch_and_onnx() {
         assert_engine_matches_tch(
             &model,
             &onnx,
-            Engine::Tract,
+            Backend::Cpu,
             2,
             &format!("{arch}, trained weights"),
         );
@@ -345,12 +346,12 @@ fn a_changed_byte_in_the_model_is_refused() {
         serde_json::from_slice(&std::fs::read(onnx.with_extension("json")).expect("read"))
             .expect("manifest");
     assert_eq!(manifest.sha256, liveness_core::manifest::sha256_hex(&bytes));
-    assert!(OnnxModel::load(&onnx, None, Engine::Tract).is_ok());
+    assert!(OnnxModel::load(&onnx, None, Backend::Cpu).is_ok());
     let mut changed = bytes;
     let at = changed.len() / 2;
     changed[at] ^= 0x01;
     std::fs::write(&onnx, &changed).expect("write");
-    let Err(e) = OnnxModel::load(&onnx, None, Engine::Tract) else {
+    let Err(e) = OnnxModel::load(&onnx, None, Backend::Cpu) else {
         panic!("a changed byte must be refused")
     };
     let err = format!("{e:#}");
@@ -422,7 +423,7 @@ fn tch_and_wonnx_agree() {
         assert_engine_matches_tch(
             &odd,
             &onnx,
-            Engine::Wonnx,
+            Backend::WebGpu,
             3,
             &format!("{arch}, odd BatchNorm"),
         );
@@ -436,7 +437,7 @@ fn tch_and_wonnx_agree() {
         assert_engine_matches_tch(
             &model,
             &trained,
-            Engine::Wonnx,
+            Backend::WebGpu,
             4,
             &format!("{arch}, trained weights"),
         );
@@ -456,7 +457,7 @@ fn wonnx_without_an_adapter_is_an_error_not_a_panic() {
     // A backend that does not exist on Linux: wgpu finds no adapter.
     let output = trainer()
         .env("WGPU_BACKEND", "dx12")
-        .args(["score-onnx", "--engine", "wonnx", "--model"])
+        .args(["score-onnx", "--backend", "webgpu", "--model"])
         .arg(&onnx)
         .arg("--data")
         .arg(&data)
@@ -475,7 +476,7 @@ fn wonnx_without_an_adapter_is_an_error_not_a_panic() {
 #[test]
 fn the_shipped_default_model_matches_its_manifest_and_runs() {
     let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
-    let model = OnnxModel::load(&models.join("default.onnx"), None, Engine::Tract)
+    let model = OnnxModel::load(&models.join("default.onnx"), None, Backend::Cpu)
         .expect("default model loads and verifies");
     let m = model.manifest();
     assert!(
@@ -539,7 +540,7 @@ fn a_seed_ensemble_exports_as_one_model_on_every_engine() {
     let mean: Vec<f32> = (0..2)
         .map(|i| logits.iter().map(|l| l[i]).sum::<f32>() / 3.0)
         .collect();
-    for engine in [Engine::Tract, Engine::Wonnx] {
+    for engine in [Backend::Cpu, Backend::WebGpu] {
         let runtime = OnnxModel::load(&onnx, None, engine).expect("load");
         let got = runtime
             .run(Vec::<f32>::try_from(input.flatten(0, -1)).expect("input"))

@@ -11,15 +11,10 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
 use crate::error::{ErrorCode, LivenessError};
+use crate::serialize;
 
 fn bad(what: String) -> JsValue {
     LivenessError::new(ErrorCode::Frames, what).into()
-}
-
-fn serialize<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| bad(e.to_string()))
 }
 
 /// A uniform integer in `0..n` from the browser's `crypto.getRandomValues`.

@@ -72,27 +72,37 @@ impl ErrorCode {
             ErrorCode::CameraFailed => "camera-failed",
         }
     }
-
-    /// The code for a `getUserMedia` rejection, from its `DOMException` name.
-    pub fn from_media_error(name: &str) -> Self {
-        match name {
-            "NotAllowedError" | "SecurityError" | "PermissionDeniedError" => {
-                ErrorCode::CameraDenied
-            }
-            "NotFoundError" | "OverconstrainedError" | "DevicesNotFoundError" => {
-                ErrorCode::CameraMissing
-            }
-            "NotReadableError" | "TrackStartError" | "AbortError" => ErrorCode::CameraInUse,
-            _ => ErrorCode::CameraFailed,
-        }
-    }
 }
 
-/// The error code of a face-gate refusal.
-pub fn refusal_code(refusal: &liveness_core::face::Refusal) -> ErrorCode {
-    match refusal {
+/// The error of a face-gate refusal (`no-face`, `multiple-faces`).
+pub fn refusal_error(refusal: &liveness_core::face::Refusal) -> LivenessError {
+    let code = match refusal {
         liveness_core::face::Refusal::NoFace { .. } => ErrorCode::NoFace,
         liveness_core::face::Refusal::MultipleFaces { .. } => ErrorCode::MultipleFaces,
+    };
+    LivenessError::new(code, refusal.to_string())
+}
+
+/// The error of a runtime failure while loading a model: `model-hash` when the bytes are not the
+/// manifest's, `webgpu-unavailable`, else `model-invalid`.
+pub fn load_error(e: liveness_runtime::Error) -> LivenessError {
+    use liveness_runtime::Error as E;
+    let code = match &e {
+        E::Refusing { .. } => ErrorCode::ModelHash,
+        E::WebGpuUnavailable => ErrorCode::WebGpuUnavailable,
+        _ => ErrorCode::ModelInvalid,
+    };
+    LivenessError::new(code, e.to_string())
+}
+
+/// The error of a runtime failure while checking frames: the gate's refusal, `frames` for
+/// frames that are not five of one valid size, else `inference`.
+pub fn check_error(e: liveness_runtime::Error) -> LivenessError {
+    use liveness_runtime::Error as E;
+    match e {
+        E::Refused(r) => refusal_error(&r),
+        E::Frames(_) | E::ModelInput(_) => LivenessError::new(ErrorCode::Frames, e.to_string()),
+        other => LivenessError::new(ErrorCode::Inference, other.to_string()),
     }
 }
 
@@ -139,36 +149,9 @@ pub fn js_message(value: &JsValue) -> String {
     value.as_string().unwrap_or_else(|| format!("{value:?}"))
 }
 
-/// The `name` of a JS exception (`DOMException`s and `Error`s alike), if it has one.
-pub fn js_error_name(value: &JsValue) -> Option<String> {
-    js_sys::Reflect::get(value, &"name".into())
-        .ok()
-        .and_then(|n| n.as_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn media_errors_map_to_the_states_the_widget_shows() {
-        assert_eq!(
-            ErrorCode::from_media_error("NotAllowedError"),
-            ErrorCode::CameraDenied
-        );
-        assert_eq!(
-            ErrorCode::from_media_error("NotFoundError"),
-            ErrorCode::CameraMissing
-        );
-        assert_eq!(
-            ErrorCode::from_media_error("NotReadableError"),
-            ErrorCode::CameraInUse
-        );
-        assert_eq!(
-            ErrorCode::from_media_error("TypeError"),
-            ErrorCode::CameraFailed
-        );
-    }
 
     #[test]
     fn codes_are_distinct_kebab_case() {
