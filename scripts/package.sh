@@ -15,13 +15,14 @@ if ! [[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$ ]]; then
   echo "package: the workspace version in Cargo.toml is not semver: '$version'" >&2
   exit 1
 fi
-[ -f web/pkg/liveness_wasm_bg.wasm ] || scripts/build-web.sh >&2
+[ -f web/pkg/liveness_wasm_size.js ] || scripts/build-web.sh >&2
 
 stage=dist/npm/liveness-check
 rm -rf "$stage"
 mkdir -p "$stage/pkg"
-cp web/liveness-check.js web/liveness-check.d.ts web/liveness-check.css web/liveness-worker.js "$stage/"
-cp web/pkg/liveness_wasm.js web/pkg/liveness_wasm.d.ts web/pkg/liveness_wasm_bg.wasm "$stage/pkg/"
+cp web/liveness-check.js web/liveness-check.d.ts web/liveness-check.css web/liveness-worker.js \
+  web/capture.js web/texts.js web/worker-client.js web/session-client.js "$stage/"
+cp web/pkg/liveness_wasm.js web/pkg/liveness_wasm.d.ts web/pkg/liveness_wasm_bg.wasm web/pkg/liveness_wasm_size.js "$stage/pkg/"
 cp -r web/locales "$stage/locales"
 cp web/npm/README.md CHANGELOG.md LICENSE-MIT LICENSE-APACHE "$stage/"
 sed "s/@VERSION@/$version/" web/npm/package.json > "$stage/package.json"

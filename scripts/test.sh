@@ -44,4 +44,4 @@ step "browser tests (tests/browser, Chromium)"
 # built; the package test reads the tarball. One file at a time (they share the machine's two
 # cores); no test may hang: one that passes 10 minutes fails with its name.
 (cd tests/browser && node --test --test-concurrency=1 --test-timeout=600000 \
-  widget.test.mjs locales.test.mjs package.test.mjs examples.test.mjs)
+  widget.test.mjs locales.test.mjs capture.test.mjs package.test.mjs examples.test.mjs)

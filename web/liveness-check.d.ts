@@ -26,6 +26,10 @@ export const TRACK_SIDE: 240;
 /** What the widget is doing. */
 export type LivenessState =
   | 'idle'
+  /** Fetching the wasm module and the model before a check (`preload`), start() still works. */
+  | 'loading'
+  /** The module and the model are loaded, nothing under way: start() opens the camera at once. */
+  | 'ready'
   | 'starting'
   | 'preview'
   /** The head-pose challenge: one step after another (event `challenge`). */
@@ -219,7 +223,6 @@ export interface LivenessStateDetail {
   code?: LivenessErrorCode | LivenessRefusalCode;
 }
 
-/** The detail of the `progress` event while the model downloads. */
 /** The camera in use, in a `camera-change` event (when the camera opens, and on every pick). */
 export interface LivenessCameraDetail {
   /** The device's id (`camera` attribute value to ask for it again). */
@@ -229,6 +232,10 @@ export interface LivenessCameraDetail {
   facingMode: string | null;
 }
 
+/**
+ * The detail of the `progress` event: bytes of the wasm module and the model together (the
+ * model's size joins `total` once its download starts).
+ */
 export interface LivenessProgress {
   loaded: number;
   total: number;
@@ -318,14 +325,15 @@ export class LivenessCheck extends HTMLElement {
   start(): Promise<void>;
   /** From the preview: the head-pose challenge, then the five frames, then the check. */
   capture(): Promise<void>;
-  /** Stops the camera and any check under way; back to idle. */
+  /** Stops the camera and any check under way: back to `ready` when the model is loaded, else `idle`. */
   stop(): void;
   /** The shipped locale in use (one of LOCALES), once chosen; see the `lang` attribute. */
   readonly locale: LivenessLocale | null;
   /**
    * Fetches and prepares the wasm module and the model now, so that start() does not wait for
    * them (the `preload` attribute does this on connect; without either, nothing is fetched
-   * before a check starts). A failure is reported when the check starts.
+   * before a check starts): `idle` → `loading` (with `progress` events) → `ready`. A failure
+   * returns to `idle` and is reported when the check starts.
    */
   preload(): Promise<void>;
 

@@ -3,14 +3,24 @@
 // Embedding is one tag, `<liveness-check model="/models/default.onnx"></liveness-check>`, or one
 // call, `mount(element, { model })`. The widget asks for the camera, shows a preview with live
 // guidance from a face detector, asks for a short head-pose challenge (the session server's, or
-// one drawn here), captures five frames, stops the camera, and runs the model on this device. The main thread only shows the preview and grabs frames (through the wasm module's
-// Camera); a Web Worker (liveness-worker.js) holds the models and runs the face detector, the
-// trainer's own preprocessing and inference — wonnx on a hardware WebGPU adapter, tract on the CPU
-// everywhere else. No frame leaves the device unless the host page asks for them (`share-frames`,
+// one drawn here), captures five frames, stops the camera, and runs the model on this device.
+//
+// The page's main thread never loads the wasm module: it shows the preview and grabs frames
+// (capture.js). A Web Worker (liveness-worker.js, spoken to through worker-client.js) holds the
+// module and runs the face detector, the challenge tracker, the trainer's own preprocessing and
+// inference — wonnx on a hardware WebGPU adapter, tract on the CPU everywhere else. The states and
+// texts are texts.js; the host's session server is spoken to through session-client.js. No frame leaves the device unless the host page asks for them (`share-frames`,
 // or a `session` endpoint of the host's own server).
 //
 // Everything it loads is relative to this file (no CDN), and it needs no inline script or style,
 // so it runs under `script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; worker-src 'self'`.
+
+import { Camera } from './capture.js';
+import { pngBase64, scaled, sessionCall } from './session-client.js';
+import { DEFAULT_TEXTS, RTL, STATES, localeTable, mergeTexts, pickLocale } from './texts.js';
+import { ask, framesForWorker, loadModel, look } from './worker-client.js';
+
+export { DEFAULT_TEXTS, LOCALES, STATES, pickLocale } from './texts.js';
 
 /** The number of frames the model takes (liveness_core::FRAMES; the wasm module's frameCount()). */
 export const FRAMES = 5;
@@ -34,91 +44,6 @@ export const MAX_TRACK_FRAMES = 100;
  * the detector sees 128 × 128, so 240 loses nothing it uses and keeps the upload small). */
 export const TRACK_SIDE = 240;
 
-/**
- * Every state of the widget: whether a check is under way (`busy`: start() does nothing), the
- * text key of its status line (null: chosen from the detail), and the text key of its one button
- * (null: hidden). Rendering, busy checks and the `.d.ts` all follow this table.
- */
-export const STATES = Object.freeze({
-  idle: Object.freeze({ busy: false, text: 'intro', button: 'start' }),
-  starting: Object.freeze({ busy: true, text: 'starting', button: null }),
-  preview: Object.freeze({ busy: true, text: null, button: 'capture' }),
-  challenge: Object.freeze({ busy: true, text: null, button: null }),
-  capturing: Object.freeze({ busy: true, text: 'capturing', button: null }),
-  analysing: Object.freeze({ busy: true, text: 'analysing', button: null }),
-  result: Object.freeze({ busy: false, text: null, button: 'again' }),
-  refused: Object.freeze({ busy: false, text: null, button: 'retry' }),
-  error: Object.freeze({ busy: false, text: null, button: 'retry' }),
-});
-
-/** Texts shown to the user; replace any of them through `element.texts` or `mount(…, {texts})`. */
-export const DEFAULT_TEXTS = Object.freeze({
-  intro: 'Show that you are a live person. The camera pictures stay on this device.',
-  introSession: "Show that you are a live person. The pictures go only to this site's server, to confirm the check.",
-  start: 'Start check',
-  starting: 'Asking for camera access…',
-  capture: 'Capture',
-  capturing: 'Hold still…',
-  analysing: 'Checking…',
-  live: 'Live person confirmed.',
-  spoof: 'We could not confirm a live person. Face the camera in good light and try again.',
-  stepProgress: 'Step {step} of {steps}: {instruction}',
-  steps: Object.freeze({
-    centre: 'Look straight at the camera.',
-    left: 'Turn your head slowly to the left.',
-    right: 'Turn your head slowly to the right.',
-    up: 'Tilt your head slowly up.',
-    down: 'Tilt your head slowly down.',
-  }),
-  challengeFailed: Object.freeze({
-    'challenge-failed': 'We could not see the head movement we asked for. Try again, turning slowly.',
-    flat: 'The face moved like a flat picture. Use your own face in front of the camera.',
-    discontinuous: 'We lost track of your face. Stay in view and try again.',
-    'repeated-frames': 'The camera sent the same picture twice. Try again.',
-    'too-fast': 'That was faster than a person can turn. Try again.',
-  }),
-  retry: 'Try again',
-  again: 'Check again',
-  score: 'Spoof probability {p} (threshold {t})',
-  modelNote: 'Model trained on {data}. Terms: {terms}.',
-  loading: 'Downloading the check… {percent}',
-  camera: 'Camera',
-  guidance: Object.freeze({
-    'no-face': 'Move into view: no face is visible.',
-    'multiple-faces': 'Only one person, please.',
-    'too-far': 'Come a little closer.',
-    'too-close': 'Move back a little.',
-    'off-centre': 'Centre your face in the oval.',
-    'too-dark': 'More light, please: your face is too dark.',
-    good: 'Good. Hold still and press Capture.',
-  }),
-  refused: Object.freeze({
-    'no-face': 'Your face was not visible in every picture. Face the camera and try again.',
-    'multiple-faces': 'More than one person was in the pictures. Make sure you are alone and try again.',
-  }),
-  errors: Object.freeze({
-    'camera-denied':
-      'Camera access was blocked. Allow the camera for this site in your browser settings, then try again.',
-    'camera-missing': 'No camera was found. Connect a camera, then try again.',
-    'camera-in-use': 'The camera is in use by another application. Close it, then try again.',
-    'camera-failed': 'The camera could not be started.',
-    'webgpu-unavailable': 'This browser cannot run the check on the graphics processor (WebGPU is unavailable).',
-    'model-fetch': 'The liveness model could not be downloaded. Check your connection, then try again.',
-    'model-hash': 'The liveness model failed its integrity check and was not used.',
-    'model-invalid': 'The liveness model could not be loaded.',
-    frames: 'The captured pictures could not be used.',
-    'device-lost': 'The graphics device stopped working. Try again.',
-    inference: 'The check could not run. Try again.',
-    session: 'The check could not be confirmed with the server. Try again.',
-  }),
-});
-
-// ---------------------------------------------------------------------------------------------
-// The wasm runtime on the main thread (the camera and the shared rules), and the worker that
-// holds the models. Both are shared by every widget of the page.
-
-let runtime = null;
-
 /** Where the last picked camera is remembered (localStorage, per origin). */
 const CAMERA_KEY = 'liveness-check:camera';
 
@@ -133,198 +58,6 @@ export function manifestUrl(modelUrl) {
   return `${path.endsWith('.onnx') ? path.slice(0, -'.onnx'.length) : path}.json${rest}`;
 }
 
-function loadRuntime() {
-  if (!runtime) {
-    // Literal `new URL('…', import.meta.url)`: bundlers (Vite, webpack, Rollup) find the files.
-    const loading = import(new URL('./pkg/liveness_wasm.js', import.meta.url).href).then(async (rt) => {
-      await rt.default({ module_or_path: new URL('./pkg/liveness_wasm_bg.wasm', import.meta.url) });
-      return rt;
-    });
-    runtime = loading;
-    loading.catch(() => {
-      if (runtime === loading) runtime = null;
-    });
-  }
-  return runtime;
-}
-
-let worker = null;
-let nextId = 1;
-const pending = new Map(); // id → { resolve, reject, onProgress }
-
-function failAll(error) {
-  for (const p of pending.values()) p.reject(error);
-  pending.clear();
-}
-
-function livenessError(detail) {
-  const error = new Error(detail.message);
-  error.name = 'LivenessError';
-  error.code = detail.code;
-  return error;
-}
-
-function getWorker() {
-  if (!worker) {
-    worker = new Worker(new URL('./liveness-worker.js', import.meta.url), { type: 'module' });
-    worker.onmessage = ({ data }) => {
-      if (data.op === 'fatal') {
-        // The worker's module died (a panic, e.g. a lost GPU device); it loads a fresh one.
-        failAll(livenessError(data.error));
-        return;
-      }
-      const p = pending.get(data.id);
-      if (!p) return;
-      if (data.op === 'progress') {
-        p.onProgress?.(data.loaded, data.total);
-        return;
-      }
-      pending.delete(data.id);
-      if (data.ok) p.resolve(data.value);
-      else p.reject(livenessError(data.error));
-    };
-    worker.onerror = (e) => {
-      failAll(livenessError({ code: 'inference', message: `the worker failed: ${e.message ?? e}` }));
-      worker?.terminate();
-      worker = null;
-    };
-  }
-  return worker;
-}
-
-/** Sends `msg` to the worker (moving `transfer`) and resolves with its answer. */
-function ask(msg, { transfer = [], onProgress } = {}) {
-  const id = nextId++;
-  return new Promise((resolve, reject) => {
-    pending.set(id, { resolve, reject, onProgress });
-    getWorker().postMessage({ ...msg, id }, transfer);
-  });
-}
-
-/** Plain frames for the worker; `keep` copies them so the caller keeps its own. */
-function framesForWorker(frames, keep) {
-  const plain = frames.map((f) => ({
-    data: keep ? new Uint8ClampedArray(f.data) : f.data,
-    width: f.width,
-    height: f.height,
-  }));
-  return { plain, transfer: plain.map((f) => f.data.buffer) };
-}
-
-/** Base64 of a lossless PNG of one RGBA frame (for the session server). */
-async function pngBase64(frame) {
-  const canvas = new OffscreenCanvas(frame.width, frame.height);
-  canvas.getContext('2d').putImageData(frame, 0, 0);
-  const blob = await canvas.convertToBlob({ type: 'image/png' });
-  const url = await new Promise((resolve, reject) => {
-    const reader = new FileReader();
-    reader.onload = () => resolve(reader.result);
-    reader.onerror = () => reject(reader.error);
-    reader.readAsDataURL(blob);
-  });
-  return String(url).slice(String(url).indexOf(',') + 1);
-}
-
-/** `frame` (ImageData) scaled so that its longer side is at most `side` pixels, as ImageData. */
-async function scaled(frame, side) {
-  const k = Math.min(1, side / Math.max(frame.width, frame.height));
-  const [w, h] = [Math.max(1, Math.round(frame.width * k)), Math.max(1, Math.round(frame.height * k))];
-  const bitmap = await createImageBitmap(frame, { resizeWidth: w, resizeHeight: h, resizeQuality: 'high' });
-  const canvas = new OffscreenCanvas(w, h);
-  const ctx = canvas.getContext('2d');
-  ctx.drawImage(bitmap, 0, 0);
-  bitmap.close();
-  return ctx.getImageData(0, 0, w, h);
-}
-
-/** A `session` error: the host's server refused or could not confirm the check. */
-function sessionError(message) {
-  return livenessError({ code: 'session', message });
-}
-
-/** POSTs JSON to the host's session endpoint; resolves to the answer or rejects with `session`. */
-async function sessionCall(url, body) {
-  let response;
-  try {
-    response = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch (e) {
-    throw sessionError(`${url}: ${e.message ?? e}`);
-  }
-  const answer = await response.json().catch(() => ({}));
-  if (!response.ok) throw sessionError(`${url}: HTTP ${response.status}: ${answer.message ?? answer.error ?? ''}`);
-  return answer;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Locales: JSON text tables next to this module (English is DEFAULT_TEXTS, built in). Each URL is
-// a literal, so that bundlers copy the tables.
-
-const LOCALE_URLS = Object.freeze({
-  en: null,
-  ar: new URL('./locales/ar.json', import.meta.url),
-  de: new URL('./locales/de.json', import.meta.url),
-  es: new URL('./locales/es.json', import.meta.url),
-  fr: new URL('./locales/fr.json', import.meta.url),
-  he: new URL('./locales/he.json', import.meta.url),
-  ja: new URL('./locales/ja.json', import.meta.url),
-  'pt-BR': new URL('./locales/pt-BR.json', import.meta.url),
-  ru: new URL('./locales/ru.json', import.meta.url),
-  'zh-CN': new URL('./locales/zh-CN.json', import.meta.url),
-});
-
-/** The locales the widget ships. */
-export const LOCALES = Object.freeze(Object.keys(LOCALE_URLS));
-
-/** The shipped locales written right to left. */
-const RTL = new Set(['ar', 'he']);
-
-/**
- * The shipped locale for language tags in order of preference: the first tag with a table of
- * its own (`pt-BR`), or of its language (`pt-PT` → `pt-BR`, `zh` → `zh-CN`); else English.
- */
-export function pickLocale(tags) {
-  for (const tag of tags) {
-    if (typeof tag !== 'string' || !tag) continue;
-    const lower = tag.toLowerCase();
-    const language = lower.split('-')[0];
-    const found =
-      LOCALES.find((l) => l.toLowerCase() === lower) ?? LOCALES.find((l) => l.toLowerCase().split('-')[0] === language);
-    if (found) return found;
-  }
-  return 'en';
-}
-
-const localeTables = new Map(); // locale → Promise of its table
-
-function localeTable(locale) {
-  const url = LOCALE_URLS[locale];
-  if (!url) return Promise.resolve({});
-  if (!localeTables.has(locale)) {
-    const loading = fetch(url).then((r) => {
-      if (!r.ok) throw new Error(`${url}: ${r.status}`);
-      return r.json();
-    });
-    // A table that failed to load is fetched again next time.
-    loading.catch(() => localeTables.delete(locale));
-    localeTables.set(locale, loading);
-  }
-  return localeTables.get(locale);
-}
-
-const TEXT_GROUPS = ['guidance', 'refused', 'errors', 'steps', 'challengeFailed'];
-
-/** `base` with `over`'s texts on top, per code within the groups. */
-function mergeTexts(base, over) {
-  const merged = { ...base, ...over };
-  delete merged._meta;
-  for (const group of TEXT_GROUPS) merged[group] = { ...base[group], ...(over?.[group] ?? {}) };
-  return merged;
-}
-
 function errorCode(error) {
   return error && error.name === 'LivenessError' && typeof error.code === 'string' ? error.code : 'inference';
 }
@@ -337,7 +70,7 @@ const ElementBase = globalThis.HTMLElement ?? class {};
 
 export class LivenessCheck extends ElementBase {
   static get observedAttributes() {
-    return ['model', 'manifest', 'lang'];
+    return ['model', 'manifest', 'backend', 'lang'];
   }
 
   #texts = DEFAULT_TEXTS;
@@ -352,11 +85,13 @@ export class LivenessCheck extends ElementBase {
   /** The device the user picked in this page (null: none picked). */
   #chosenCamera = null;
   #modelLoading = null;
+  /** The model spec (model, manifest, backend) whose load succeeded, as a key: `ready` then. */
+  #loaded = null;
   #run = 0; // bumped on every start, stop and failure, so that a stale async step gives up
   #refocus = false; // the button had keyboard focus when it was hidden
   #detail = null; // the verdict in `result`, { code, message } in `error` and `refused`
   #guidance = null; // the last look of the face detector in `preview`
-  #progress = null; // download progress of the model, 0..1, while it loads
+  #progress = null; // download progress of the wasm module and the model together, 0..1
   #session = null; // the host server's session of this check ({ id, nonce, challenge, … }), with `session`
   #challenge = null; // during `challenge`: { steps, progress } (the step due, the last pose)
   #ui;
@@ -409,13 +144,39 @@ export class LivenessCheck extends ElementBase {
   }
 
   /**
-   * Fetches and prepares the wasm module and the model now (what `preload` does on connect),
-   * so that start() does not wait for them. Resolves once both are ready; a failure is reported
-   * when the check starts.
+   * Fetches and prepares the wasm module and the model now (what `preload` does on connect), so
+   * that start() does not wait for them: `idle` → `loading` (with progress) → `ready`. Resolves
+   * once both are loaded; a failure returns to `idle` and is reported when the check starts.
    */
   async preload() {
-    const loading = ask({ op: 'load', model: this.#model, manifest: this.#manifest, backend: this.#backend });
-    await Promise.allSettled([loadRuntime(), loading]);
+    const spec = this.#modelSpec;
+    if (this.#state === 'idle') {
+      this.#progress = 0;
+      this.#set('loading');
+    }
+    const loading = loadModel(spec, (loaded, total) => {
+      if (this.#state === 'loading') this.#showProgress(loaded, total);
+    });
+    this.#modelLoading ??= loading;
+    const loaded = await loading.then(
+      () => true,
+      () => false,
+    );
+    if (loaded) this.#loaded = JSON.stringify(spec);
+    if (this.#state === 'loading') {
+      this.#progress = null;
+      this.#set(this.#readyState);
+    }
+  }
+
+  /** `ready` when the model of the current attributes is loaded, else `idle`. */
+  get #readyState() {
+    return this.#loaded === JSON.stringify(this.#modelSpec) ? 'ready' : 'idle';
+  }
+
+  /** What the worker loads: the model, its manifest and the backend asked for. */
+  get #modelSpec() {
+    return { model: this.#model, manifest: this.#manifest, backend: this.#backend };
   }
 
   disconnectedCallback() {
@@ -425,7 +186,11 @@ export class LivenessCheck extends ElementBase {
   attributeChangedCallback(name) {
     if (!this.isConnected) return;
     if (name === 'lang') this.#applyLocale();
-    else this.#showModelNote();
+    else {
+      this.#showModelNote();
+      // Another model is not loaded yet.
+      if (this.#state === 'ready' && this.#readyState === 'idle') this.#set('idle');
+    }
   }
 
   /** The current state: one of the keys of STATES. */
@@ -528,10 +293,8 @@ export class LivenessCheck extends ElementBase {
     const run = ++this.#run;
     this.#set('starting');
     try {
-      const rt = await loadRuntime();
-      if (run !== this.#run) return;
       // Before the camera: a forced WebGPU engine without an adapter leaves nothing to ask for.
-      if (this.#backend === 'webgpu') rt.chooseBackend('webgpu', await rt.webgpuAdapter());
+      if (this.#backend === 'webgpu') await ask({ op: 'backend', backend: 'webgpu' });
       if (run !== this.#run) return;
       // With a session endpoint: a server nonce binds this capture (before the camera opens).
       this.#session = null;
@@ -541,12 +304,13 @@ export class LivenessCheck extends ElementBase {
         this.#session = session;
       }
       this.#progress = 0;
-      this.#modelLoading = ask(
-        { op: 'load', model: this.#model, manifest: this.#manifest, backend: this.#backend },
-        { onProgress: (loaded, total) => this.#onProgress(run, loaded, total) },
-      );
+      const spec = this.#modelSpec;
+      this.#modelLoading = loadModel(spec, (loaded, total) => {
+        if (run === this.#run) this.#showProgress(loaded, total);
+      });
       this.#modelLoading.then(
         () => {
+          this.#loaded = JSON.stringify(spec);
           this.#progress = null;
           if (run === this.#run) this.#render();
         },
@@ -556,14 +320,13 @@ export class LivenessCheck extends ElementBase {
         },
       );
       const { ask: wanted, fallback } = this.#cameraConstraints();
-      const camera = await rt.Camera.open(this.#ui.video, wanted).catch((error) => {
+      const camera = await Camera.open(this.#ui.video, wanted).catch((error) => {
         // A remembered camera that is gone (or busy) gives way to the default one.
         if (!fallback || run !== this.#run) throw error;
-        return rt.Camera.open(this.#ui.video, fallback);
+        return Camera.open(this.#ui.video, fallback);
       });
       if (run !== this.#run) {
         camera.stop();
-        camera.free();
         return;
       }
       this.#camera = camera;
@@ -608,7 +371,7 @@ export class LivenessCheck extends ElementBase {
       const { plain, transfer } = framesForWorker(frames, share || session !== null);
       const sent = performance.now();
       const verdict = await ask(
-        { op: 'check', model: this.#model, manifest: this.#manifest, backend: this.#backend, frames: plain },
+        { op: 'check', ...this.#modelSpec, frames: plain },
         { transfer },
       );
       const workerMs = performance.now() - sent;
@@ -631,9 +394,8 @@ export class LivenessCheck extends ElementBase {
         verdict.timings.challengeMs = started - track.origin;
         if (!session) {
           // Client-only: the server's rules, run here on the looks and the five frames' faces.
-          const rt = await loadRuntime();
           const looks = track.looks.concat(verdict.faces.map((face) => ({ face, width: frames[0].width })));
-          const checked = rt.checkTrack(track.steps, looks, track.times.concat(frameTimes));
+          const checked = await ask({ op: 'check-track', steps: track.steps, looks, times: track.times.concat(frameTimes) });
           verdict.challenge = { steps: track.steps, passed: checked.passed, code: checked.code ?? null, drawnBy: 'client' };
           verdict.live = verdict.live && checked.passed;
         }
@@ -656,8 +418,8 @@ export class LivenessCheck extends ElementBase {
         if (run !== this.#run) return;
         verdict.timings.sessionMs = performance.now() - sent;
         verdict.session = { id: confirmed.id, token: confirmed.token, live: confirmed.live, pSpoof: confirmed.pSpoof, verdict: confirmed.verdict, findings: confirmed.findings };
-        const rt = await loadRuntime();
-        const code = confirmed.findings.find((f) => rt.challengeCodes().includes(f)) ?? null;
+        const codes = (await ask({ op: 'codes' })).challenge;
+        const code = confirmed.findings.find((f) => codes.includes(f)) ?? null;
         verdict.challenge = { steps: track.steps, passed: code === null, code, drawnBy: 'server' };
         verdict.live = verdict.live && confirmed.live;
       }
@@ -670,16 +432,15 @@ export class LivenessCheck extends ElementBase {
   }
 
   /**
-   * Prompts the challenge's steps one by one and follows them look by look (the face detector in
-   * the worker, liveness-core's tracker here) until all are done, a step runs out of time, or the
+   * Prompts the challenge's steps one by one and follows them look by look (the face detector and
+   * liveness-core's tracker, both in the worker) until all are done, a step runs out of time, or the
    * track is full; the server (or checkTrack) decides on the track either way. Resolves to the
    * track: { steps, looks: [{ face, width }], times (ms since `origin`), uploads (frames scaled
    * for the server, with `session` only), origin }.
    */
   async #performChallenge(run, camera, steps) {
-    const rt = await loadRuntime();
-    const tracker = new rt.ChallengeTracker(steps ?? undefined);
-    const track = { steps: tracker.steps, looks: [], times: [], uploads: [], origin: performance.now() };
+    const { steps: drawn } = await ask({ op: 'challenge', steps });
+    const track = { steps: drawn, looks: [], times: [], uploads: [], origin: performance.now() };
     const upload = this.#session !== null;
     let due = 0;
     let dueSince = track.origin;
@@ -692,13 +453,12 @@ export class LivenessCheck extends ElementBase {
         if (run !== this.#run) break;
         const at = performance.now() - track.origin;
         const small = upload ? await scaled(frame, TRACK_SIDE) : null;
-        const { plain, transfer } = framesForWorker([frame], false);
-        const look = await ask({ op: 'guide', frame: plain[0], previous: null }, { transfer });
+        const seen = await look(frame, null, true);
         if (run !== this.#run) break;
-        const progress = tracker.push(look.face ?? null);
+        const { progress } = seen;
         // Only looks with one face join the track: the server's gate would refuse the others.
-        if (look.face) {
-          track.looks.push({ face: look.face, width: frame.width });
+        if (seen.face) {
+          track.looks.push({ face: seen.face, width: frame.width });
           track.times.push(at);
           if (small) track.uploads.push(small);
         }
@@ -717,7 +477,6 @@ export class LivenessCheck extends ElementBase {
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       }
     } finally {
-      tracker.free();
       this.#challenge = null;
     }
     return track;
@@ -727,7 +486,8 @@ export class LivenessCheck extends ElementBase {
   stop() {
     this.#run += 1;
     this.#releaseCamera();
-    if (this.#state !== 'idle') this.#set('idle');
+    const rest = this.#readyState;
+    if (this.#state !== rest) this.#set(rest);
   }
 
   /** Looks at the preview a few times a second and tells the user how to place their face. */
@@ -741,14 +501,13 @@ export class LivenessCheck extends ElementBase {
       try {
         const [frame] = await this.#camera.capture(1, 0);
         if (run !== this.#run || this.#state !== 'preview') return;
-        const { plain, transfer } = framesForWorker([frame], false);
-        const look = await ask({ op: 'guide', frame: plain[0], previous }, { transfer });
+        const seen = await look(frame, previous);
         if (run !== this.#run || this.#state !== 'preview') return;
-        steadyLooks = look.guidance === 'good' && look.steady ? steadyLooks + 1 : 0;
-        previous = look.face;
-        this.#guidance = look;
+        steadyLooks = seen.guidance === 'good' && seen.steady ? steadyLooks + 1 : 0;
+        previous = seen.face;
+        this.#guidance = seen;
         this.#render();
-        this.dispatchEvent(new CustomEvent('guidance', { detail: look, bubbles: true, composed: true }));
+        this.dispatchEvent(new CustomEvent('guidance', { detail: seen, bubbles: true, composed: true }));
         // Auto-capture: a well-placed face that held still for two looks in a row.
         if (autoAfter !== null && steadyLooks >= 2 && performance.now() - since >= autoAfter) {
           this.capture();
@@ -762,8 +521,9 @@ export class LivenessCheck extends ElementBase {
     }
   }
 
-  #onProgress(run, loaded, total) {
-    if (run !== this.#run || !total) return;
+  /** Download progress of the wasm module and the model together. */
+  #showProgress(loaded, total) {
+    if (!total) return;
     this.#progress = Math.min(1, loaded / total);
     this.#render();
     this.dispatchEvent(new CustomEvent('progress', { detail: { loaded, total }, bubbles: true, composed: true }));
@@ -846,11 +606,8 @@ export class LivenessCheck extends ElementBase {
   }
 
   #releaseCamera() {
-    if (this.#camera) {
-      this.#camera.stop();
-      this.#camera.free();
-      this.#camera = null;
-    }
+    this.#camera?.stop();
+    this.#camera = null;
   }
 
   #fail(error) {
@@ -884,6 +641,8 @@ export class LivenessCheck extends ElementBase {
     const d = this.#detail;
     switch (this.#state) {
       case 'idle':
+      case 'loading':
+      case 'ready':
         return this.#sessionUrl ? t.introSession : t.intro;
       case 'preview':
         return t.guidance[this.#guidance?.guidance] ?? t.guidance['off-centre'];
@@ -933,7 +692,7 @@ export class LivenessCheck extends ElementBase {
     if (guidance) this.dataset.guidance = guidance;
     else delete this.dataset.guidance;
     progress.textContent =
-      spec.busy && this.#progress !== null && this.#progress < 1
+      (spec.busy || state === 'loading') && this.#progress !== null && this.#progress < 1
         ? t.loading.replace('{percent}', this.#number(this.#progress, { style: 'percent' }))
         : '';
     if (spec.button === null) {

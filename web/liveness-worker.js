@@ -1,16 +1,31 @@
-// The widget's Web Worker: it holds the wasm module's models (the face guide and the liveness
-// model) and runs the face detector, preprocessing and inference, so the page's main thread only
-// shows the preview and grabs frames. Frames arrive transferred, not copied.
+// The widget's Web Worker: the only place the wasm module is loaded. It holds the models (the face
+// guide, the liveness model, the challenge tracker) and runs the face detector, preprocessing and
+// inference, so the page's main thread only shows the preview and grabs frames (capture.js).
+// Frames arrive transferred, not copied.
 //
-// Messages in:  { id, op: 'guide', frame, previous }          → { id, ok, value: guidance }
-//               { id, op: 'load', model, manifest, backend }  → { id, ok, value: model info }
-//                                                                 (and { op: 'progress', loaded, total })
-//               { id, op: 'check', frames }                   → { id, ok, value: verdict }
-// Failures answer { id, ok: false, error: { name, code, message } }. A panic inside the module
-// (wonnx panics on GPU errors) posts { op: 'fatal', error }; the next message gets a fresh module.
+// The protocol, in one place (worker-client.js is the other end). Every request carries an `id`;
+// the answer is { id, ok: true, value } or { id, ok: false, error: { name, code, message } }.
+//   { op: 'backend', backend }                 → { backend, reason } (the policy on this
+//                                                 browser's adapter, probed once), or
+//                                                 webgpu-unavailable
+//   { op: 'load', model, manifest, backend }   → { backend, backendReason, loadTimings, manifest },
+//                                                 with { id, op: 'progress', part: 'runtime' |
+//                                                 'model', loaded, total } on the way
+//   { op: 'check', model, manifest, backend, frames } → the verdict
+//   { op: 'guide', frame, previous, challenge } → { guidance, face, steady, detectMs }, and with
+//                                                 `challenge` the tracker's `progress` after it
+//   { op: 'challenge', steps }                 → { steps } (a new tracker; null steps: drawn here)
+//   { op: 'check-track', steps, looks, times } → { passed, code, message, depth }
+//   { op: 'codes' }                            → { challenge: [...] } (the failure codes)
+// A panic inside the module (wonnx panics on GPU errors) posts { op: 'fatal', error }; the next
+// message gets a fresh module.
 
-let runtime = null; // Promise of { rt, guide, models: Map<key, Promise<LivenessModel>> }
+import WASM_BYTES from './pkg/liveness_wasm_size.js';
+
+let runtime = null; // Promise of { rt, guide, tracker, models: Map<key, Promise<LivenessModel>> }
 let generation = 0;
+/** Who hears the runtime's download progress while it loads: (loaded, total) callbacks. */
+const runtimeListeners = new Set();
 
 function loadRuntime() {
   if (!runtime) {
@@ -20,19 +35,58 @@ function loadRuntime() {
     const url = new URL('./pkg/liveness_wasm.js', import.meta.url);
     if (generation > 1) url.search = `?instance=${generation}`;
     const loading = import(url.href).then(async (rt) => {
-      await rt.default({ module_or_path: new URL('./pkg/liveness_wasm_bg.wasm', import.meta.url) });
+      await rt.default({ module_or_path: counted(await fetchWasm(new URL('./pkg/liveness_wasm_bg.wasm', import.meta.url))) });
       rt.setFatalListener((error) => {
         if (runtime === loading) runtime = null;
         self.postMessage({ op: 'fatal', error: plain(error) });
       });
-      return { rt, guide: null, models: new Map() };
+      return { rt, guide: null, tracker: null, models: new Map() };
     });
     runtime = loading;
-    loading.catch(() => {
-      if (runtime === loading) runtime = null;
-    });
+    loading
+      .catch(() => {
+        if (runtime === loading) runtime = null;
+      })
+      .finally(() => runtimeListeners.clear());
   }
   return runtime;
+}
+
+async function fetchWasm(url) {
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (e) {
+    throw failure('model-fetch', `${url}: ${e?.message ?? e}`);
+  }
+  if (!response.ok) throw failure('model-fetch', `${url}: HTTP ${response.status} ${response.statusText}`);
+  return response;
+}
+
+/**
+ * The wasm response with its bytes counted as they arrive (still compiled while streaming). The
+ * total is the file's size from the build: a compressed response's Content-Length is not.
+ */
+function counted(response) {
+  let loaded = 0;
+  const total = Math.max(WASM_BYTES, 1);
+  const body = response.body.pipeThrough(
+    new TransformStream({
+      transform(chunk, controller) {
+        loaded += chunk.byteLength;
+        for (const listener of runtimeListeners) listener(Math.min(loaded, total), total);
+        controller.enqueue(chunk);
+      },
+    }),
+  );
+  return new Response(body, { headers: { 'content-type': 'application/wasm' } });
+}
+
+function failure(code, message) {
+  const error = new Error(message);
+  error.name = 'LivenessError';
+  error.code = code;
+  return error;
 }
 
 function plain(error) {
@@ -47,7 +101,7 @@ async function model(state, { model, manifest, backend }, id) {
   const key = `${model}\n${manifest ?? ''}\n${backend}`;
   let loading = state.models.get(key);
   if (!loading) {
-    const onProgress = (loaded, total) => self.postMessage({ op: 'progress', id, loaded, total });
+    const onProgress = (loaded, total) => self.postMessage({ op: 'progress', id, part: 'model', loaded, total });
     loading = state.rt.LivenessModel.load(model, manifest ?? undefined, { backend, onProgress });
     state.models.set(key, loading);
     // A failed load is retried next time rather than remembered.
@@ -57,9 +111,8 @@ async function model(state, { model, manifest, backend }, id) {
 }
 
 const ops = {
-  async guide(state, msg) {
-    state.guide ??= new state.rt.FaceGuide();
-    return state.guide.look(msg.frame, msg.previous ?? undefined);
+  async backend(state, msg) {
+    return state.rt.chooseBackend(msg.backend);
   },
   async load(state, msg) {
     const m = await model(state, msg, msg.id);
@@ -70,12 +123,39 @@ const ops = {
     const verdict = await m.check(msg.frames);
     return { ...verdict, backendReason: m.backendReason };
   },
+  async guide(state, msg) {
+    state.guide ??= new state.rt.FaceGuide();
+    const look = state.guide.look(msg.frame, msg.previous ?? undefined);
+    if (msg.challenge) {
+      if (!state.tracker) throw failure('inference', 'no challenge under way');
+      look.progress = state.tracker.push(look.face ?? null);
+    }
+    return look;
+  },
+  async challenge(state, msg) {
+    state.tracker?.free();
+    state.tracker = new state.rt.ChallengeTracker(msg.steps ?? undefined);
+    return { steps: state.tracker.steps };
+  },
+  async 'check-track'(state, msg) {
+    return state.rt.checkTrack(msg.steps, msg.looks, msg.times);
+  },
+  async codes(state) {
+    return { challenge: state.rt.challengeCodes() };
+  },
 };
 
 self.onmessage = async (event) => {
   const msg = event.data;
+  // The runtime's download is part of what a `load` reports.
+  const listener = msg.op === 'load' ? (loaded, total) => self.postMessage({ op: 'progress', id: msg.id, part: 'runtime', loaded, total }) : null;
   try {
+    if (listener) runtimeListeners.add(listener);
     const state = await loadRuntime();
+    if (listener) {
+      runtimeListeners.delete(listener);
+      listener(WASM_BYTES, WASM_BYTES); // loaded (now, or before this request)
+    }
     const op = ops[msg.op];
     if (!op) throw new Error(`unknown operation ${msg.op}`);
     self.postMessage({ id: msg.id, ok: true, value: await op(state, msg) });

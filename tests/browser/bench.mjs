@@ -68,8 +68,9 @@ try {
     async ({ model, runs }) => {
       const rt = await import('/pkg/liveness_wasm.js');
       await rt.default();
+      const { Camera } = await import('/capture.js');
       const video = document.createElement('video');
-      const cam = await rt.Camera.open(video, { width: { ideal: 640 }, height: { ideal: 480 } });
+      const cam = await Camera.open(video, { width: { ideal: 640 }, height: { ideal: 480 } });
       const frames = await cam.capture(5, 100);
       cam.stop();
       const copy = () => frames.map((f) => new ImageData(new Uint8ClampedArray(f.data), f.width, f.height));

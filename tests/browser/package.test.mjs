@@ -28,6 +28,7 @@ test('the tarball holds the element, its types, stylesheet, worker, locales, was
     'LICENSE-APACHE',
     'LICENSE-MIT',
     'README.md',
+    'capture.js',
     'liveness-check.css',
     'liveness-check.d.ts',
     'liveness-check.js',
@@ -37,6 +38,10 @@ test('the tarball holds the element, its types, stylesheet, worker, locales, was
     'pkg/liveness_wasm.d.ts',
     'pkg/liveness_wasm.js',
     'pkg/liveness_wasm_bg.wasm',
+    'pkg/liveness_wasm_size.js',
+    'session-client.js',
+    'texts.js',
+    'worker-client.js',
   ]);
 });
 
@@ -56,8 +61,9 @@ test('package.json: semver from the workspace, exports with types, side effects,
   assert.match(readme, /model is \*\*not\*\* in the package/);
 });
 
-test('every asset URL of the element and its worker is a literal new URL(…, import.meta.url)', async () => {
-  for (const file of ['liveness-check.js', 'liveness-worker.js']) {
+test('every asset URL of the package's modules is a literal new URL(…, import.meta.url)', async () => {
+  const modules = ['liveness-check.js', 'liveness-worker.js', 'texts.js', 'worker-client.js'];
+  for (const file of modules) {
     // Comments mention the pattern; only code counts.
     const source = (await readFile(path.join(INSTALLED, file), 'utf8')).replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '');
     const urls = [...source.matchAll(/new URL\(([^,)]+),\s*([^)]+)\)/g)].map((m) => [m[1].trim(), m[2].trim()]);

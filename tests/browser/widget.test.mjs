@@ -269,10 +269,24 @@ describe('the widget in Chromium, a camera showing a face', () => {
     await context.close();
   });
 
-  test('the wasm module is fetched when a check starts, or at once with preload()', async () => {
+  test('only the worker loads the wasm module: when a check starts, or with preload() (loading → ready, one progress for both downloads)', async () => {
     const requests = [];
     const { context, page } = await demoPage({
-      prepare: (ctx) => ctx.on('request', (r) => requests.push(new URL(r.url()).pathname)),
+      prepare: async (ctx) => {
+        ctx.on('request', (r) => requests.push(new URL(r.url()).pathname));
+        // Every way of making a wasm module, counted on the page's main thread (workers have
+        // their own WebAssembly; init scripts do not run in them).
+        await ctx.addInitScript(() => {
+          window.__mainWasm = [];
+          for (const name of ['instantiate', 'instantiateStreaming', 'compile', 'compileStreaming']) {
+            const original = WebAssembly[name];
+            WebAssembly[name] = function (...args) {
+              window.__mainWasm.push(name);
+              return original.apply(this, args);
+            };
+          }
+        });
+      },
     });
     const wasm = () => requests.filter((r) => /liveness_wasm/.test(r));
     // Idle, its model note shown (from the manifest): nothing of the module yet.
@@ -280,11 +294,33 @@ describe('the widget in Chromium, a camera showing a face', () => {
     assert.deepEqual(wasm(), [], `before start: ${requests.join(', ')}`);
     assert.ok(requests.some((r) => r.endsWith('/models/default.json')), `the note's manifest: ${requests.join(', ')}`);
     // preload(): the module and the model, still without the camera.
+    await record(page, PASSIVE_ONLY);
+    await page.evaluate(() => {
+      window.__progress = [];
+      document.getElementById('liveness').addEventListener('progress', (e) => window.__progress.push(e.detail));
+    });
     await page.evaluate(() => document.getElementById('liveness').preload());
     assert.ok(wasm().some((r) => r.endsWith('.wasm')), `after preload: ${requests.join(', ')}`);
     assert.ok(requests.some((r) => r.endsWith('/models/default.onnx')), `the model: ${requests.join(', ')}`);
-    assert.equal(await page.evaluate(() => document.getElementById('liveness').state), 'idle');
+    assert.deepEqual(await page.evaluate(() => window.__states), ['loading', 'ready']);
+    assert.equal(await page.locator('liveness-check button.action').isVisible(), true, 'start is offered while ready');
     assert.deepEqual(await streamStates(page), []);
+    // One progress for both downloads, ending at the module's and the model's bytes together.
+    const progress = await page.evaluate(() => window.__progress);
+    const wasmBytes = (await readFile(path.join(ROOT, 'web', 'pkg', 'liveness_wasm_bg.wasm'))).length;
+    const modelBytes = (await readFile(MODEL)).length;
+    assert.ok(progress.length >= 2, JSON.stringify(progress));
+    assert.deepEqual(progress.at(-1), { loaded: wasmBytes + modelBytes, total: wasmBytes + modelBytes });
+    for (let i = 1; i < progress.length; i++) assert.ok(progress[i].loaded >= progress[i - 1].loaded, JSON.stringify(progress));
+
+    // A whole check, then stop(): back to ready (nothing to load again), and still no wasm here.
+    const result = await checkToResult(page);
+    assert.ok(Number.isFinite(result.logit), JSON.stringify(result));
+    await page.evaluate(() => document.getElementById('liveness').stop());
+    assert.equal(await page.evaluate(() => document.getElementById('liveness').state), 'ready');
+    assert.deepEqual(await page.evaluate(() => window.__mainWasm), [], 'no wasm module made on the main thread');
+    assert.equal(wasm().filter((r) => r.endsWith('.wasm')).length, 1, `the module fetched once: ${wasm().join(', ')}`);
+
     // The page's manifest rule and the wasm module's give the same answers.
     const pairs = await page.evaluate(async () => {
       const widget = await import('/liveness-check.js');

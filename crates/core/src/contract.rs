@@ -18,6 +18,21 @@ pub struct Normalization {
 }
 
 impl Normalization {
+    /// Every mean finite and every std finite and above 0 (a std of 0 would divide by zero);
+    /// otherwise what is wrong, for the caller to name its field.
+    pub fn check(&self) -> Result<(), String> {
+        if self.mean.iter().all(|m| m.is_finite())
+            && self.std.iter().all(|s| s.is_finite() && *s > 1e-6)
+        {
+            Ok(())
+        } else {
+            Err(format!(
+                "is mean {:?} std {:?}: every value must be finite and every std above 0",
+                self.mean, self.std
+            ))
+        }
+    }
+
     /// torchvision's ImageNet statistics, used by the recipe.
     pub const IMAGENET: Normalization = Normalization {
         mean: [0.485, 0.456, 0.406],

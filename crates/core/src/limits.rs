@@ -4,6 +4,9 @@
 
 use std::ops::RangeInclusive;
 
+/// The face crop's side as a multiple of the detected face box (`--face-scale`, `input.crop`).
+pub const FACE_SCALE: RangeInclusive<f32> = 0.5..=4.0;
+
 /// Widest or tallest frame accepted (pixels). A 4K camera frame fits; a 100 000-pixel-wide
 /// "frame" is refused before its buffer is copied or resized.
 pub const MAX_FRAME_SIDE: u32 = 4096;

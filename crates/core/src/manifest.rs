@@ -371,23 +371,18 @@ impl Manifest {
                 format!("is {}, must be finite and inside (0, 1)", self.threshold),
             );
         }
-        let norm = &input.normalization;
-        if !norm.mean.iter().all(|m| m.is_finite())
-            || !norm.std.iter().all(|s| s.is_finite() && *s > 1e-6)
-        {
-            return field(
-                "input.normalization",
-                format!(
-                    "is mean {:?} std {:?}: every value must be finite and every std above 0",
-                    norm.mean, norm.std
-                ),
-            );
+        if let Err(problem) = input.normalization.check() {
+            return field("input.normalization", problem);
         }
         for crop in input.crops() {
             if let Crop::Face { scale } = crop
-                && !(scale.is_finite() && (0.5..=4.0).contains(&scale))
+                && !(scale.is_finite() && limits::FACE_SCALE.contains(&scale))
             {
-                return field("input.crop.scale", format!("is {scale}, allowed 0.5..=4"));
+                let (lo, hi) = (limits::FACE_SCALE.start(), limits::FACE_SCALE.end());
+                return field(
+                    "input.crop.scale",
+                    format!("is {scale}, allowed {lo}..={hi}"),
+                );
             }
         }
         if input.crops().len() != self.architecture.views()

@@ -95,9 +95,9 @@ pub struct SessionRow {
     pub challenge_report: Option<String>,
 }
 
-/// The outcome of a verify, to record.
+/// What a verify found, to record.
 #[derive(Debug, Clone)]
-pub struct Outcome {
+pub struct VerifyRecord {
     /// When.
     pub verified_ms: i64,
     /// The client's `p_spoof`.
@@ -261,7 +261,7 @@ impl Store {
     }
 
     /// Records a verify's outcome.
-    pub async fn finish(&self, id: &str, o: &Outcome) -> Result<(), DbError> {
+    pub async fn finish(&self, id: &str, o: &VerifyRecord) -> Result<(), DbError> {
         let frames = o
             .frames
             .as_ref()

@@ -27,11 +27,11 @@ use liveness_core::FRAMES;
 use liveness_core::challenge::{
     Challenge, HOLD_FRAMES, MAX_TRACK_FRAMES, MAX_TRACK_SIDE, MIN_STEP_MS, STEP_TIMEOUT_MS, Step,
 };
-use liveness_runtime::Outcome as CheckOutcome;
+use liveness_runtime::Outcome;
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
-use crate::db::Outcome;
+use crate::db::VerifyRecord;
 use crate::error::{ApiError, JsonBody};
 use crate::frames::{decode_all, decode_track, track_count_ok};
 use crate::now_ms;
@@ -485,11 +485,11 @@ async fn decide(c: Claimed) -> Result<Json<Verified>, ApiError> {
     // face gate, challenge, passive model, score agreement, timing.
     let mut findings: Vec<(&'static str, String)> = Vec::new();
     let passive = match &scored.outcome {
-        CheckOutcome::Refused(r) => {
+        Outcome::Refused(r) => {
             findings.push(("refused", format!("{}: {r}", r.code())));
             None
         }
-        CheckOutcome::Verdict(v) => Some(*v),
+        Outcome::Verdict(v) => Some(*v),
     };
     let challenge_report = match &challenged {
         Ok(report) => serde_json::to_string(report).ok(),
@@ -537,7 +537,7 @@ async fn decide(c: Claimed) -> Result<Json<Verified>, ApiError> {
     let live = findings.is_empty();
     let verdict = findings.first().map_or("live", |(code, _)| *code);
     let server_p = passive.map(|v| f64::from(v.p_spoof));
-    let outcome = Outcome {
+    let outcome = VerifyRecord {
         verified_ms: now,
         client_p_spoof: client.p_spoof,
         server_p_spoof: server_p,

@@ -130,17 +130,8 @@ impl Meta {
                 ),
             );
         }
-        let n = &self.normalization;
-        if !n.mean.iter().all(|m| m.is_finite())
-            || !n.std.iter().all(|s| s.is_finite() && *s > 1e-6)
-        {
-            return field(
-                "normalization",
-                format!(
-                    "is mean {:?} std {:?}: every value must be finite and every std above 0",
-                    n.mean, n.std
-                ),
-            );
+        if let Err(problem) = self.normalization.check() {
+            return field("normalization", problem);
         }
         if self.normalization != self.config.normalization {
             return field("normalization", "differs from the configuration's".into());

@@ -312,11 +312,12 @@ impl TrainConfig {
             "strictly between 0 and 1",
         )?;
         let s = self.face_scale;
+        let (lo, hi) = (limits::FACE_SCALE.start(), limits::FACE_SCALE.end());
         check(
             "--face-scale",
             s,
-            s.is_finite() && (0.5..=4.0).contains(&s),
-            "0.5 to 4",
+            s.is_finite() && limits::FACE_SCALE.contains(&s),
+            format!("{lo} to {hi}"),
         )?;
         let crops = self.crops();
         check(

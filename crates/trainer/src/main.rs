@@ -15,7 +15,7 @@ use liveness_trainer::resume::GivenFlag;
 use liveness_trainer::score_onnx::{self, FacesArgs, ScoreOnnxArgs};
 use liveness_trainer::scoring::{self, EvalArgs, Evaluated};
 use liveness_trainer::synthetic::{self, ChallengeClipArgs, SynthArgs};
-use liveness_trainer::train::{self, Outcome};
+use liveness_trainer::train::{self, RunEnd};
 
 #[derive(Parser)]
 #[command(
@@ -94,10 +94,10 @@ fn run() -> Result<ExitCode> {
                 .unwrap_or_default();
             let flag = train::interrupt_flag()?;
             Ok(match train::run(a.config, &a.run, &given, &flag)? {
-                Outcome::Finished => ExitCode::SUCCESS,
+                RunEnd::Finished => ExitCode::SUCCESS,
                 // Ctrl+C: state saved; the conventional exit status of SIGINT.
-                Outcome::Interrupted if flag.load(Ordering::SeqCst) => ExitCode::from(130),
-                Outcome::Interrupted => ExitCode::SUCCESS,
+                RunEnd::Interrupted if flag.load(Ordering::SeqCst) => ExitCode::from(130),
+                RunEnd::Interrupted => ExitCode::SUCCESS,
             })
         }
         Command::Eval(a) => {

@@ -216,8 +216,76 @@ fn spread(values: impl Iterator<Item = Option<f64>>) -> Option<Spread> {
     })
 }
 
-/// Reads one figure of a report.
-type Figure = fn(&Report) -> Option<f64>;
+/// One figure of a fold's report, as both report formats show it.
+struct Figure {
+    /// Its key in [`CrossValidation::summary`] (and `report.json`).
+    key: &'static str,
+    /// Its column in the Markdown table (`None`: JSON only).
+    column: Option<&'static str>,
+    /// A rate, shown in percent; else a plain number (ROC AUC).
+    percent: bool,
+    /// Reads it.
+    get: fn(&Report) -> Option<f64>,
+}
+
+/// Every figure of a fold, in the table's order: the one list both formats follow.
+const FIGURES: [Figure; 6] = [
+    Figure {
+        key: "apcer_max",
+        column: Some("APCER max %"),
+        percent: true,
+        get: |r| r.apcer_max,
+    },
+    Figure {
+        key: "bpcer",
+        column: Some("BPCER %"),
+        percent: true,
+        get: |r| r.bpcer,
+    },
+    Figure {
+        key: "acer",
+        column: Some("ACER %"),
+        percent: true,
+        get: |r| r.acer,
+    },
+    Figure {
+        key: "eer",
+        column: Some("EER %"),
+        percent: true,
+        get: |r| r.eer,
+    },
+    Figure {
+        key: "roc_auc",
+        column: Some("ROC AUC"),
+        percent: false,
+        get: |r| r.roc_auc,
+    },
+    Figure {
+        key: "accuracy",
+        column: None,
+        percent: true,
+        get: |r| r.accuracy,
+    },
+];
+
+impl Figure {
+    /// A fold's value as the table shows it.
+    fn cell(&self, r: &Report) -> String {
+        match ((self.get)(r), self.percent) {
+            (None, _) => "n/a".to_owned(),
+            (Some(v), true) => format!("{:.2}", 100.0 * v),
+            (Some(v), false) => format!("{v:.4}"),
+        }
+    }
+
+    /// The folds' mean ± std as the table shows it.
+    fn spread_cell(&self, summary: &BTreeMap<String, Spread>) -> String {
+        let scale = if self.percent { 100.0 } else { 1.0 };
+        summary.get(self.key).map_or("n/a".to_owned(), |v| {
+            format!("{:.2} ± {:.2}", scale * v.mean, scale * v.std)
+        })
+    }
+}
 
 /// The whole report.
 #[derive(Debug, Serialize)]
@@ -279,29 +347,7 @@ pub fn cross_validate(a: &ReportArgs) -> Result<CrossValidation> {
         .cloned()
         .zip(scores.iter().map(|s| evaluate(s, threshold)))
         .collect();
-    let mut summary = BTreeMap::new();
-    let figures: [(&str, Figure); 6] = [
-        ("apcer_max", |r| r.apcer_max),
-        ("bpcer", |r| r.bpcer),
-        ("acer", |r| r.acer),
-        ("eer", |r| r.eer),
-        ("roc_auc", |r| r.roc_auc),
-        ("accuracy", |r| r.accuracy),
-    ];
-    for (name, get) in figures {
-        if let Some(s) = spread(folds.iter().map(|(_, r)| get(r))) {
-            summary.insert(name.to_owned(), s);
-        }
-    }
-    let classes: std::collections::BTreeSet<_> = folds
-        .iter()
-        .flat_map(|(_, r)| r.apcer.keys().copied())
-        .collect();
-    for c in classes {
-        if let Some(s) = spread(folds.iter().map(|(_, r)| r.apcer.get(&c).copied())) {
-            summary.insert(format!("apcer_{c}"), s);
-        }
-    }
+    let summary = summarize(&folds);
     let report = CrossValidation {
         threshold,
         threshold_rule,
@@ -340,40 +386,50 @@ pub fn cross_validate(a: &ReportArgs) -> Result<CrossValidation> {
     Ok(report)
 }
 
+/// Mean and std over the folds of every figure, and of each attack class's APCER.
+fn summarize(folds: &[(PathBuf, Report)]) -> BTreeMap<String, Spread> {
+    let mut summary = BTreeMap::new();
+    for figure in &FIGURES {
+        if let Some(s) = spread(folds.iter().map(|(_, r)| (figure.get)(r))) {
+            summary.insert(figure.key.to_owned(), s);
+        }
+    }
+    let classes: std::collections::BTreeSet<_> = folds
+        .iter()
+        .flat_map(|(_, r)| r.apcer.keys().copied())
+        .collect();
+    for c in classes {
+        if let Some(s) = spread(folds.iter().map(|(_, r)| r.apcer.get(&c).copied())) {
+            summary.insert(format!("apcer_{c}"), s);
+        }
+    }
+    summary
+}
+
 /// The report as a Markdown table.
 pub fn markdown(r: &CrossValidation) -> String {
-    let pct = |x: Option<f64>| x.map_or("n/a".to_owned(), |v| format!("{:.2}", 100.0 * v));
     let mut s = format!("Threshold {:.4} ({}).\n\n", r.threshold, r.threshold_rule);
     if let Some(only) = &r.only {
         s += &format!("Samples whose path matches `{only}` only.\n\n");
     }
-    s += "| fold | validation subjects' run | samples | APCER max % | BPCER % | ACER % | EER % | ROC AUC |\n|---|---|---|---|---|---|---|---|\n";
+    let columns: Vec<&Figure> = FIGURES.iter().filter(|f| f.column.is_some()).collect();
+    let row = |cells: Vec<String>| format!("| {} |\n", cells.join(" | "));
+    let mut header = vec![
+        "fold".to_owned(),
+        "validation subjects' run".into(),
+        "samples".into(),
+    ];
+    header.extend(columns.iter().filter_map(|f| f.column).map(str::to_owned));
+    s += &row(header.clone());
+    s += &row(header.iter().map(|_| "---".to_owned()).collect());
     for (k, (run, rep)) in r.folds.iter().enumerate() {
-        s += &format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
-            k + 1,
-            shown(run),
-            rep.samples,
-            pct(rep.apcer_max),
-            pct(rep.bpcer),
-            pct(rep.acer),
-            pct(rep.eer),
-            rep.roc_auc.map_or("n/a".into(), |v| format!("{v:.4}"))
-        );
+        let mut cells = vec![(k + 1).to_string(), shown(run), rep.samples.to_string()];
+        cells.extend(columns.iter().map(|f| f.cell(rep)));
+        s += &row(cells);
     }
-    let get = |k: &str, scale: f64| {
-        r.summary.get(k).map_or("n/a".to_owned(), |v| {
-            format!("{:.2} ± {:.2}", scale * v.mean, scale * v.std)
-        })
-    };
-    s += &format!(
-        "| mean ± std | | | {} | {} | {} | {} | {} |\n",
-        get("apcer_max", 100.0),
-        get("bpcer", 100.0),
-        get("acer", 100.0),
-        get("eer", 100.0),
-        get("roc_auc", 1.0)
-    );
+    let mut mean = vec!["mean ± std".to_owned(), String::new(), String::new()];
+    mean.extend(columns.iter().map(|f| f.spread_cell(&r.summary)));
+    s += &row(mean);
     s += &format!(
         "\nPooled confusion matrix at the threshold:\n\n```\n{}\n```\n",
         r.pooled.confusion
@@ -437,5 +493,52 @@ mod tests {
         );
         // The equal-error rule needs both classes.
         assert!(ThresholdRule::Eer.choose(&[fold(&live, &[])]).is_err());
+    }
+
+    #[test]
+    fn both_formats_follow_the_figures_table() {
+        let folds: Vec<(PathBuf, Report)> = [
+            fold(&[0.1, 0.2, 0.7], &[0.9, 0.8, 0.3]),
+            fold(&[0.1, 0.1], &[0.9, 0.95]),
+        ]
+        .iter()
+        .enumerate()
+        .map(|(k, s)| (PathBuf::from(format!("run{k}")), evaluate(s, 0.5)))
+        .collect();
+        let summary = summarize(&folds);
+        for figure in &FIGURES {
+            assert!(summary.contains_key(figure.key), "{}", figure.key);
+        }
+        let r = CrossValidation {
+            threshold: 0.5,
+            threshold_rule: "given".into(),
+            only: None,
+            pooled: folds[0].1.clone(),
+            folds,
+            summary,
+        };
+        let md = markdown(&r);
+        let rows: Vec<Vec<&str>> = md
+            .lines()
+            .filter(|l| l.starts_with('|'))
+            .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
+            .collect();
+        // Header, rule, two folds, the mean: every row as wide as the header.
+        assert_eq!(rows.len(), 5, "{md}");
+        assert!(rows.iter().all(|r| r.len() == rows[0].len()), "{md}");
+        let acer = rows[0]
+            .iter()
+            .position(|c| *c == "ACER %")
+            .expect("ACER column");
+        // Fold 1: one live (0.7) and one attack (0.3) of three on the wrong side: ACER 33.33 %.
+        assert_eq!(rows[2][acer], "33.33", "{md}");
+        assert_eq!(rows[3][acer], "0.00", "{md}");
+        assert_eq!(rows[4][acer], "16.67 ± 23.57", "{md}"); // the folds' sample std
+        let auc = rows[0]
+            .iter()
+            .position(|c| *c == "ROC AUC")
+            .expect("AUC column");
+        assert_eq!(rows[3][auc], "1.0000", "{md}");
+        assert!(!rows[0].contains(&"accuracy"), "accuracy is JSON only");
     }
 }

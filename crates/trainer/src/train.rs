@@ -89,7 +89,7 @@ pub enum TrainError {
 
 /// How a run ended.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub enum RunEnd {
     /// All epochs done.
     Finished,
     /// Stopped early (Ctrl+C or `--stop-after-steps`); `last` holds the state.
@@ -138,13 +138,54 @@ fn lr_at(config: &TrainConfig, step: usize, total: usize) -> f64 {
 }
 
 /// Trains. On resume, `config` must agree with the checkpoint's on every flag in `given`
-/// (except `--epochs`, which may extend the run).
+/// (except `--epochs`, which may extend the run): [`prepare`], then per epoch [`Training::epoch`]
+/// and [`Training::validate`].
 pub fn run(
-    mut config: TrainConfig,
+    config: TrainConfig,
     opts: &RunArgs,
     given: &[GivenFlag],
     interrupted: &AtomicBool,
-) -> Result<Outcome, TrainError> {
+) -> Result<RunEnd, TrainError> {
+    let prepared = prepare(config, opts, given)?;
+    let mut training = Training::start(&prepared, opts)?;
+    for epoch in training.epoch_done + 1..=prepared.config.epochs {
+        // Ctrl+C while reading frames or validating: the last checkpoint is already current.
+        if interrupted.load(Ordering::SeqCst) {
+            println!(
+                "stopped before epoch {epoch}; {} is current",
+                shown(&prepared.dir.last())
+            );
+            return Ok(RunEnd::Interrupted);
+        }
+        let started = Instant::now();
+        match training.epoch(&prepared, opts, epoch, interrupted)? {
+            EpochEnd::Interrupted => return Ok(RunEnd::Interrupted),
+            EpochEnd::Trained(stats) => training.validate(&prepared, epoch, stats, started)?,
+        }
+    }
+    Ok(RunEnd::Finished)
+}
+
+/// What a run trains on, settled before its first step: the configuration (the checkpoint's on
+/// resume), the data with its split and the face gate applied, and the run folder.
+struct Prepared {
+    config: TrainConfig,
+    resumed: Option<checkpoint::Checkpoint>,
+    dir: RunDir,
+    store: Arc<FrameStore>,
+    split: Split,
+    pool: Arc<rayon::ThreadPool>,
+    print: checkpoint::DataPrint,
+    device: Device,
+}
+
+/// Resolves the configuration, reads and splits the data, applies the face gate (reading every
+/// frame first, so a bad file stops the run at once) and creates the run folder.
+fn prepare(
+    mut config: TrainConfig,
+    opts: &RunArgs,
+    given: &[GivenFlag],
+) -> Result<Prepared, TrainError> {
     let dir = RunDir::new(&opts.out);
     let device = opts.common.device;
     // A fresh run must not overwrite another run's checkpoints and records.
@@ -234,94 +275,157 @@ pub fn run(
     if resumed.is_none() {
         write_atomic(&dir.split(), &json_bytes("the split", &split)?)?;
     }
+    Ok(Prepared {
+        config,
+        resumed: resumed.map(|(ckpt, _)| ckpt),
+        dir,
+        store,
+        split,
+        pool,
+        print,
+        device,
+    })
+}
 
-    tch::manual_seed(config.seed as i64);
-    let mut model = Model::new(config.arch, device);
-    let mut optim = Optimizer::new(config.optimizer, model.vs.variables());
-    let (mut epoch_done, mut skip_steps, mut last_report) = (0, 0, None);
-    // Loss sum and step count of an epoch interrupted part-way, so its record stays whole.
-    let mut partial_loss: Option<(f64, usize)> = None;
-    match &resumed {
-        Some((ckpt, _)) => {
-            ckpt.apply_to(&model, &dir.last())?;
-            optim.load_state(&ckpt.optim, ckpt.meta.optimizer_step)?;
-            epoch_done = ckpt.meta.epoch;
-            skip_steps = ckpt.meta.step_in_epoch;
-            last_report = ckpt.meta.validation.clone();
-            partial_loss = Some(ckpt.meta.epoch_loss);
-            dir.keep_records_up_to(epoch_done)?;
-            println!(
-                "resumed from {} at epoch {epoch_done}, step {skip_steps}",
-                shown(&dir.last())
-            );
-        }
-        None => {
-            if let Some(w) = &opts.init_weights {
-                model.init_encoder(w)?;
-                println!("encoder initialised from {}", shown(w));
+/// How an epoch's training steps ended.
+enum EpochEnd {
+    /// Every step done: the epoch's loss and last learning rate, for validation.
+    Trained(EpochStats),
+    /// Stopped part-way (Ctrl+C, `--stop-after-steps`); `last` was saved.
+    Interrupted,
+}
+
+/// An epoch's training figures.
+struct EpochStats {
+    loss_sum: f64,
+    loss_n: usize,
+    lr: f64,
+}
+
+/// The model, its optimiser and where the run stands.
+struct Training {
+    model: Model,
+    optim: Optimizer,
+    /// The last epoch finished (and validated).
+    epoch_done: usize,
+    /// Steps of the next epoch already done (resuming part-way).
+    skip_steps: usize,
+    last_report: Option<Report>,
+    /// Loss sum and step count of an epoch interrupted part-way, so its record stays whole.
+    partial_loss: Option<(f64, usize)>,
+    /// The classes trained on, recorded in checkpoints.
+    classes: Vec<AttackClass>,
+    steps_per_epoch: usize,
+    total_steps: usize,
+    steps_this_run: usize,
+}
+
+impl Training {
+    /// A fresh model (or the checkpoint's, on resume) and its optimiser.
+    fn start(p: &Prepared, opts: &RunArgs) -> Result<Self, TrainError> {
+        let config = &p.config;
+        tch::manual_seed(config.seed as i64);
+        let mut model = Model::new(config.arch, p.device);
+        let mut optim = Optimizer::new(config.optimizer, model.vs.variables());
+        let (mut epoch_done, mut skip_steps, mut last_report) = (0, 0, None);
+        let mut partial_loss: Option<(f64, usize)> = None;
+        match &p.resumed {
+            Some(ckpt) => {
+                ckpt.apply_to(&model, &p.dir.last())?;
+                optim.load_state(&ckpt.optim, ckpt.meta.optimizer_step)?;
+                epoch_done = ckpt.meta.epoch;
+                skip_steps = ckpt.meta.step_in_epoch;
+                last_report = ckpt.meta.validation.clone();
+                partial_loss = Some(ckpt.meta.epoch_loss);
+                p.dir.keep_records_up_to(epoch_done)?;
+                println!(
+                    "resumed from {} at epoch {epoch_done}, step {skip_steps}",
+                    shown(&p.dir.last())
+                );
+            }
+            None => {
+                if let Some(w) = &opts.init_weights {
+                    model.init_encoder(w)?;
+                    println!("encoder initialised from {}", shown(w));
+                }
             }
         }
+        let classes: Vec<AttackClass> = p
+            .split
+            .train
+            .iter()
+            .map(|&i| p.store.samples()[i].class)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let steps_per_epoch = p.split.train.len().div_ceil(config.batch_size);
+        Ok(Training {
+            model,
+            optim,
+            epoch_done,
+            skip_steps,
+            last_report,
+            partial_loss,
+            classes,
+            steps_per_epoch,
+            total_steps: steps_per_epoch * config.epochs,
+            steps_this_run: 0,
+        })
     }
 
-    let classes: Vec<AttackClass> = split
-        .train
-        .iter()
-        .map(|&i| store.samples()[i].class)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let steps_per_epoch = split.train.len().div_ceil(config.batch_size);
-    let total_steps = steps_per_epoch * config.epochs;
-    let mut steps_this_run = 0usize;
-    let save = |epoch: usize,
-                step_in_epoch: usize,
-                epoch_loss: (f64, usize),
-                report: Option<Report>,
-                optim: &Optimizer,
-                paths: &[std::path::PathBuf]|
-     -> Result<(), TrainError> {
+    /// Writes a checkpoint of where the run stands to every path of `paths` (atomically).
+    fn save(
+        &self,
+        p: &Prepared,
+        epoch: usize,
+        step_in_epoch: usize,
+        epoch_loss: (f64, usize),
+        report: Option<Report>,
+        paths: &[std::path::PathBuf],
+    ) -> Result<(), TrainError> {
         let meta = Meta {
             epoch,
             step_in_epoch,
             epoch_loss,
-            optimizer_step: optim.step,
-            classes: classes.clone(),
+            optimizer_step: self.optim.step,
+            classes: self.classes.clone(),
             validation: report,
-            data: Some(print.clone()),
-            ..Meta::for_config(&config)
+            data: Some(p.print.clone()),
+            ..Meta::for_config(&p.config)
         };
-        let bytes = checkpoint::encode(&meta, &model, &optim.state())?;
-        for p in paths {
-            write_atomic(p, &bytes)?;
+        let bytes = checkpoint::encode(&meta, &self.model, &self.optim.state())?;
+        for path in paths {
+            write_atomic(path, &bytes)?;
         }
         Ok(())
-    };
+    }
 
-    for epoch in epoch_done + 1..=config.epochs {
-        // Ctrl+C while reading frames or validating: the last checkpoint is already current.
-        if interrupted.load(Ordering::SeqCst) {
-            println!(
-                "stopped before epoch {epoch}; {} is current",
-                shown(&dir.last())
-            );
-            return Ok(Outcome::Interrupted);
-        }
-        let started = Instant::now();
-        let order = epoch_order(&split.train, config.seed, epoch);
-        let skip = skip_steps * config.batch_size;
+    /// The training steps of `epoch` (those not done yet, on resume), with a progress bar;
+    /// Ctrl+C or `--stop-after-steps` saves `last` and stops.
+    fn epoch(
+        &mut self,
+        p: &Prepared,
+        opts: &RunArgs,
+        epoch: usize,
+        interrupted: &AtomicBool,
+    ) -> Result<EpochEnd, TrainError> {
+        let config = &p.config;
+        let order = epoch_order(&p.split.train, config.seed, epoch);
+        let skip = self.skip_steps * config.batch_size;
         let flip = config.flip.then_some(Flip {
             seed: config.seed,
             epoch,
         });
         let (batches, producer) = stream(
-            store.clone(),
+            p.store.clone(),
             order[skip.min(order.len())..].to_vec(),
             config.batch_size,
             flip,
             opts.prefetch,
-            pool.clone(),
+            p.pool.clone(),
         );
-        let bar = ProgressBar::new(steps_per_epoch as u64).with_position(skip_steps as u64);
+        let bar =
+            ProgressBar::new(self.steps_per_epoch as u64).with_position(self.skip_steps as u64);
         bar.set_style(
             ProgressStyle::with_template(
                 "epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})",
@@ -330,34 +434,40 @@ pub fn run(
         );
         bar.set_prefix(format!("{epoch}/{}", config.epochs));
         let mut recent: VecDeque<f64> = VecDeque::with_capacity(10);
-        let (mut loss_sum, mut loss_n) = partial_loss.take().unwrap_or((0.0, 0));
-        let mut step_in_epoch = skip_steps;
-        let mut lr = lr_at(
-            &config,
-            (epoch - 1) * steps_per_epoch + step_in_epoch,
-            total_steps,
-        );
+        let (mut loss_sum, mut loss_n) = self.partial_loss.take().unwrap_or((0.0, 0));
+        let mut step_in_epoch = self.skip_steps;
+        let step_lr = |step_in_epoch: usize| {
+            lr_at(
+                config,
+                (epoch - 1) * self.steps_per_epoch + step_in_epoch,
+                self.total_steps,
+            )
+        };
+        let mut lr = step_lr(step_in_epoch);
         for batch in batches {
             let batch = batch?;
-            lr = lr_at(
-                &config,
-                (epoch - 1) * steps_per_epoch + step_in_epoch,
-                total_steps,
-            );
+            lr = step_lr(step_in_epoch);
             let mut unit = to_unit(
                 &batch.pixels,
                 batch.len(),
                 config.input_size,
-                store.views(),
-                device,
+                p.store.views(),
+                p.device,
             );
             if config.augment.is_on() {
                 seed_step(config.seed, epoch, step_in_epoch);
                 unit = per_view(&unit, |x| config.augment.apply(x));
             }
             let input = normalize(&unit, &config.normalization);
-            let labels = Tensor::from_slice(&batch.labels).to_device(device);
-            let loss = train_step(&model, &mut optim, &input, &labels, config.precision, lr);
+            let labels = Tensor::from_slice(&batch.labels).to_device(p.device);
+            let loss = train_step(
+                &self.model,
+                &mut self.optim,
+                &input,
+                &labels,
+                config.precision,
+                lr,
+            );
             let value = f64::try_from(&loss)?;
             if !value.is_finite() {
                 return Err(TrainError::Diverged {
@@ -367,7 +477,7 @@ pub fn run(
                 });
             }
             step_in_epoch += 1;
-            steps_this_run += 1;
+            self.steps_this_run += 1;
             loss_sum += value;
             loss_n += 1;
             if recent.len() == 10 {
@@ -379,72 +489,90 @@ pub fn run(
                 recent.iter().sum::<f64>() / recent.len() as f64
             ));
             bar.inc(1);
-            let stop_now = opts.stop_after_steps.is_some_and(|n| steps_this_run >= n);
+            let stop_now = opts
+                .stop_after_steps
+                .is_some_and(|n| self.steps_this_run >= n);
             if interrupted.load(Ordering::SeqCst) || stop_now {
                 bar.abandon();
                 drop(producer);
                 // Resuming skips the steps done; with all of them done it goes straight to validation.
-                save(
+                self.save(
+                    p,
                     epoch - 1,
                     step_in_epoch,
                     (loss_sum, loss_n),
-                    last_report.clone(),
-                    &optim,
-                    &[dir.last()],
+                    self.last_report.clone(),
+                    &[p.dir.last()],
                 )?;
                 println!(
                     "stopped at epoch {epoch}, step {step_in_epoch}: saved {}",
-                    shown(&dir.last())
+                    shown(&p.dir.last())
                 );
-                return Ok(Outcome::Interrupted);
+                return Ok(EpochEnd::Interrupted);
             }
         }
         bar.finish_and_clear();
         join(producer)?;
-        if step_in_epoch < steps_per_epoch {
+        if step_in_epoch < self.steps_per_epoch {
             return Err(LoaderError::ThreadDied.into());
         }
-        skip_steps = 0;
+        self.skip_steps = 0;
+        Ok(EpochEnd::Trained(EpochStats {
+            loss_sum,
+            loss_n,
+            lr,
+        }))
+    }
 
+    /// Scores the validation samples after `epoch`, records the epoch (record, scores, plot)
+    /// and saves its checkpoint and `last`.
+    fn validate(
+        &mut self,
+        p: &Prepared,
+        epoch: usize,
+        stats: EpochStats,
+        started: Instant,
+    ) -> Result<(), TrainError> {
+        let config = &p.config;
         let scores = scoring::score(
-            &model,
-            &store,
-            &split.val,
+            &self.model,
+            &p.store,
+            &p.split.val,
             config.val_batch_size,
             &config.normalization,
-            pool.clone(),
-            device,
+            p.pool.clone(),
+            p.device,
         )?;
-        let report = evaluate(&scores.scored(&store), config.threshold);
+        let report = evaluate(&scores.scored(&p.store), config.threshold);
         let record = EpochRecord {
             epoch,
-            train_loss: (loss_n > 0).then(|| loss_sum / loss_n as f64),
-            val_loss: Some(scores.loss(&store)).filter(|l| l.is_finite()),
-            lr,
+            train_loss: (stats.loss_n > 0).then(|| stats.loss_sum / stats.loss_n as f64),
+            val_loss: Some(scores.loss(&p.store)).filter(|l| l.is_finite()),
+            lr: stats.lr,
             seconds: started.elapsed().as_secs_f64(),
             validation: report.clone(),
         };
         print_epoch(&record);
         // The latest epoch's validation scores, for fold reports (overwritten each epoch).
         let lines: String = scores
-            .lines(&store)
+            .lines(&p.store)
             .iter()
             .filter_map(|l| serde_json::to_string(l).ok().map(|j| j + "\n"))
             .collect();
-        write_atomic(&dir.val_scores(), lines.as_bytes())?;
-        save(
+        write_atomic(&p.dir.val_scores(), lines.as_bytes())?;
+        self.save(
+            p,
             epoch,
             0,
             (0.0, 0),
             Some(report.clone()),
-            &optim,
-            &[dir.epoch(epoch), dir.last()],
+            &[p.dir.epoch(epoch), p.dir.last()],
         )?;
-        dir.append_record(&record)?;
-        crate::plots::training_curves(&dir.records()?, "training", &dir.training_png())?;
-        last_report = Some(report);
+        p.dir.append_record(&record)?;
+        crate::plots::training_curves(&p.dir.records()?, "training", &p.dir.training_png())?;
+        self.last_report = Some(report);
+        Ok(())
     }
-    Ok(Outcome::Finished)
 }
 
 /// Reads every image header (or, with the cache on, decodes every frame) before training, so a
