@@ -8,6 +8,8 @@
 //    detection, preprocessing and inference, and the ratio CPU engine / onnxruntime-web.
 // 2. The widget as a page uses it (the demo page, auto engine, worker): per-stage timings and the
 //    longest main-thread task during checks (the Long Tasks API).
+// 3. The main thread from the click on Start to the preview and over a whole check, on fresh
+//    pages (main-thread.mjs): long tasks and the time to the preview.
 //
 //   node tests/browser/bench.mjs [--runs 5] [--model /models/default.onnx]
 //
@@ -17,6 +19,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
+import { measureMainThread } from './main-thread.mjs';
 import {
   ROOT,
   clickWidgetButton,
@@ -151,6 +154,7 @@ try {
     allLongTasks: window.__allLongTasks,
   }));
   await demo.context.close();
+  const mainThread = await measureMainThread(browser, site.base, runs);
 
   const stage = (checks, key) => round(median(checks.map((t) => t[key])));
   const cpuInference = median(engines.ours.cpu.checks.map((t) => t.inferenceMs));
@@ -195,6 +199,7 @@ try {
         longest_ms: Math.max(0, ...widget.allLongTasks),
       },
     },
+    main_thread_fresh_pages: mainThread,
   };
   console.log(JSON.stringify(report, null, 2));
 } finally {

@@ -61,7 +61,7 @@ test('package.json: semver from the workspace, exports with types, side effects,
   assert.match(readme, /model is \*\*not\*\* in the package/);
 });
 
-test('every asset URL of the package's modules is a literal new URL(…, import.meta.url)', async () => {
+test('every asset URL of the package modules is a literal new URL(…, import.meta.url)', async () => {
   const modules = ['liveness-check.js', 'liveness-worker.js', 'texts.js', 'worker-client.js'];
   for (const file of modules) {
     // Comments mention the pattern; only code counts.
