@@ -11,8 +11,8 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 step "cargo fmt --check"
 cargo fmt --all -- --check
 cargo fmt --manifest-path crates/core/fuzz/Cargo.toml -- --check
-step "cargo clippy (all targets, warnings are errors)"
-cargo clippy --workspace --all-targets -- -D warnings
+step "cargo clippy (all targets and features, warnings are errors)"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
 step "liveness-core, liveness-runtime and liveness-wasm for wasm32-unknown-unknown"
 cargo clippy -p liveness-core -p liveness-runtime -p liveness-wasm --target wasm32-unknown-unknown -- -D warnings
 step "cargo test (with a throw-away PostgreSQL for the server's shared-database test)"

@@ -11,13 +11,16 @@
 //! - [`frames`]: the client's PNG frames, checked before decoding; [`scorer`]: the server's check;
 //! - [`telemetry`]: request logs and Prometheus metrics; [`openapi`]: the API's description;
 //!   [`private_files`]: the 0700/0600 state on disk;
-//! - [`bench`]: the load benchmark.
+//! - `bench` (feature `bench`): the load benchmark; [`honest`]: the honest client it and the
+//!   tests use.
 
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod db;
 pub mod demo;
 pub mod error;
 pub mod frames;
+pub mod honest;
 pub mod openapi;
 pub mod private_files;
 pub mod scorer;

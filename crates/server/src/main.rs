@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use liveness_core::challenge::Challenge;
-use liveness_server::{AppState, Config, bench, tokens};
+use liveness_server::{AppState, Config, tokens};
 
 #[derive(Parser)]
 #[command(
@@ -46,7 +46,8 @@ enum Command {
         #[arg(long, env = "LIVENESS_DATA_DIR")]
         data_dir: Option<PathBuf>,
     },
-    /// Load benchmark: concurrent sessions verified per second, latency, memory.
+    /// Load benchmark: concurrent sessions verified per second, latency, memory (a server built
+    /// with `--features bench`).
     Bench {
         /// The model (its manifest next to it).
         #[arg(long, default_value = "models/default.onnx")]
@@ -329,9 +330,19 @@ fn run() -> Result<()> {
             concurrency,
             abuse,
         } => {
-            let r = bench::run(model, web, sessions, &concurrency, abuse)?;
-            println!("{}", serde_json::to_string_pretty(&r)?);
-            Ok(())
+            #[cfg(feature = "bench")]
+            {
+                let r = liveness_server::bench::run(model, web, sessions, &concurrency, abuse)?;
+                println!("{}", serde_json::to_string_pretty(&r)?);
+                Ok(())
+            }
+            #[cfg(not(feature = "bench"))]
+            {
+                let _ = (model, web, sessions, concurrency, abuse);
+                anyhow::bail!(
+                    "this liveness-server was built without the load benchmark: build it with `cargo build --release -p liveness-server --features bench`"
+                )
+            }
         }
     }
 }

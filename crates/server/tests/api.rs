@@ -10,8 +10,8 @@ use std::time::Duration;
 use base64::Engine;
 use liveness_core::challenge::Challenge;
 use liveness_core::testing::{WALL, draw_head, head_track, imitating_print};
-use liveness_server::bench::HonestCheck;
 use liveness_server::frames::encode_png;
+use liveness_server::honest::HonestCheck;
 use liveness_server::sessions::{Created, Verified};
 use liveness_server::{AppState, Config, tokens};
 use serde_json::{Value, json};
@@ -142,7 +142,7 @@ fn call(method: &str, url: &str, body: Option<String>) -> (u16, Value, ureq::htt
 /// An honest client's capture for `challenge`: a drawn head performing it, then five frames,
 /// with the client's verdict from the independent reference, never the server's own code.
 fn honest(challenge: &Challenge, seed: u64) -> HonestCheck {
-    let capture = liveness_server::bench::honest_capture(challenge, (320, 240), seed, INTERVAL);
+    let capture = liveness_server::honest::honest_capture(challenge, (320, 240), seed, INTERVAL);
     let verdict = reference_verdict(&capture, &root().join("models/default.onnx"));
     capture.with_verdict(verdict)
 }
@@ -152,7 +152,7 @@ fn honest(challenge: &Challenge, seed: u64) -> HonestCheck {
 /// manifest's words, sharing no code with the server. Only the face boxes are the runtime's
 /// detector's (one face per frame is required here).
 fn reference_verdict(
-    capture: &liveness_server::bench::Capture,
+    capture: &liveness_server::honest::Capture,
     model: &Path,
 ) -> liveness_runtime::Verdict {
     use std::io::Write;
@@ -2344,7 +2344,7 @@ fn the_demo_signup_takes_a_live_token_once_and_refuses_a_not_live_one() {
         (lenient.clone(), true),
         (root().join("models/default.onnx"), false),
     ] {
-        let capture = liveness_server::bench::honest_capture(&fixed(), (320, 240), 1, INTERVAL);
+        let capture = liveness_server::honest::honest_capture(&fixed(), (320, 240), 1, INTERVAL);
         let verdict = reference_verdict(&capture, &model);
         let check = capture.with_verdict(verdict);
         assert_eq!(check.verdict.live, want_live, "{:?}", check.verdict);
@@ -2392,7 +2392,7 @@ fn the_servers_model_agrees_with_the_independent_reference() {
     let scorer =
         liveness_server::scorer::Scorer::load(&root().join("models/default.onnx")).expect("model");
     for (seed, size) in [(1, (320, 240)), (2, (640, 480)), (3, (480, 360))] {
-        let capture = liveness_server::bench::honest_capture(&fixed(), size, seed, INTERVAL);
+        let capture = liveness_server::honest::honest_capture(&fixed(), size, seed, INTERVAL);
         let reference = reference_verdict(&capture, &root().join("models/default.onnx"));
         let server = match scorer.score(&capture.five).expect("score").outcome {
             liveness_runtime::Outcome::Verdict(v) => v,
