@@ -8,7 +8,7 @@
 //! - [`face`]: the face gate (BlazeFace's input, anchor decoding, non-maximum suppression, one
 //!   face per frame) and the live guidance; [`preprocess::Crop`] crops around the face.
 //! - [`arch`]: the model architectures; [`onnx`]: the ONNX writer (prost types of `onnx.proto`, a
-//!   graph builder, one graph per architecture in the dialect wonnx runs); [`model`]: the
+//!   graph builder, one graph per architecture in the dialect wonnx runs); [`model_file`]: the
 //!   runtime contract (input/output names, manifest address, batch padding); [`manifest`]: the
 //!   JSON that travels next to an exported model, validated on read.
 //! - [`limits`]: every limit on input, stated once.
@@ -32,7 +32,7 @@ pub mod face;
 pub mod limits;
 pub mod manifest;
 pub mod metrics;
-pub mod model;
+pub mod model_file;
 pub mod onnx;
 pub mod preprocess;
 pub mod testing;

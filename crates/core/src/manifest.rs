@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::limits::{self, BATCH, INPUT_SIZE, MAX_MANIFEST_BYTES};
-use crate::model::{INPUT, OUTPUTS, hex};
+use crate::model_file::{INPUT, OUTPUTS, hex};
 use crate::preprocess::Crop;
 use crate::{Arch, AttackClass, FRAMES, Normalization, Report};
 
@@ -20,7 +20,7 @@ pub const FORMAT: &str = "liveness-model-v2";
 /// The model's input.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InputSpec {
-    /// Graph input name ([`crate::model::INPUT`]).
+    /// Graph input name ([`crate::model_file::INPUT`]).
     pub name: String,
     /// Samples per run (the file has static shapes).
     pub batch: usize,

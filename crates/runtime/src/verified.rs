@@ -6,7 +6,7 @@ use std::path::Path;
 
 use liveness_core::limits::MAX_MODEL_BYTES;
 use liveness_core::manifest::Manifest;
-use liveness_core::model::manifest_path;
+use liveness_core::model_file::manifest_path;
 
 use crate::detector;
 use crate::error::{Error, Result};

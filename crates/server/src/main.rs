@@ -199,7 +199,7 @@ fn api_key(file: &std::path::Path) -> Result<String> {
         return Ok(key);
     }
     if !file.exists() {
-        let key = liveness_core::model::hex(&rand::random::<[u8; 32]>());
+        let key = liveness_core::model_file::hex(&rand::random::<[u8; 32]>());
         liveness_server::private_files::create_file(file, key.as_bytes())
             .with_context(|| format!("--api-key-file {}: cannot create it", file.display()))?;
     }

@@ -199,7 +199,7 @@ pub struct Verified {
 
 fn random_hex(bytes: usize) -> String {
     let raw: Vec<u8> = (0..bytes).map(|_| rand::random::<u8>()).collect();
-    liveness_core::model::hex(&raw)
+    liveness_core::model_file::hex(&raw)
 }
 
 fn valid_id(id: &str) -> Result<(), ApiError> {

@@ -249,7 +249,7 @@ fn checksum<'a>(meta_json: &str, items: impl Iterator<Item = (&'a String, &'a [u
         h.update(name.as_bytes());
         h.update(data);
     }
-    liveness_core::model::hex(&h.finalize())
+    liveness_core::model_file::hex(&h.finalize())
 }
 
 /// Saves the model and optimiser state with `meta` to `path`, atomically.

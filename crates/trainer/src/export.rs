@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use liveness_core::limits::{MAX_MODEL_BYTES, threshold_ok};
 use liveness_core::manifest::{DataSpec, FaceSpec, InputSpec, Manifest, ManifestError};
-use liveness_core::model::manifest_path;
+use liveness_core::model_file::manifest_path;
 use liveness_core::onnx::{ExportError as GraphError, Weight, Weights};
 use prost::Message;
 use tch::{Device, Kind};

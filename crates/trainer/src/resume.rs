@@ -47,7 +47,7 @@ pub fn data_print(data: &std::path::Path, samples: &[Sample]) -> DataPrint {
     DataPrint {
         path: shown(data),
         samples: samples.len(),
-        sha256: liveness_core::model::hex(&h.finalize()),
+        sha256: liveness_core::model_file::hex(&h.finalize()),
     }
 }
 

@@ -125,7 +125,7 @@ pub(crate) async fn sha256_of(bytes: &[u8]) -> String {
         && let Ok(promise) = digest.call2(&subtle, &"SHA-256".into(), &Uint8Array::from(bytes))
         && let Ok(hash) = JsFuture::from(Promise::from(promise)).await
     {
-        return liveness_core::model::hex(&Uint8Array::new(&hash).to_vec());
+        return liveness_core::model_file::hex(&Uint8Array::new(&hash).to_vec());
     }
     liveness_core::manifest::sha256_hex(bytes)
 }

@@ -91,10 +91,10 @@ pub fn frame_count() -> u32 {
 }
 
 /// The manifest's address for a model address: `NAME.onnx` → `NAME.json` (the rule every
-/// runtime shares, `liveness_core::model::manifest_url`).
+/// runtime shares, `liveness_core::model_file::manifest_url`).
 #[wasm_bindgen(js_name = manifestUrl)]
 pub fn manifest_url(model_url: &str) -> String {
-    liveness_core::model::manifest_url(model_url)
+    liveness_core::model_file::manifest_url(model_url)
 }
 
 /// A Rust value as a plain JS object (JSON-compatible: maps become objects).

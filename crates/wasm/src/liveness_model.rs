@@ -114,7 +114,7 @@ impl LivenessModel {
         webgpu::require_adapter(preference).await?;
         let started = now_ms();
         let manifest_url =
-            manifest_url.unwrap_or_else(|| liveness_core::model::manifest_url(&model_url));
+            manifest_url.unwrap_or_else(|| liveness_core::model_file::manifest_url(&model_url));
         let manifest_json = fetch_text(&manifest_url).await?;
         // Read now for the model's versioned address, and so that a bad manifest is refused
         // before the download (`VerifiedModel` checks it again with the bytes).

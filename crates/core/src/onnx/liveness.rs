@@ -52,7 +52,7 @@ impl GraphBuilder {
         let c = 3 * views as i64;
         let mut g = GraphBuilder::default();
         let input = Value {
-            name: crate::model::INPUT.to_owned(),
+            name: crate::model_file::INPUT.to_owned(),
             shape: vec![n, f, c, s, s],
         };
         let folded = g.reshape(&input, &[n * f, c, s, s]);
@@ -118,8 +118,8 @@ impl GraphBuilder {
             });
         }
         let outputs = vec![
-            self.output(&logit, crate::model::LOGIT),
-            self.output(&p, crate::model::P_SPOOF),
+            self.output(&logit, crate::model_file::LOGIT),
+            self.output(&p, crate::model_file::P_SPOOF),
         ];
         let inputs = self.input.take().into_iter().collect();
         Ok(self.finish(name, inputs, outputs, OPSET, "liveness-core"))

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use liveness_core::manifest::Manifest;
-use liveness_core::model::pad_to_batch;
+use liveness_core::model_file::pad_to_batch;
 use tract_onnx::prelude::*;
 
 use crate::error::{Error, Result, tract};

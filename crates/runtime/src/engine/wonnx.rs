@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use liveness_core::manifest::Manifest;
-use liveness_core::model::{LOGIT, pad_to_batch};
+use liveness_core::model_file::{LOGIT, pad_to_batch};
 
 use crate::engine::tract::samples_in;
 use crate::error::{Error, Result};
