@@ -55,7 +55,10 @@ fn head_frames(width: u32, height: u32) -> Vec<Vec<u8>> {
 }
 
 fn views(frames: &[Vec<u8>], width: u32, height: u32) -> Vec<Frame<'_>> {
-    frames.iter().map(|f| Frame::rgb(f, width, height)).collect()
+    frames
+        .iter()
+        .map(|f| Frame::rgb(f, width, height))
+        .collect()
 }
 
 #[test]
@@ -64,9 +67,13 @@ fn every_engine_gives_the_reference_logits_on_the_same_input() {
     let len = models[0].manifest().input.sample_len();
     // Deterministic inputs of normalised scale, and the extremes of the range.
     let inputs: Vec<Vec<f32>> = vec![
-        (0..len).map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0).collect(),
+        (0..len)
+            .map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0)
+            .collect(),
         vec![0.0; len],
-        (0..len).map(|i| if i % 3 == 0 { 2.5 } else { -2.0 }).collect(),
+        (0..len)
+            .map(|i| if i % 3 == 0 { 2.5 } else { -2.0 })
+            .collect(),
     ];
     for input in &inputs {
         let want = models[0].logits_blocking(input.clone()).expect("reference");
@@ -91,7 +98,10 @@ fn every_engine_checks_the_same_frames_to_the_same_outcome() {
             .map(|m| m.check_blocking(&views(&frames, w, h)).expect("check"))
             .collect();
         let Outcome::Verdict(reference) = checked[0].outcome else {
-            panic!("{w}x{h}: the drawn head was refused: {:?}", checked[0].outcome)
+            panic!(
+                "{w}x{h}: the drawn head was refused: {:?}",
+                checked[0].outcome
+            )
         };
         assert_eq!(checked[0].faces.len(), 5);
         for (m, c) in models.iter().zip(&checked).skip(1) {
@@ -129,8 +139,13 @@ fn every_engine_refuses_frames_without_a_face_and_input_that_is_not_whole_sample
 
         let len = m.manifest().input.sample_len();
         for wrong in [0, len - 1, len + 1] {
-            let e = m.logits_blocking(vec![0.0; wrong]).expect_err("not whole samples");
-            assert!(matches!(e, Error::ModelInput(_)), "{b}, {wrong} values: {e}");
+            let e = m
+                .logits_blocking(vec![0.0; wrong])
+                .expect_err("not whole samples");
+            assert!(
+                matches!(e, Error::ModelInput(_)),
+                "{b}, {wrong} values: {e}"
+            );
         }
         let four = views(&wall[..4], 160, 120);
         assert!(
