@@ -61,5 +61,5 @@ pub enum Error {
     },
 }
 
-/// Result with the core's [`Error`].
+/// Result with the core's [`enum@Error`].
 pub type Result<T> = std::result::Result<T, Error>;

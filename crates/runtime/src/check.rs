@@ -83,7 +83,7 @@ impl Checker {
             .collect()
     }
 
-    /// The face gate (exactly one face per frame; else [`Error::Refused`]), the crop rule and
+    /// The face gate (exactly one face per frame; else [`crate::Error::Refused`]), the crop rule and
     /// the shared preprocessing: five frames → the model's input for one sample.
     pub fn prepare(&self, frames: &[Frame<'_>]) -> Result<Prepared> {
         self.prepare_from(frames, &self.faces(frames)?)

@@ -31,7 +31,7 @@ pub const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval';
 /// A file as last seen: path, size, modification time.
 type FileKey = (PathBuf, u64, Option<SystemTime>);
 
-/// SHA-256 of model files, by [`FileKey`].
+/// SHA-256 of model files, by `FileKey`.
 #[derive(Default)]
 pub struct HashCache(Mutex<HashMap<FileKey, String>>);
 

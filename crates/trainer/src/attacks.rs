@@ -28,7 +28,8 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use crate::dataset::{DataError, SubjectRule, decode_frame, scan, shown};
+use crate::dataset::{DataError, SubjectRule, decode_frame, scan};
+use crate::shown;
 use crate::synthetic::SynthError;
 
 /// A family of synthetic attacks: one medium and one style of effects.

@@ -19,8 +19,8 @@ use tch::{Device, Kind, Tensor};
 
 use crate::arch::Model;
 use crate::config::{ConfigError, TrainConfig};
-use crate::dataset::shown;
 use crate::run_dir::{RunDirError, write_atomic};
+use crate::shown;
 
 /// Format tag in the metadata; bump when the layout changes. v2: the checksum covers the
 /// metadata; the architecture and the training data's fingerprint are recorded.

@@ -10,7 +10,7 @@
 //! beyond [`liveness_core::limits`] is refused from its header, before decoding.
 //!
 //! Paths in messages and score lines are shown as they are when they are UTF-8, and with escapes
-//! (`"bad\xFFname"`) when not, so that a non-UTF-8 name can still be found ([`shown`]).
+//! (`"bad\xFFname"`) when not, so that a non-UTF-8 name can still be found ([`crate::shown`]).
 
 use std::path::{Path, PathBuf};
 
@@ -20,13 +20,7 @@ use liveness_core::{AttackClass, FRAMES};
 use regex::Regex;
 use thiserror::Error;
 
-/// A path as text: itself when UTF-8, else its escaped debug form (which names it exactly).
-pub fn shown(path: &Path) -> String {
-    match path.to_str() {
-        Some(s) => s.to_owned(),
-        None => format!("{:?}", path.as_os_str()),
-    }
-}
+use crate::shown;
 
 /// What can be wrong with a dataset folder. Every variant names the path at fault.
 #[derive(Debug, Error)]

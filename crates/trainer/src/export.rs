@@ -13,8 +13,8 @@ use prost::Message;
 use tch::{Device, Kind};
 
 use crate::checkpoint::{self, Checkpoint, CheckpointError};
-use crate::dataset::shown;
 use crate::run_dir::{RunDirError, json_bytes, write_atomic};
+use crate::shown;
 
 /// Why an export failed; nothing is written then.
 #[derive(Debug, thiserror::Error)]

@@ -29,3 +29,12 @@ pub mod scoring;
 pub mod split;
 pub mod synthetic;
 pub mod train;
+
+/// A path as the messages of every command write it (lossless for UTF-8 paths, debug-quoted
+/// otherwise), so that an error names the file at fault exactly.
+pub fn shown(path: &std::path::Path) -> String {
+    match path.to_str() {
+        Some(s) => s.to_owned(),
+        None => format!("{:?}", path.as_os_str()),
+    }
+}

@@ -21,7 +21,8 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use crate::dataset::{DataError, Sample, decode_frame, shown};
+use crate::dataset::{DataError, Sample, decode_frame};
+use crate::shown;
 
 /// The loader failed (a bad frame, or its thread stopped).
 #[derive(Debug, thiserror::Error)]

@@ -49,7 +49,7 @@ fn render(
 ) -> Result<()> {
     register_font();
     let failed = |message: String| PlotError::Draw {
-        path: crate::dataset::shown(path),
+        path: crate::shown(path),
         message,
     };
     let mut buf = vec![0u8; (size.0 * size.1 * 3) as usize];
@@ -64,7 +64,7 @@ fn render(
     let mut png = Vec::new();
     img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .map_err(|source| PlotError::Encode {
-            path: crate::dataset::shown(path),
+            path: crate::shown(path),
             source,
         })?;
     Ok(write_atomic(path, &png)?)

@@ -14,10 +14,10 @@ use liveness_core::metrics::{equal_error_rate, roc_curve, threshold_for_bpcer};
 use liveness_core::{Report, ScoredSample, evaluate};
 use serde::Serialize;
 
-use crate::dataset::shown;
 use crate::plots::{self, PlotError};
 use crate::run_dir::{RunDirError, json_bytes, read_jsonl, read_records, write_atomic};
 use crate::scoring::ScoreLine;
+use crate::shown;
 
 /// Why a report cannot be made.
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,8 @@ use sha2::{Digest, Sha256};
 
 use crate::checkpoint::{DataPrint, Meta};
 use crate::config::TrainConfig;
-use crate::dataset::{Sample, shown};
+use crate::dataset::Sample;
+use crate::shown;
 
 /// `--resume` with settings or data that differ from the checkpoint's.
 #[derive(Debug, thiserror::Error)]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use liveness_core::Report;
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::shown;
+use crate::shown;
 
 /// What can go wrong with a run folder's files.
 #[derive(Debug, thiserror::Error)]

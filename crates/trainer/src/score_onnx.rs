@@ -9,8 +9,9 @@ use liveness_core::Frame;
 use liveness_core::manifest::Manifest;
 use liveness_runtime::{Backend, Model, VerifiedModel};
 
-use crate::dataset::{DataError, Sample, SubjectRule, decode_frame, scan, shown};
+use crate::dataset::{DataError, Sample, SubjectRule, decode_frame, scan};
 use crate::scoring::ScoreLine;
+use crate::shown;
 
 /// The `--backend` flag: which engine runs the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

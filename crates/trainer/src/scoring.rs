@@ -15,8 +15,9 @@ use tch::{Device, Kind, Tensor};
 use crate::arch::Model;
 use crate::checkpoint::{CheckpointError, load_model};
 use crate::config::Common;
-use crate::dataset::{DataError, Sample, SubjectRule, scan, shown};
+use crate::dataset::{DataError, Sample, SubjectRule, scan};
 use crate::loader::{FrameStore, LoaderError, join, stream, worker_pool};
+use crate::shown;
 
 /// What stops scoring.
 #[derive(Debug, thiserror::Error)]

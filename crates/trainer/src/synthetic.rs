@@ -12,7 +12,7 @@ use liveness_core::testing::{
 };
 use liveness_core::{AttackClass, FRAMES};
 
-use crate::dataset::shown;
+use crate::shown;
 
 /// Why the dataset could not be written.
 #[derive(Debug, thiserror::Error)]

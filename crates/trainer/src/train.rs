@@ -14,7 +14,7 @@ use crate::arch::{ArchError, Model};
 use crate::augment::seed_step;
 use crate::checkpoint::{self, CheckpointError, Meta};
 use crate::config::{Precision, RunArgs, Schedule, TrainConfig};
-use crate::dataset::{DataError, SubjectRule, scan, shown};
+use crate::dataset::{DataError, SubjectRule, scan};
 use crate::input::{normalize, per_view, to_unit};
 use crate::loader::{
     Flip, FrameStore, LoaderError, epoch_order, join, report_refused, stream, worker_pool,
@@ -24,6 +24,7 @@ use crate::report::report_lines;
 use crate::resume::{GivenFlag, check_resume, data_print};
 use crate::run_dir::{EpochRecord, RunDir, RunDirError, json_bytes, write_atomic};
 use crate::scoring::{self, ScoreError};
+use crate::shown;
 use crate::split::{Split, SplitError, SplitRule, describe, keep_matching, split};
 
 /// What stops a training run. Every message names the flag, file or step at fault.
@@ -138,8 +139,8 @@ fn lr_at(config: &TrainConfig, step: usize, total: usize) -> f64 {
 }
 
 /// Trains. On resume, `config` must agree with the checkpoint's on every flag in `given`
-/// (except `--epochs`, which may extend the run): [`prepare`], then per epoch [`Training::epoch`]
-/// and [`Training::validate`].
+/// (except `--epochs`, which may extend the run): `prepare`, then per epoch `Training::epoch`
+/// and `Training::validate`.
 pub fn run(
     config: TrainConfig,
     opts: &RunArgs,

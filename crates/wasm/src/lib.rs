@@ -75,7 +75,7 @@ pub fn error_codes() -> Vec<String> {
         .collect()
 }
 
-/// Every guidance code [`FaceGuide::look`] can give.
+/// Every guidance code [`face_guide::FaceGuide::look`] can give.
 #[wasm_bindgen(js_name = guidanceCodes)]
 pub fn guidance_codes() -> Vec<String> {
     guidance::Guidance::ALL

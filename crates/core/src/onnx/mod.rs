@@ -7,7 +7,7 @@
 //! Every graph is written in the dialect that wonnx 0.5.1 runs (measured), which tract and
 //! onnxruntime run too:
 //! - input `frames` `[N, 5, 3, S, S]` (normalised), outputs `logit` and `p_spoof` `[N, 1]`
-//!   ([`crate::model`]); static shapes everywhere, a `value_info` for every intermediate;
+//!   ([`crate::model_file`]); static shapes everywhere, a `value_info` for every intermediate;
 //! - BatchNorm folded into each convolution, and every Conv has a bias (wonnx's 3×3 shader is
 //!   silently wrong without one);
 //! - the five-frame head's `Conv1d(5→1, k3, s2, p1)` as a 2-D Conv on `[N, 5, 1, F]` with kernel

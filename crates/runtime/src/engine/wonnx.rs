@@ -1,7 +1,7 @@
 //! The WebGPU engine: wonnx (WGSL shaders through wgpu) — WebGPU in the browser, Vulkan natively
 //! (Mesa's lavapipe on machines without a GPU, where it is the tests' reference for the browser).
 //! wonnx panics on wgpu errors instead of returning them; native callers catch that
-//! ([`crate::no_panic`]), the browser's panic hook reports it.
+//! (`Model::check_blocking` and its siblings), the browser's panic hook reports it.
 
 use std::collections::HashMap;
 

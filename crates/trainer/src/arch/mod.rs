@@ -15,14 +15,14 @@ use tch::{Device, Tensor, nn};
 #[derive(Debug, thiserror::Error)]
 pub enum ArchError {
     /// The weights file cannot be read.
-    #[error("cannot read weights file {}: {source}", crate::dataset::shown(path))]
+    #[error("cannot read weights file {}: {source}", crate::shown(path))]
     Read {
         path: std::path::PathBuf,
         #[source]
         source: tch::TchError,
     },
     /// A weights file that does not fit the encoder.
-    #[error("weights file {}: {problem}", crate::dataset::shown(path))]
+    #[error("weights file {}: {problem}", crate::shown(path))]
     Mismatch {
         path: std::path::PathBuf,
         problem: String,
