@@ -230,45 +230,34 @@ struct Figure {
 
 /// Every figure of a fold, in the table's order: the one list both formats follow.
 const FIGURES: [Figure; 6] = [
-    Figure {
-        key: "apcer_max",
-        column: Some("APCER max %"),
-        percent: true,
-        get: |r| r.apcer_max,
-    },
-    Figure {
-        key: "bpcer",
-        column: Some("BPCER %"),
-        percent: true,
-        get: |r| r.bpcer,
-    },
-    Figure {
-        key: "acer",
-        column: Some("ACER %"),
-        percent: true,
-        get: |r| r.acer,
-    },
-    Figure {
-        key: "eer",
-        column: Some("EER %"),
-        percent: true,
-        get: |r| r.eer,
-    },
+    Figure::rate("apcer_max", Some("APCER max %"), |r| r.apcer_max),
+    Figure::rate("bpcer", Some("BPCER %"), |r| r.bpcer),
+    Figure::rate("acer", Some("ACER %"), |r| r.acer),
+    Figure::rate("eer", Some("EER %"), |r| r.eer),
     Figure {
         key: "roc_auc",
         column: Some("ROC AUC"),
         percent: false,
         get: |r| r.roc_auc,
     },
-    Figure {
-        key: "accuracy",
-        column: None,
-        percent: true,
-        get: |r| r.accuracy,
-    },
+    Figure::rate("accuracy", None, |r| r.accuracy),
 ];
 
 impl Figure {
+    /// A rate (shown in percent).
+    const fn rate(
+        key: &'static str,
+        column: Option<&'static str>,
+        get: fn(&Report) -> Option<f64>,
+    ) -> Figure {
+        Figure {
+            key,
+            column,
+            percent: true,
+            get,
+        }
+    }
+
     /// A fold's value as the table shows it.
     fn cell(&self, r: &Report) -> String {
         match ((self.get)(r), self.percent) {
