@@ -31,8 +31,10 @@ async function binary(name, env) {
  * as /models/. `web` replaces the site folder (an example app's build).
  */
 export async function startSite({ model, challenge, web } = {}) {
-  await access(path.join(ROOT, 'web', 'pkg', 'liveness_wasm_bg.wasm')).catch(() => {
-    throw new Error('web/pkg is missing: run scripts/build-web.sh first');
+  // The size file is the build script's last word: without it web/pkg is missing or older than
+  // the worker that reads it.
+  await access(path.join(ROOT, 'web', 'pkg', 'liveness_wasm_size.js')).catch(() => {
+    throw new Error('web/pkg is missing or stale: run scripts/build-web.sh first');
   });
   const dir = await tempDir('liveness-server-');
   const server = spawn(
