@@ -9,8 +9,9 @@
 // (capture.js). A Web Worker (liveness-worker.js, spoken to through worker-client.js) holds the
 // module and runs the face detector, the challenge tracker, the trainer's own preprocessing and
 // inference — wonnx on a hardware WebGPU adapter, tract on the CPU everywhere else. The states and
-// texts are texts.js; the host's session server is spoken to through session-client.js. No frame leaves the device unless the host page asks for them (`share-frames`,
-// or a `session` endpoint of the host's own server).
+// texts are texts.js; the host's session server is spoken to through session-client.js. No frame
+// leaves the device unless the host page asks for them (`share-frames`, or a `session` endpoint
+// of the host's own server).
 //
 // Everything it loads is relative to this file (no CDN), and it needs no inline script or style,
 // so it runs under `script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; worker-src 'self'`.
@@ -439,7 +440,7 @@ export class LivenessCheck extends ElementBase {
    * for the server, with `session` only), origin }.
    */
   async #performChallenge(run, camera, steps) {
-    const { steps: drawn } = await ask({ op: 'challenge', steps });
+    const { tracker, steps: drawn } = await ask({ op: 'challenge', steps });
     const track = { steps: drawn, looks: [], times: [], uploads: [], origin: performance.now() };
     const upload = this.#session !== null;
     let due = 0;
@@ -453,7 +454,7 @@ export class LivenessCheck extends ElementBase {
         if (run !== this.#run) break;
         const at = performance.now() - track.origin;
         const small = upload ? await scaled(frame, TRACK_SIDE) : null;
-        const seen = await look(frame, null, true);
+        const seen = await look(frame, null, tracker);
         if (run !== this.#run) break;
         const { progress } = seen;
         // Only looks with one face join the track: the server's gate would refuse the others.
@@ -478,6 +479,7 @@ export class LivenessCheck extends ElementBase {
       }
     } finally {
       this.#challenge = null;
+      ask({ op: 'challenge-end', tracker }).catch(() => {}); // a dead worker took it with it
     }
     return track;
   }

@@ -12,9 +12,11 @@
 //                                                 with { id, op: 'progress', part: 'runtime' |
 //                                                 'model', loaded, total } on the way
 //   { op: 'check', model, manifest, backend, frames } → the verdict
-//   { op: 'guide', frame, previous, challenge } → { guidance, face, steady, detectMs }, and with
-//                                                 `challenge` the tracker's `progress` after it
-//   { op: 'challenge', steps }                 → { steps } (a new tracker; null steps: drawn here)
+//   { op: 'guide', frame, previous, tracker }  → { guidance, face, steady, detectMs }, and with
+//                                                 `tracker` that tracker's `progress` after it
+//   { op: 'challenge', steps }                 → { tracker, steps } (a new tracker, one per
+//                                                 widget's challenge; null steps: drawn here)
+//   { op: 'challenge-end', tracker }           → null (the tracker is freed)
 //   { op: 'check-track', steps, looks, times } → { passed, code, message, depth }
 //   { op: 'codes' }                            → { challenge: [...] } (the failure codes)
 // A panic inside the module (wonnx panics on GPU errors) posts { op: 'fatal', error }; the next
@@ -22,7 +24,7 @@
 
 import WASM_BYTES from './pkg/liveness_wasm_size.js';
 
-let runtime = null; // Promise of { rt, guide, tracker, models: Map<key, Promise<LivenessModel>> }
+let runtime = null; // Promise of { rt, guide, trackers: Map<id, ChallengeTracker>, models: Map<key, Promise<LivenessModel>> }
 let generation = 0;
 /** Who hears the runtime's download progress while it loads: (loaded, total) callbacks. */
 const runtimeListeners = new Set();
@@ -40,7 +42,7 @@ function loadRuntime() {
         if (runtime === loading) runtime = null;
         self.postMessage({ op: 'fatal', error: plain(error) });
       });
-      return { rt, guide: null, tracker: null, models: new Map() };
+      return { rt, guide: null, trackers: new Map(), models: new Map() };
     });
     runtime = loading;
     loading
@@ -126,16 +128,23 @@ const ops = {
   async guide(state, msg) {
     state.guide ??= new state.rt.FaceGuide();
     const look = state.guide.look(msg.frame, msg.previous ?? undefined);
-    if (msg.challenge) {
-      if (!state.tracker) throw failure('inference', 'no challenge under way');
-      look.progress = state.tracker.push(look.face ?? null);
+    if (msg.tracker != null) {
+      const tracker = state.trackers.get(msg.tracker);
+      if (!tracker) throw failure('inference', `no challenge ${msg.tracker} under way`);
+      look.progress = tracker.push(look.face ?? null);
     }
     return look;
   },
   async challenge(state, msg) {
-    state.tracker?.free();
-    state.tracker = new state.rt.ChallengeTracker(msg.steps ?? undefined);
-    return { steps: state.tracker.steps };
+    // The request's id names the tracker: each widget of the page follows its own challenge.
+    const tracker = new state.rt.ChallengeTracker(msg.steps ?? undefined);
+    state.trackers.set(msg.id, tracker);
+    return { tracker: msg.id, steps: tracker.steps };
+  },
+  async 'challenge-end'(state, msg) {
+    state.trackers.get(msg.tracker)?.free();
+    state.trackers.delete(msg.tracker);
+    return null;
   },
   async 'check-track'(state, msg) {
     return state.rt.checkTrack(msg.steps, msg.looks, msg.times);

@@ -84,8 +84,11 @@ export function framesForWorker(frames, keep) {
   return { plain, transfer: plain.map((f) => f.data.buffer) };
 }
 
-/** One look of the face detector at `frame` (moved to the worker); see the `guide` operation. */
-export function look(frame, previous, challenge = false) {
+/**
+ * One look of the face detector at `frame` (moved to the worker); with `tracker` (a `challenge`
+ * operation's), its face is pushed to that challenge's tracker. See the `guide` operation.
+ */
+export function look(frame, previous, tracker = null) {
   const { plain, transfer } = framesForWorker([frame], false);
-  return ask({ op: 'guide', frame: plain[0], previous, challenge }, { transfer });
+  return ask({ op: 'guide', frame: plain[0], previous, tracker }, { transfer });
 }
