@@ -1,6 +1,7 @@
 //! `liveness-trainer`: the CLI. Parses the flags (each subcommand's live in its module), runs the
 //! subcommand, prints its result, and turns any error into one line on stderr and exit status 1.
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 
@@ -16,6 +17,26 @@ use liveness_trainer::score_onnx::{self, FacesArgs, ScoreOnnxArgs};
 use liveness_trainer::scoring::{self, EvalArgs, Evaluated};
 use liveness_trainer::synthetic::{self, ChallengeClipArgs, SynthArgs};
 use liveness_trainer::train::{self, RunEnd};
+
+/// Writes one line of a command's output. A reader that went away (`… | head`) ends the command
+/// quietly with success, as any Unix filter does, instead of the panic `println!` gives.
+fn out_line(line: &str) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// `println!` through [`out_line`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        out_line(&format!($($arg)*))
+    };
+}
 
 #[derive(Parser)]
 #[command(
@@ -103,14 +124,14 @@ fn run() -> Result<ExitCode> {
         Command::Eval(a) => {
             if let Evaluated::Report { report, loss } = scoring::evaluate_folder(&a, false)? {
                 if a.json {
-                    println!("{}", serde_json::to_string(&report)?);
+                    out!("{}", serde_json::to_string(&report)?);
                 } else {
-                    println!(
+                    out!(
                         "{}: {} samples, loss {loss:.4}",
                         a.data.display(),
                         report.samples
                     );
-                    println!("{}", report_lines(&report));
+                    out!("{}", report_lines(&report));
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -118,7 +139,7 @@ fn run() -> Result<ExitCode> {
         Command::Score(a) => {
             if let Evaluated::Lines(lines) = scoring::evaluate_folder(&a, true)? {
                 for line in lines {
-                    println!("{}", serde_json::to_string(&line)?);
+                    out!("{}", serde_json::to_string(&line)?);
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -126,7 +147,7 @@ fn run() -> Result<ExitCode> {
         Command::Export(a) => {
             let done = export::export(&a)?;
             let m = &done.manifest;
-            println!(
+            out!(
                 "wrote {} ({} bytes, {} input {:?}, sha256 {}) and {} in {:.2}s",
                 a.out.display(),
                 done.bytes,
@@ -141,19 +162,19 @@ fn run() -> Result<ExitCode> {
         Command::ScoreOnnx(a) => {
             score_onnx::score_folder(&a, |line| {
                 if let Ok(json) = serde_json::to_string(line) {
-                    println!("{json}");
+                    out!("{json}");
                 }
             })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Report(a) => {
             let r = report::cross_validate(&a)?;
-            println!("{}", report::markdown(&r));
+            out!("{}", report::markdown(&r));
             Ok(ExitCode::SUCCESS)
         }
         Command::Synth(a) => {
             synthetic::write_dataset(&a.out, a.subjects, a.per_class, a.width, a.height, a.heads)?;
-            println!(
+            out!(
                 "wrote {} samples to {}",
                 2 * a.subjects * a.per_class,
                 a.out.display()
@@ -162,24 +183,24 @@ fn run() -> Result<ExitCode> {
         }
         Command::SynthChallenge(a) => {
             let n = synthetic::write_challenge_clip(&a)?;
-            println!("wrote a {n}-frame challenge clip to {}", a.out.display());
+            out!("wrote a {n}-frame challenge clip to {}", a.out.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::SynthAttacks(a) => {
             let n = attacks::write_attacks(&a)?;
-            println!("wrote {n} synthetic attack samples to {}", a.out.display());
+            out!("wrote {n} synthetic attack samples to {}", a.out.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Faces(a) => {
             score_onnx::faces_folder(&a, |line| {
                 if let Ok(json) = serde_json::to_string(line) {
-                    println!("{json}");
+                    out!("{json}");
                 }
             })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(a) => {
-            println!("{}", serde_json::to_string(&bench::run(&a)?)?);
+            out!("{}", serde_json::to_string(&bench::run(&a)?)?);
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -619,3 +619,26 @@ fn the_threshold_comes_from_the_reports_rule_unless_forced() {
         (0.5, Some("given"))
     );
 }
+
+/// A reader that goes away (`score-onnx … | head -1`) ends the command quietly: no panic.
+#[test]
+fn score_onnx_stops_quietly_when_its_reader_goes_away() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = make_dataset(&tmp.path().join("data"), 1, 1);
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_liveness-trainer"))
+        .args(["score-onnx", "--model"])
+        .arg(models.join("default.onnx"))
+        .arg("--data")
+        .arg(&data)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run");
+    // Closed before the first line (the model loads first): every write meets a closed pipe.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(output.status.success(), "{:?}: {err}", output.status);
+}
