@@ -33,8 +33,24 @@ pub fn track_faces(
     detector: &FaceDetector,
     frames: &[Frame<'_>],
 ) -> Result<std::result::Result<Vec<FaceBox>, ChallengeFailure>> {
+    track_faces_with(detector, frames, &[])
+}
+
+/// [`track_faces`] with the faces of the last `known_tail.len()` frames already found (in frame
+/// pixels, one person each: what the face gate passed), so that the server detects its five
+/// passive frames once, for the model and the challenge alike.
+pub fn track_faces_with(
+    detector: &FaceDetector,
+    frames: &[Frame<'_>],
+    known_tail: &[FaceBox],
+) -> Result<std::result::Result<Vec<FaceBox>, ChallengeFailure>> {
+    let known_from = frames.len().saturating_sub(known_tail.len());
     let mut faces = Vec::with_capacity(frames.len());
     for (i, frame) in frames.iter().enumerate() {
+        if let Some(known) = i.checked_sub(known_from).and_then(|k| known_tail.get(k)) {
+            faces.push(to_track_scale(known, frame.width));
+            continue;
+        }
         let found = people(&detector.detect(*frame, i)?);
         match found.as_slice() {
             [one] => faces.push(to_track_scale(one, frame.width)),
@@ -50,19 +66,21 @@ pub fn track_faces(
 }
 
 /// Checks a challenge's track: frames (in order, any sizes up to the limits), their capture
-/// times (ms, the client's clock) and, on the server, the time it measured itself. `Err` is a
-/// frame the detector cannot read; `Ok(Err(_))` is a failed challenge.
+/// times (ms, the client's clock) and, on the server, the time it measured itself;
+/// `known_tail`: the faces of the last frames when already found ([`track_faces_with`]). `Err`
+/// is a frame the detector cannot read; `Ok(Err(_))` is a failed challenge.
 pub fn check_challenge(
     detector: &FaceDetector,
     challenge: &Challenge,
     frames: &[Frame<'_>],
     times_ms: &[f64],
     elapsed_ms: Option<f64>,
+    known_tail: &[FaceBox],
 ) -> Result<std::result::Result<ChallengeReport, ChallengeFailure>> {
     if let Err(repeated) = distinct_frames(frames) {
         return Ok(Err(repeated));
     }
-    let faces = match track_faces(detector, frames)? {
+    let faces = match track_faces_with(detector, frames, known_tail)? {
         Ok(f) => f,
         Err(broken) => return Ok(Err(broken)),
     };
@@ -88,7 +106,7 @@ mod tests {
     ) -> std::result::Result<ChallengeReport, ChallengeFailure> {
         let detector = FaceDetector::new(MIN_SCORE).expect("detector");
         let views: Vec<Frame<'_>> = frames.iter().map(|f| Frame::rgb(f, 320, 240)).collect();
-        check_challenge(&detector, challenge, &views, times, None).expect("frames readable")
+        check_challenge(&detector, challenge, &views, times, None, &[]).expect("frames readable")
     }
 
     fn challenge() -> Challenge {
@@ -114,6 +132,42 @@ mod tests {
         let failure = check(&pictures, &times, &c).expect_err("a turned picture fails");
         eprintln!("picture: {failure}");
         assert_eq!(failure.code(), "challenge-failed", "{failure}");
+    }
+
+    /// Faces already found for the last frames are used instead of detecting them again, and
+    /// give the same verdict as detecting them.
+    #[test]
+    fn known_faces_of_the_last_frames_stand_in_for_detection() {
+        let c = challenge();
+        let (heads, times) = head_track(&c, 7, 200.0);
+        let frames: Vec<Vec<u8>> = heads
+            .iter()
+            .map(|(h, seed)| draw_head(320, 240, *h, WALL, *seed))
+            .collect();
+        let detector = FaceDetector::new(MIN_SCORE).expect("detector");
+        let views: Vec<Frame<'_>> = frames.iter().map(|f| Frame::rgb(f, 320, 240)).collect();
+        let detected = track_faces(&detector, &views)
+            .expect("readable")
+            .expect("one face each");
+        let tail: Vec<FaceBox> = detected[detected.len() - 5..].to_vec(); // 320 wide: same scale
+        let known = track_faces_with(&detector, &views, &tail).expect("readable");
+        assert_eq!(known.as_ref().ok(), Some(&detected));
+        let report = |tail: &[FaceBox]| {
+            check_challenge(&detector, &c, &views, &times, None, tail).expect("readable")
+        };
+        assert_eq!(report(&tail).ok(), report(&[]).ok());
+        // Faces that are not the frames' own are taken as given: the track no longer holds.
+        let far: Vec<FaceBox> = tail
+            .iter()
+            .map(|f| FaceBox {
+                x: f.x + 150.0,
+                ..*f
+            })
+            .collect();
+        assert!(
+            report(&far).is_err(),
+            "a face jumping 150 px breaks the track"
+        );
     }
 
     /// Every challenge a session can draw (18), performed by a drawn head: the server's tests

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use liveness_core::Frame;
 use liveness_core::challenge::{Challenge, ChallengeFailure, ChallengeReport};
+use liveness_core::face::FaceBox;
 use liveness_core::manifest::Manifest;
 use liveness_runtime::challenge::check_challenge;
 use liveness_runtime::{Backend, Model, Outcome, VerifiedModel};
@@ -24,6 +25,8 @@ pub struct Scored {
     pub outcome: Outcome,
     /// Time spent in the face detector, preprocessing and the model, ms.
     pub model_ms: f64,
+    /// The one face of each frame (empty when the gate refused them), for the challenge.
+    pub faces: Vec<FaceBox>,
 }
 
 fn frames<'a>(rgba: impl IntoIterator<Item = &'a Rgba>) -> Vec<Frame<'a>> {
@@ -53,6 +56,7 @@ impl Scorer {
         Ok(Scored {
             outcome: checked.outcome,
             model_ms: checked.timings.total_ms(),
+            faces: checked.faces,
         })
     }
 }
@@ -60,12 +64,13 @@ impl Scorer {
 impl Scorer {
     /// Checks a challenge's track: the `track` frames, then the five `passive` frames, with
     /// their capture times (the client's clock) and the time the server measured itself
-    /// (blocking).
+    /// (blocking). `passive` is the [`Scored`] check of the five: the faces the gate passed are
+    /// not detected again.
     pub fn challenge(
         &self,
         challenge: &Challenge,
         track: &[Rgba],
-        passive: &[Rgba],
+        (passive, scored): (&[Rgba], &Scored),
         times_ms: &[f64],
         elapsed_ms: f64,
     ) -> Result<Result<ChallengeReport, ChallengeFailure>, liveness_runtime::Error> {
@@ -75,6 +80,7 @@ impl Scorer {
             &frames(track.iter().chain(passive)),
             times_ms,
             Some(elapsed_ms),
+            &scored.faces,
         )
     }
 }

@@ -463,7 +463,8 @@ async fn decide(c: Claimed) -> Result<Json<Verified>, ApiError> {
     let checked = tokio::task::spawn_blocking(move || {
         let scored = scorer.score(&frames)?;
         let started = std::time::Instant::now();
-        let challenged = scorer.challenge(&challenge, &track, &frames, &times, elapsed_ms)?;
+        let challenged =
+            scorer.challenge(&challenge, &track, (&frames, &scored), &times, elapsed_ms)?;
         let challenge_ms = started.elapsed().as_secs_f64() * 1e3;
         Ok::<_, liveness_runtime::Error>((scored, (challenged, challenge_ms)))
     })
