@@ -487,7 +487,7 @@ mod tests {
     #[test]
     fn both_formats_follow_the_figures_table() {
         let folds: Vec<(PathBuf, Report)> = [
-            fold(&[0.1, 0.2, 0.7], &[0.9, 0.8, 0.3]),
+            fold(&[0.1, 0.2, 0.3, 0.7], &[0.9, 0.8, 0.3]),
             fold(&[0.1, 0.1], &[0.9, 0.95]),
         ]
         .iter()
@@ -519,10 +519,13 @@ mod tests {
             .iter()
             .position(|c| *c == "ACER %")
             .expect("ACER column");
-        // Fold 1: one live (0.7) and one attack (0.3) of three on the wrong side: ACER 33.33 %.
-        assert_eq!(rows[2][acer], "33.33", "{md}");
+        let bpcer = rows[0].iter().position(|c| *c == "BPCER %").expect("BPCER column");
+        // Fold 1: one live of four (0.7) and one attack of three (0.3) on the wrong side:
+        // BPCER 25 %, APCER 33.33 %, ACER their mean — three different figures in three columns.
+        assert_eq!(rows[2][bpcer], "25.00", "{md}");
+        assert_eq!(rows[2][acer], "29.17", "{md}");
         assert_eq!(rows[3][acer], "0.00", "{md}");
-        assert_eq!(rows[4][acer], "16.67 ± 23.57", "{md}"); // the folds' sample std
+        assert_eq!(rows[4][acer], "14.58 ± 20.62", "{md}"); // the folds' sample std
         let auc = rows[0]
             .iter()
             .position(|c| *c == "ROC AUC")
