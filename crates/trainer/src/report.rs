@@ -519,7 +519,10 @@ mod tests {
             .iter()
             .position(|c| *c == "ACER %")
             .expect("ACER column");
-        let bpcer = rows[0].iter().position(|c| *c == "BPCER %").expect("BPCER column");
+        let bpcer = rows[0]
+            .iter()
+            .position(|c| *c == "BPCER %")
+            .expect("BPCER column");
         // Fold 1: one live of four (0.7) and one attack of three (0.3) on the wrong side:
         // BPCER 25 %, APCER 33.33 %, ACER their mean — three different figures in three columns.
         assert_eq!(rows[2][bpcer], "25.00", "{md}");
