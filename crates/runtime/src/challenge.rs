@@ -97,7 +97,7 @@ mod tests {
     use super::*;
     use liveness_core::challenge::Step;
     use liveness_core::face::MIN_SCORE;
-    use liveness_core::testing::{WALL, draw_head, head_track, imitating_print};
+    use liveness_core::testing::{DrawnHead, WALL, draw_head, head_track, imitating_print};
 
     fn check(
         frames: &[Vec<u8>],
@@ -113,14 +113,23 @@ mod tests {
         Challenge::parse("centre,left,up,right,centre").expect("challenge")
     }
 
-    #[test]
-    fn a_drawn_head_performing_the_steps_passes_and_its_flat_picture_does_not() {
-        let c = challenge();
-        let (heads, times) = head_track(&c, 7, 200.0);
-        let frames: Vec<Vec<u8>> = heads
+    /// A drawn head's poses, each with its noise seed ([`head_track`]).
+    type Heads = Vec<(DrawnHead, u64)>;
+
+    /// A drawn head performing `c` (seed 7, frames 200 ms apart): its poses, frames and times.
+    fn performed(c: &Challenge) -> (Heads, Vec<Vec<u8>>, Vec<f64>) {
+        let (heads, times) = head_track(c, 7, 200.0);
+        let frames = heads
             .iter()
             .map(|(h, seed)| draw_head(320, 240, *h, WALL, *seed))
             .collect();
+        (heads, frames, times)
+    }
+
+    #[test]
+    fn a_drawn_head_performing_the_steps_passes_and_its_flat_picture_does_not() {
+        let c = challenge();
+        let (heads, frames, times) = performed(&c);
         let report = check(&frames, &times, &c).expect("a head performing the challenge passes");
         eprintln!("head: {report:?}");
         assert!(report.depth >= liveness_core::challenge::MIN_DEPTH);
@@ -139,11 +148,7 @@ mod tests {
     #[test]
     fn known_faces_of_the_last_frames_stand_in_for_detection() {
         let c = challenge();
-        let (heads, times) = head_track(&c, 7, 200.0);
-        let frames: Vec<Vec<u8>> = heads
-            .iter()
-            .map(|(h, seed)| draw_head(320, 240, *h, WALL, *seed))
-            .collect();
+        let (_, frames, times) = performed(&c);
         let detector = FaceDetector::new(MIN_SCORE).expect("detector");
         let views: Vec<Frame<'_>> = frames.iter().map(|f| Frame::rgb(f, 320, 240)).collect();
         let detected = track_faces(&detector, &views)
