@@ -25,11 +25,15 @@ pub enum Arch {
     /// five-frame head, which learns the fusion. 295 k weights, 1.2 MB as f32.
     #[serde(rename = "cnn4x3")]
     Cnn4x3,
+    /// [`Arch::Cnn4x3`] with each block's max-pool replaced by a stride-2 convolution: the same
+    /// weights, a quarter of the multiply-adds (`onnx::cnn4::Downsample::Stride`).
+    #[serde(rename = "cnn4x3s")]
+    Cnn4x3Strided,
 }
 
 impl Arch {
     /// Every architecture.
-    pub const ALL: [Arch; 3] = [Arch::Resnet18, Arch::Cnn4, Arch::Cnn4x3];
+    pub const ALL: [Arch; 4] = [Arch::Resnet18, Arch::Cnn4, Arch::Cnn4x3, Arch::Cnn4x3Strided];
 
     /// The name in flags, checkpoints and manifests.
     pub fn name(self) -> &'static str {
@@ -37,6 +41,7 @@ impl Arch {
             Arch::Resnet18 => "resnet18",
             Arch::Cnn4 => "cnn4",
             Arch::Cnn4x3 => "cnn4x3",
+            Arch::Cnn4x3Strided => "cnn4x3s",
         }
     }
 
@@ -44,7 +49,7 @@ impl Arch {
     pub fn views(self) -> usize {
         match self {
             Arch::Resnet18 | Arch::Cnn4 => 1,
-            Arch::Cnn4x3 => 3,
+            Arch::Cnn4x3 | Arch::Cnn4x3Strided => 3,
         }
     }
 
@@ -55,7 +60,7 @@ impl Arch {
             Arch::Resnet18 | Arch::Cnn4 => None,
             // Letterboxed: on the six cross-session folds its worst fold beat squashing (ACER
             // 33.6 vs 37.8 %, EER 35.1 vs 55.9 %; models/README.md).
-            Arch::Cnn4x3 => Some(vec![
+            Arch::Cnn4x3 | Arch::Cnn4x3Strided => Some(vec![
                 Crop::Whole {
                     fit: Fit::Letterbox,
                 },
@@ -69,7 +74,17 @@ impl Arch {
     pub fn features(self) -> usize {
         match self {
             Arch::Resnet18 => onnx::resnet18::FEATURES,
-            Arch::Cnn4 | Arch::Cnn4x3 => onnx::cnn4::FEATURES * self.views(),
+            Arch::Cnn4 | Arch::Cnn4x3 | Arch::Cnn4x3Strided => {
+                onnx::cnn4::FEATURES * self.views()
+            }
+        }
+    }
+
+    /// How a cnn4-family encoder halves its feature maps.
+    fn downsample(self) -> onnx::cnn4::Downsample {
+        match self {
+            Arch::Cnn4x3Strided => onnx::cnn4::Downsample::Stride,
+            _ => onnx::cnn4::Downsample::MaxPool,
         }
     }
 
@@ -77,7 +92,7 @@ impl Arch {
     pub fn min_input_size(self) -> u32 {
         match self {
             Arch::Resnet18 => onnx::resnet18::MIN_SIZE,
-            Arch::Cnn4 | Arch::Cnn4x3 => onnx::cnn4::MIN_SIZE,
+            Arch::Cnn4 | Arch::Cnn4x3 | Arch::Cnn4x3Strided => onnx::cnn4::MIN_SIZE,
         }
     }
 
@@ -113,9 +128,15 @@ impl Arch {
             }
             let logit = match self {
                 Arch::Resnet18 => onnx::resnet18::logit(&mut g, &frames, w, batch, scale)?,
-                Arch::Cnn4 | Arch::Cnn4x3 => {
-                    onnx::cnn4::logit(&mut g, &frames, w, batch, scale, self.views())?
-                }
+                Arch::Cnn4 | Arch::Cnn4x3 | Arch::Cnn4x3Strided => onnx::cnn4::logit(
+                    &mut g,
+                    &frames,
+                    w,
+                    batch,
+                    scale,
+                    self.views(),
+                    self.downsample(),
+                )?,
             };
             sum = Some(match sum {
                 None => logit,
@@ -135,7 +156,7 @@ impl std::fmt::Display for Arch {
 
 /// An architecture name that is not one of [`Arch::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown architecture {0:?} (known: resnet18, cnn4, cnn4x3)")]
+#[error("unknown architecture {0:?} (known: resnet18, cnn4, cnn4x3, cnn4x3s)")]
 pub struct UnknownArch(pub String);
 
 impl FromStr for Arch {

@@ -8,6 +8,7 @@ mod resnet18;
 
 use std::path::Path;
 
+use liveness_core::onnx::cnn4::Downsample;
 use liveness_core::{Arch, FRAMES};
 use tch::{Device, Tensor, nn};
 
@@ -87,9 +88,16 @@ impl Model {
         let root = vs.root();
         let encoder: Box<dyn Encoder> = match arch {
             Arch::Resnet18 => Box::new(resnet18::encoder(&(&root / "encoder"))),
-            Arch::Cnn4 | Arch::Cnn4x3 => {
-                Box::new(cnn4::encoder(&(&root / "encoder"), arch.views() as i64))
-            }
+            Arch::Cnn4 | Arch::Cnn4x3 => Box::new(cnn4::encoder(
+                &(&root / "encoder"),
+                arch.views() as i64,
+                Downsample::MaxPool,
+            )),
+            Arch::Cnn4x3Strided => Box::new(cnn4::encoder(
+                &(&root / "encoder"),
+                arch.views() as i64,
+                Downsample::Stride,
+            )),
         };
         let head = Head::new(&root, arch.features() as i64);
         Model {
