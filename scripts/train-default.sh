@@ -37,18 +37,8 @@ if [ ! -d "$mixed" ]; then
 fi
 TRAIN_FAMILIES="prt-gloss|scr-phone" VAL_FAMILIES="prt-halftone|scr-monitor" BIN=$bin \
   scripts/cross-session.sh "$runs/folds" "$mixed" -- "${recipe[@]}"
-folds=("$runs"/folds/fold-{a1,a2,a3,b1,b2,b3})
-rm -rf models/default-report
-mkdir -p models/default-report/unseen-families
-# Recorded samples only (no family name in the sample's folder): the threshold and the figures
-# comparable with every other candidate.
-"$bin" report --runs "${folds[@]}" --out models/default-report --threshold-rule "$rule" \
-  --only '/[0-9]+_[0-9]+_[0-9]+_[0-9]+_[0-9]+$' > models/default-report/report.md
-# The synthetic families no fold trained on, at that threshold (with the recorded live samples).
-threshold=$(sed -n 's/^  "threshold": \([0-9.eE-]*\),$/\1/p' models/default-report/report.json)
-"$bin" report --runs "${folds[@]}" --out models/default-report/unseen-families --threshold "$threshold" \
-  --only '/(real/[0-9]+_[0-9]+_[0-9]+_[0-9]+_[0-9]+|[0-9]+_(prt-halftone|scr-monitor)_.*)$' \
-  > models/default-report/unseen-families/report.md
+# The recorded samples (threshold by $RULE) and the unseen synthetic families at that threshold.
+RULE=$rule BIN=$bin scripts/report-folds.sh "$runs/folds" models/default-report
 
 # The final model trains on every subject, session and family (--train-on-all); its printed
 # "validation" is only a sanity check on people it saw, so the manifest carries the fold report.
