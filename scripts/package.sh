@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the widget's npm package: dist/npm/liveness-check-X.Y.Z.tgz (X.Y.Z: the workspace's
 # version in Cargo.toml), which `npm install ./liveness-check-X.Y.Z.tgz` accepts. It holds the
-# element, its types, stylesheet, worker and locales, and the prebuilt wasm module (built here first by
+# element, its types, stylesheet, worker and locales, and the prebuilt wasm modules (both builds; built here first by
 # scripts/build-web.sh when web/pkg is missing: the consumer needs no Rust). Not the model: the
 # host serves it (web/npm/README.md says how).
 #
@@ -15,14 +15,15 @@ if ! [[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$ ]]; then
   echo "package: the workspace version in Cargo.toml is not semver: '$version'" >&2
   exit 1
 fi
-[ -f web/pkg/liveness_wasm_size.js ] || scripts/build-web.sh >&2
+[ -f web/pkg/liveness_wasm_size.js ] && [ -f web/pkg/liveness_wasm_cpu_bg.wasm ] || scripts/build-web.sh >&2
 
 stage=dist/npm/liveness-check
 rm -rf "$stage"
 mkdir -p "$stage/pkg"
 cp web/liveness-check.js web/liveness-check.d.ts web/liveness-check.css web/liveness-worker.js \
   web/capture.js web/texts.js web/worker-client.js web/session-client.js "$stage/"
-cp web/pkg/liveness_wasm.js web/pkg/liveness_wasm.d.ts web/pkg/liveness_wasm_bg.wasm web/pkg/liveness_wasm_size.js "$stage/pkg/"
+cp web/pkg/liveness_wasm{,_cpu}.js web/pkg/liveness_wasm{,_cpu}.d.ts web/pkg/liveness_wasm{,_cpu}_bg.wasm \
+  web/pkg/liveness_wasm_size.js "$stage/pkg/"
 cp -r web/locales "$stage/locales"
 cp web/npm/README.md CHANGELOG.md LICENSE-MIT LICENSE-APACHE "$stage/"
 sed "s/@VERSION@/$version/" web/npm/package.json > "$stage/package.json"

@@ -24,34 +24,77 @@
 
 import WASM_BYTES from './pkg/liveness_wasm_size.js';
 
-let runtime = null; // Promise of { rt, guide, trackers: Map<id, ChallengeTracker>, models: Map<key, Promise<LivenessModel>> }
-let generation = 0;
+// The module comes in two builds (scripts/build-web.sh): `cpu`, the CPU engine only, and
+// `webgpu`, both engines (wonnx and wgpu: 0.6 MB more gzipped). The WebGPU build is fetched only
+// when WebGPU may run: `backend: 'webgpu'`, or `auto` with an adapter the browser does not call a
+// fallback (software) adapter; the module's own policy (chooseBackend) still has the last word.
+// Literal `new URL('…', import.meta.url)`s: bundlers find the files.
+const MODULES = {
+  cpu: () => ({ glue: new URL('./pkg/liveness_wasm_cpu.js', import.meta.url), wasm: new URL('./pkg/liveness_wasm_cpu_bg.wasm', import.meta.url) }),
+  webgpu: () => ({ glue: new URL('./pkg/liveness_wasm.js', import.meta.url), wasm: new URL('./pkg/liveness_wasm_bg.wasm', import.meta.url) }),
+};
+/** Per build: a Promise of { kind, rt, guide, trackers: Map<id, ChallengeTracker>, models: Map<key, Promise<LivenessModel>> }. */
+const runtimes = { cpu: null, webgpu: null };
+const generations = { cpu: 0, webgpu: 0 };
 /** Who hears the runtime's download progress while it loads: (loaded, total) callbacks. */
 const runtimeListeners = new Set();
+/** The backend preference of the latest request that named one (for requests that do not). */
+let lastPreference = 'auto';
+let adapterProbe = null;
 
-function loadRuntime() {
-  if (!runtime) {
-    generation += 1;
-    // Literal `new URL('…', import.meta.url)`s: bundlers find the files. A fresh instance is the
-    // same file under another query.
-    const url = new URL('./pkg/liveness_wasm.js', import.meta.url);
-    if (generation > 1) url.search = `?instance=${generation}`;
-    const loading = import(url.href).then(async (rt) => {
-      await rt.default({ module_or_path: counted(await fetchWasm(new URL('./pkg/liveness_wasm_bg.wasm', import.meta.url))) });
+/** The browser's WebGPU adapter or null, asked once; handed to every module (useWebgpuAdapter). */
+function probeAdapter() {
+  adapterProbe ??= (async () => {
+    try {
+      return (await self.navigator.gpu?.requestAdapter()) ?? null;
+    } catch {
+      return null;
+    }
+  })();
+  return adapterProbe;
+}
+
+/** The build a backend preference needs. */
+async function kindFor(preference) {
+  if (preference === 'cpu') return 'cpu';
+  if (preference === 'webgpu') return 'webgpu';
+  const adapter = await probeAdapter();
+  return adapter && !(adapter.isFallbackAdapter || adapter.info?.isFallbackAdapter) ? 'webgpu' : 'cpu';
+}
+
+/**
+ * The runtime for a request with this backend preference (undefined: the request runs no model).
+ * A module already loaded serves whatever it can: the WebGPU build runs the CPU engine too.
+ */
+async function runtimeFor(preference) {
+  const kind = await kindFor(preference ?? lastPreference);
+  if (kind === 'webgpu') return loadRuntime('webgpu');
+  return runtimes.webgpu ?? runtimes.cpu ?? loadRuntime('cpu');
+}
+
+function loadRuntime(kind) {
+  if (!runtimes[kind]) {
+    generations[kind] += 1;
+    const files = MODULES[kind]();
+    // A fresh instance is the same file under another query.
+    if (generations[kind] > 1) files.glue.search = `?instance=${generations[kind]}`;
+    const loading = import(files.glue.href).then(async (rt) => {
+      await rt.default({ module_or_path: counted(await fetchWasm(files.wasm), WASM_BYTES[kind]) });
+      if (adapterProbe) rt.useWebgpuAdapter(await adapterProbe);
       rt.setFatalListener((error) => {
-        if (runtime === loading) runtime = null;
+        if (runtimes[kind] === loading) runtimes[kind] = null;
         self.postMessage({ op: 'fatal', error: plain(error) });
       });
-      return { rt, guide: null, trackers: new Map(), models: new Map() };
+      return { kind, rt, guide: null, trackers: new Map(), models: new Map() };
     });
-    runtime = loading;
+    runtimes[kind] = loading;
     loading
       .catch(() => {
-        if (runtime === loading) runtime = null;
+        if (runtimes[kind] === loading) runtimes[kind] = null;
       })
       .finally(() => runtimeListeners.clear());
   }
-  return runtime;
+  return runtimes[kind];
 }
 
 async function fetchWasm(url) {
@@ -69,9 +112,9 @@ async function fetchWasm(url) {
  * The wasm response with its bytes counted as they arrive (still compiled while streaming). The
  * total is the file's size from the build: a compressed response's Content-Length is not.
  */
-function counted(response) {
+function counted(response, size) {
   let loaded = 0;
-  const total = Math.max(WASM_BYTES, 1);
+  const total = Math.max(size, 1);
   const body = response.body.pipeThrough(
     new TransformStream({
       transform(chunk, controller) {
@@ -111,6 +154,9 @@ async function model(state, { model, manifest, backend }, id) {
   }
   return loading;
 }
+
+/** Requests whose `backend` picks the build (the others run in whichever module is loaded). */
+const MODEL_OPS = new Set(['backend', 'load', 'check']);
 
 const ops = {
   async backend(state, msg) {
@@ -156,14 +202,16 @@ const ops = {
 
 self.onmessage = async (event) => {
   const msg = event.data;
+  if (typeof msg.backend === 'string') lastPreference = msg.backend;
   // The runtime's download is part of what a `load` reports.
   const listener = msg.op === 'load' ? (loaded, total) => self.postMessage({ op: 'progress', id: msg.id, part: 'runtime', loaded, total }) : null;
   try {
     if (listener) runtimeListeners.add(listener);
-    const state = await loadRuntime();
+    const state = await runtimeFor(MODEL_OPS.has(msg.op) ? msg.backend : undefined);
     if (listener) {
       runtimeListeners.delete(listener);
-      listener(WASM_BYTES, WASM_BYTES); // loaded (now, or before this request)
+      const bytes = WASM_BYTES[state.kind];
+      listener(bytes, bytes); // loaded (now, or before this request)
     }
     const op = ops[msg.op];
     if (!op) throw new Error(`unknown operation ${msg.op}`);

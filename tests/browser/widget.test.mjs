@@ -182,7 +182,10 @@ describe('the widget in Chromium, a camera showing a face', () => {
   });
 
   test('the WebGPU engine and the CPU engine give the same verdict on the same frames', async () => {
-    const { context, page } = await demoPage();
+    const wasmFetched = [];
+    const { context, page } = await demoPage({
+      prepare: (ctx) => ctx.on('request', (r) => r.url().endsWith('.wasm') && wasmFetched.push(new URL(r.url()).pathname)),
+    });
     await record(page, { ...PASSIVE_ONLY, backend: 'webgpu' });
     await clickWidgetButton(page);
     await waitForGuidance(page, 'good');
@@ -190,6 +193,8 @@ describe('the widget in Chromium, a camera showing a face', () => {
     await waitForState(page, 'result', { timeout: 240_000 });
     const result = await resultWithPngs(page);
     assert.equal(result.backend, 'webgpu');
+    // backend="webgpu": the worker fetched the build with both engines, and only that one.
+    assert.deepEqual(wasmFetched.filter((p) => p.includes('liveness_wasm')), ['/pkg/liveness_wasm_bg.wasm']);
     // The same frames on the CPU engine, through the wasm API on the page.
     const cpu = await page.evaluate(async () => {
       const rt = await import('/pkg/liveness_wasm.js');
@@ -212,10 +217,10 @@ describe('the widget in Chromium, a camera showing a face', () => {
     // The first instance of the wasm module's glue is wrapped: its model's check does what the
     // module's panic hook does when wonnx loses its device (calls the fatal listener with a
     // `device-lost` error) and never answers, as a dead module would not. Instances loaded after
-    // (`?instance=N`) are the real module.
+    // (`?instance=N`) are the real module. On this software adapter `auto` loads the CPU build.
     const wrapper = `
-      import init, * as real from './liveness_wasm.js?instance=real';
-      export * from './liveness_wasm.js?instance=real';
+      import init, * as real from './liveness_wasm_cpu.js?instance=real';
+      export * from './liveness_wasm_cpu.js?instance=real';
       export default init;
       let fatal = null;
       export function setFatalListener(listener) { fatal = listener; real.setFatalListener(listener); }
@@ -243,7 +248,7 @@ describe('the widget in Chromium, a camera showing a face', () => {
     const { context, page } = await demoPage({
       prepare: (ctx) =>
         ctx.route(
-          (url) => url.pathname === '/pkg/liveness_wasm.js',
+          (url) => url.pathname === '/pkg/liveness_wasm_cpu.js',
           (route) => {
             const search = new URL(route.request().url()).search;
             glue.push(search || '(first)');
@@ -307,7 +312,8 @@ describe('the widget in Chromium, a camera showing a face', () => {
     assert.deepEqual(await streamStates(page), []);
     // One progress for both downloads, ending at the module's and the model's bytes together.
     const progress = await page.evaluate(() => window.__progress);
-    const wasmBytes = (await readFile(path.join(ROOT, 'web', 'pkg', 'liveness_wasm_bg.wasm'))).length;
+    // On this software adapter (a fallback adapter) `auto` fetches the CPU build only.
+    const wasmBytes = (await readFile(path.join(ROOT, 'web', 'pkg', 'liveness_wasm_cpu_bg.wasm'))).length;
     const modelBytes = (await readFile(MODEL)).length;
     assert.ok(progress.length >= 2, JSON.stringify(progress));
     assert.deepEqual(progress.at(-1), { loaded: wasmBytes + modelBytes, total: wasmBytes + modelBytes });
@@ -319,7 +325,7 @@ describe('the widget in Chromium, a camera showing a face', () => {
     await page.evaluate(() => document.getElementById('liveness').stop());
     assert.equal(await page.evaluate(() => document.getElementById('liveness').state), 'ready');
     assert.deepEqual(await page.evaluate(() => window.__mainWasm), [], 'no wasm module made on the main thread');
-    assert.equal(wasm().filter((r) => r.endsWith('.wasm')).length, 1, `the module fetched once: ${wasm().join(', ')}`);
+    assert.deepEqual(wasm().filter((r) => r.endsWith('.wasm')), ['/pkg/liveness_wasm_cpu_bg.wasm'], 'the CPU build, fetched once');
 
     // The page's manifest rule and the wasm module's give the same answers.
     const pairs = await page.evaluate(async () => {

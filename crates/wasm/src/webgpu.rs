@@ -26,19 +26,32 @@ async fn request_adapter() -> Option<AdapterInfo> {
     let request = get(&gpu, "requestAdapter").dyn_into::<Function>().ok()?;
     let promise: Promise = request.call0(&gpu).ok()?.unchecked_into();
     let adapter = JsFuture::from(promise).await.ok()?;
+    read_adapter(&adapter)
+}
+
+/// What a `GPUAdapter` says about itself (`None` for null or undefined).
+fn read_adapter(adapter: &JsValue) -> Option<AdapterInfo> {
     if adapter.is_null() || adapter.is_undefined() {
         return None;
     }
-    let info = get(&adapter, "info");
+    let info = get(adapter, "info");
     let text = |name: &str| get(&info, name).as_string().unwrap_or_default();
     let flag = |v: JsValue| v.as_bool().unwrap_or(false);
     Some(AdapterInfo {
-        is_fallback_adapter: flag(get(&adapter, "isFallbackAdapter"))
+        is_fallback_adapter: flag(get(adapter, "isFallbackAdapter"))
             || flag(get(&info, "isFallbackAdapter")),
         vendor: text("vendor"),
         architecture: text("architecture"),
         description: text("description"),
     })
+}
+
+/// Takes the `GPUAdapter` (or `null`: none) that the caller already asked the browser for, so
+/// the adapter is probed once: the worker probes it to pick which module to load.
+#[wasm_bindgen(js_name = useWebgpuAdapter)]
+pub fn use_webgpu_adapter(adapter: JsValue) {
+    let found = read_adapter(&adapter);
+    ADAPTER.with(|a| *a.borrow_mut() = Some(found));
 }
 
 /// What the browser says about its adapter, asked once (wonnx, when it runs, asks again itself).
