@@ -67,9 +67,10 @@ pub struct ReportArgs {
     /// Use this threshold instead of the rule's.
     #[arg(long)]
     pub threshold: Option<f32>,
-    /// How the threshold is chosen on the pooled out-of-fold scores: `eer` (the equal-error
-    /// point) or `bpcer=T` (at most a share T of live people rejected, e.g. 0.02, then raised by
-    /// the spread of the folds' own thresholds, so that it survives a session change).
+    /// How the threshold is chosen on the out-of-fold scores: `eer` (the equal-error point of
+    /// the pooled scores), `median-eer` (the median of the folds' own equal-error points, in logit
+    /// space: one fold whose scores shifted does not move it) or `bpcer=T` (at most a share T of
+    /// live people rejected, e.g. 0.02, then raised by the spread of the folds' own thresholds).
     #[arg(long, default_value = "eer")]
     pub threshold_rule: ThresholdRule,
     /// Only the validation samples whose path matches this regular expression (e.g. the
@@ -83,6 +84,10 @@ pub struct ReportArgs {
 pub enum ThresholdRule {
     /// The equal-error point of the pooled scores.
     Eer,
+    /// The median of the folds' own equal-error points, in logit space (for an even number of
+    /// folds, the mean of the middle two). Pooling lets one fold whose scores moved with the
+    /// session drag the point; the median does not follow it.
+    MedianEer,
     /// The pooled live scores' `1 - target` quantile (BPCER ≤ target), plus one standard
     /// deviation of the folds' own such thresholds, in logit space.
     Bpcer {
@@ -95,10 +100,14 @@ impl std::str::FromStr for ThresholdRule {
     type Err = String;
 
     fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-        let bad =
-            || format!("{s:?} is not a rule: use eer or bpcer=T with T in [0, 1), e.g. bpcer=0.02");
+        let bad = || {
+            format!(
+                "{s:?} is not a rule: use eer, median-eer or bpcer=T with T in [0, 1), e.g. bpcer=0.02"
+            )
+        };
         match s.split_once('=') {
             None if s == "eer" => Ok(ThresholdRule::Eer),
+            None if s == "median-eer" => Ok(ThresholdRule::MedianEer),
             Some(("bpcer", t)) => {
                 let target: f64 = t.parse().map_err(|_| bad())?;
                 if (0.0..1.0).contains(&target) {
@@ -138,6 +147,26 @@ impl ThresholdRule {
                 Ok((
                     holdable(t),
                     "equal-error point of the pooled out-of-fold validation scores".to_owned(),
+                ))
+            }
+            ThresholdRule::MedianEer => {
+                let mut per_fold: Vec<f64> = folds
+                    .iter()
+                    .filter_map(|f| equal_error_rate(f))
+                    .map(|(_, t)| logit(t))
+                    .collect();
+                if per_fold.is_empty() {
+                    return Err(ReportError::OneSided);
+                }
+                per_fold.sort_by(f64::total_cmp);
+                let n = per_fold.len();
+                let median = (per_fold[(n - 1) / 2] + per_fold[n / 2]) / 2.0;
+                let t = 1.0 / (1.0 + (-median).exp());
+                Ok((
+                    holdable(t as f32),
+                    format!(
+                        "median of the {n} folds' own equal-error points in logit space (out-of-fold validation scores)"
+                    ),
                 ))
             }
             ThresholdRule::Bpcer { target } => {
@@ -447,6 +476,7 @@ mod tests {
     #[test]
     fn rules_parse_and_refuse_what_they_cannot_mean() {
         assert_eq!("eer".parse(), Ok(ThresholdRule::Eer));
+        assert_eq!("median-eer".parse(), Ok(ThresholdRule::MedianEer));
         assert_eq!(
             "bpcer=0.02".parse(),
             Ok(ThresholdRule::Bpcer { target: 0.02 })
@@ -482,6 +512,44 @@ mod tests {
         );
         // The equal-error rule needs both classes.
         assert!(ThresholdRule::Eer.choose(&[fold(&live, &[])]).is_err());
+    }
+
+    #[test]
+    fn the_median_rule_does_not_follow_one_shifted_fold() {
+        // Three folds separate at 0.5 (their equal-error points: their lowest attack score);
+        // a fourth's scores all moved up, live ones above the others' attacks.
+        let alike = || fold(&[0.1, 0.2, 0.3], &[0.6, 0.7, 0.8]);
+        let shifted = fold(&[0.90, 0.92, 0.94], &[0.97, 0.98, 0.99]);
+        let folds = [alike(), alike(), alike(), shifted];
+        let (median, words) = ThresholdRule::MedianEer.choose(&folds).expect("median");
+        // The middle two folds' points are both 0.6: the shifted fold does not move it.
+        assert!((median - 0.6).abs() < 1e-6, "{median}: {words}");
+        assert!(words.contains("median of the 4 folds"), "{words}");
+        // Pooled, the shifted fold's live scores drag the equal-error point up (to 0.7).
+        let (pooled, _) = ThresholdRule::Eer.choose(&folds).expect("pooled");
+        assert!((pooled - 0.7).abs() < 1e-6, "{pooled}");
+        // Three alike folds and three shifted: the median is the mean of the middle two in logit
+        // space (0.6 and 0.97 → between them).
+        let (between, _) = ThresholdRule::MedianEer
+            .choose(&[
+                alike(),
+                alike(),
+                alike(),
+                fold(&[0.9], &[0.97]),
+                fold(&[0.9], &[0.97]),
+                fold(&[0.9], &[0.97]),
+            ])
+            .expect("even");
+        let mid = 1.0 / (1.0 + (-(logit(0.6) + logit(0.97)) / 2.0).exp());
+        assert!(
+            (f64::from(between) - mid).abs() < 1e-6,
+            "{between} vs {mid}"
+        );
+        assert!(
+            ThresholdRule::MedianEer
+                .choose(&[fold(&[0.1], &[])])
+                .is_err()
+        );
     }
 
     #[test]
