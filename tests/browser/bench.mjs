@@ -6,8 +6,9 @@
 //    onnxruntime-web's wasm backend with one thread (the reference; a dev dependency of this
 //    benchmark only). Model load (fetch, verify, session) once per engine, then the medians of
 //    detection, preprocessing and inference, and the ratio CPU engine / onnxruntime-web.
-// 2. The widget as a page uses it (the demo page, auto engine, worker): per-stage timings and the
-//    longest main-thread task during checks (the Long Tasks API).
+// 2. The widget as a page uses it (the demo page, auto engine, worker): per-stage timings, the
+//    guidance loop's cost while the preview waits (looks per second, the share of wall time the
+//    worker spends detecting) and the longest main-thread task during checks (Long Tasks API).
 // 3. The main thread from the click on Start to the preview and over a whole check, on fresh
 //    pages (main-thread.mjs): long tasks and the time to the preview.
 //
@@ -140,10 +141,24 @@ try {
       window.__checking = e.detail.state === 'capturing' || e.detail.state === 'analysing';
     });
     el.addEventListener('result', (e) => window.__results.push(e.detail));
+    window.__looks = [];
+    el.addEventListener('guidance', (e) => window.__looks.push({ at: performance.now(), detectMs: e.detail.detectMs }));
   }, values.model);
+  // The guidance loop's cost: over a window of the preview, the worker's detection time per
+  // second of wall time (its CPU share) and the looks per second.
+  const GUIDE_WINDOW_MS = 3000;
+  const guideWindows = [];
   for (let i = 0; i < runs; i++) {
     await clickWidgetButton(demo.page);
     await waitForGuidance(demo.page, 'good');
+    guideWindows.push(
+      await demo.page.evaluate(async (windowMs) => {
+        const from = performance.now();
+        await new Promise((r) => setTimeout(r, windowMs));
+        const looks = window.__looks.filter((l) => l.at >= from && l.at < from + windowMs);
+        return { looksPerS: (looks.length * 1000) / windowMs, detectShare: looks.reduce((a, l) => a + l.detectMs, 0) / windowMs };
+      }, GUIDE_WINDOW_MS),
+    );
     await clickWidgetButton(demo.page);
     await demo.page.waitForFunction((n) => window.__results.length === n, i + 1, { timeout: 300_000 });
     await waitForState(demo.page, 'result');
@@ -190,6 +205,10 @@ try {
       median_ms: Object.fromEntries(
         ['captureMs', 'detectMs', 'preprocessMs', 'inferenceMs', 'workerMs'].map((k) => [k, stage(widget.results.map((r) => r.timings), k)]),
       ),
+      guidance_loop: {
+        looks_per_s: round(median(guideWindows.map((w) => w.looksPerS))),
+        worker_detect_share_percent: round(100 * median(guideWindows.map((w) => w.detectShare))),
+      },
       main_thread_long_tasks_during_checks: {
         count: widget.longTasks.length,
         longest_ms: Math.max(0, ...widget.longTasks),
