@@ -33,7 +33,12 @@ pub enum Arch {
 
 impl Arch {
     /// Every architecture.
-    pub const ALL: [Arch; 4] = [Arch::Resnet18, Arch::Cnn4, Arch::Cnn4x3, Arch::Cnn4x3Strided];
+    pub const ALL: [Arch; 4] = [
+        Arch::Resnet18,
+        Arch::Cnn4,
+        Arch::Cnn4x3,
+        Arch::Cnn4x3Strided,
+    ];
 
     /// The name in flags, checkpoints and manifests.
     pub fn name(self) -> &'static str {
@@ -74,9 +79,7 @@ impl Arch {
     pub fn features(self) -> usize {
         match self {
             Arch::Resnet18 => onnx::resnet18::FEATURES,
-            Arch::Cnn4 | Arch::Cnn4x3 | Arch::Cnn4x3Strided => {
-                onnx::cnn4::FEATURES * self.views()
-            }
+            Arch::Cnn4 | Arch::Cnn4x3 | Arch::Cnn4x3Strided => onnx::cnn4::FEATURES * self.views(),
         }
     }
 
