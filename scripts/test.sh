@@ -15,6 +15,8 @@ step "cargo clippy (all targets and features, warnings are errors)"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 step "liveness-core, liveness-runtime and liveness-wasm for wasm32-unknown-unknown"
 cargo clippy -p liveness-core -p liveness-runtime -p liveness-wasm --target wasm32-unknown-unknown -- -D warnings
+# The CPU-only build of the module (scripts/build-web.sh builds both).
+cargo clippy -p liveness-wasm --target wasm32-unknown-unknown --no-default-features -- -D warnings
 step "cargo test (with a throw-away PostgreSQL for the server's shared-database test)"
 ./scripts/with-postgres.sh cargo test --workspace -- --include-ignored
 step "fuzz targets, ${FUZZ_SECONDS:=20} s each (crates/core/fuzz; longer: see README)"
