@@ -21,7 +21,9 @@ cd "$(dirname "$0")/.."
 data=${1:-../shared/data/nuaa-train}
 device=${DEVICE:-auto}
 runs=${RUNS:-runs/default}
-rule=${RULE:-eer}
+# The threshold rule that carried best from one session's folds to the other's
+# (scripts/carry-threshold.sh; models/README.md).
+rule=${RULE:-median-eer}
 bin=target/release/liveness-trainer
 cargo build --release -p liveness-trainer
 
