@@ -62,12 +62,22 @@ async function kindFor(preference) {
   return adapter && !(adapter.isFallbackAdapter || adapter.info?.isFallbackAdapter) ? 'webgpu' : 'cpu';
 }
 
+/** The runtime that holds the face guide and the challenge trackers, while it lives. */
+let home = null;
+
 /**
- * The runtime for a request with this backend preference (undefined: the request runs no model).
- * A module already loaded serves whatever it can: the WebGPU build runs the CPU engine too.
+ * The runtime for a request with this backend preference (undefined: the request runs no model
+ * and goes to the home runtime, which keeps its trackers however many builds get loaded). A
+ * module already loaded serves whatever it can: the WebGPU build runs the CPU engine too.
  */
 async function runtimeFor(preference) {
-  const kind = await kindFor(preference ?? lastPreference);
+  if (preference === undefined) {
+    if (!home || (home !== runtimes.cpu && home !== runtimes.webgpu)) {
+      home = runtimes.webgpu ?? runtimes.cpu ?? loadRuntime(await kindFor(lastPreference));
+    }
+    return home;
+  }
+  const kind = await kindFor(preference);
   if (kind === 'webgpu') return loadRuntime('webgpu');
   return runtimes.webgpu ?? runtimes.cpu ?? loadRuntime('cpu');
 }
@@ -155,7 +165,7 @@ async function model(state, { model, manifest, backend }, id) {
   return loading;
 }
 
-/** Requests whose `backend` picks the build (the others run in whichever module is loaded). */
+/** Requests whose `backend` picks the build (the others run in the home runtime). */
 const MODEL_OPS = new Set(['backend', 'load', 'check']);
 
 const ops = {
