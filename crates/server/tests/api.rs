@@ -749,6 +749,15 @@ fn claims_for(sub: String, live: bool, iat: i64, exp: i64) -> tokens::Claims {
     }
 }
 
+/// A plain TCP connection to a test server (for what an HTTP client will not send), reads
+/// timing out after 10 s.
+fn raw_connection(s: &Server) -> std::net::TcpStream {
+    let t = std::net::TcpStream::connect(s.base.trim_start_matches("http://")).expect("connect");
+    t.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    t
+}
+
 /// Slow clients cannot hold the server: headers not finished within the header timeout and
 /// bodies trickled past the body timeout are cut off, while the server keeps answering.
 #[test]
@@ -758,18 +767,11 @@ fn slow_clients_are_cut_off() {
         |c| {
             c.header_timeout = Duration::from_millis(300);
             c.body_timeout = Duration::from_millis(300);
-            c.max_connections = 3;
         },
         None,
         [3; 32],
     );
-    let addr = s.base.trim_start_matches("http://").to_owned();
-    let connect = || {
-        let t = std::net::TcpStream::connect(&addr).expect("connect");
-        t.set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("timeout");
-        t
-    };
+    let connect = || raw_connection(&s);
     // Half a header, then nothing: closed after the header timeout (read gives EOF or an error).
     let mut slow = connect();
     slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
@@ -810,13 +812,7 @@ fn connections_beyond_the_cap_are_closed_on_arrival() {
         None,
         [3; 32],
     );
-    let addr = s.base.trim_start_matches("http://").to_owned();
-    let connect = || {
-        let t = std::net::TcpStream::connect(&addr).expect("connect");
-        t.set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("timeout");
-        t
-    };
+    let connect = || raw_connection(&s);
     // Three idle connections fill the cap (the server accepts in order: they are counted before
     // the fourth arrives); a fourth is closed without an answer.
     let idle: Vec<_> = (0..3).map(|_| connect()).collect();
