@@ -137,6 +137,11 @@ fn logit(p: f32) -> f64 {
     (p / (1.0 - p)).ln()
 }
 
+/// The inverse of [`logit`].
+fn sigmoid(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
+}
+
 impl ThresholdRule {
     /// The threshold on the pooled scores of `folds`, and the rule in words with its figures.
     pub fn choose(&self, folds: &[Vec<ScoredSample>]) -> Result<(f32, String)> {
@@ -161,7 +166,7 @@ impl ThresholdRule {
                 per_fold.sort_by(f64::total_cmp);
                 let n = per_fold.len();
                 let median = (per_fold[(n - 1) / 2] + per_fold[n / 2]) / 2.0;
-                let t = 1.0 / (1.0 + (-median).exp());
+                let t = sigmoid(median);
                 Ok((
                     holdable(t as f32),
                     format!(
@@ -177,7 +182,7 @@ impl ThresholdRule {
                     .map(logit)
                     .collect();
                 let margin = spread(per_fold.iter().map(|&v| Some(v))).map_or(0.0, |s| s.std);
-                let raised = 1.0 / (1.0 + (-(logit(t) + margin)).exp());
+                let raised = sigmoid(logit(t) + margin);
                 Ok((
                     holdable(raised as f32),
                     format!(
