@@ -75,8 +75,7 @@ impl FaceDetector {
         let plan = tract_onnx::onnx()
             .model_for_read(&mut bytes.as_slice())
             .and_then(|m| m.with_input_fact(0, f32::fact([1, s, s, 3]).into()))
-            .and_then(|m| m.into_optimized())
-            .and_then(|m| m.into_runnable())
+            .and_then(crate::engine::tract::plan)
             .map_err(tract(format!("loading the face detector {NAME}")))?;
         Ok(FaceDetector { plan, min_score })
     }
