@@ -210,7 +210,9 @@ fn main() -> ExitCode {
     match run() {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Each error's message already ends with its cause (`…: {source}`); the alternate
+            // form would print every cause twice.
+            eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }

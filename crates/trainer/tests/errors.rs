@@ -201,6 +201,29 @@ fn fails(args: &[&str]) -> String {
     err
 }
 
+#[test]
+fn a_missing_checkpoint_is_named_with_its_cause_once() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let missing = tmp.path().join("missing.safetensors");
+    let out = tmp.path().join("m.onnx");
+    let err = fails(&[
+        "export",
+        "--checkpoint",
+        path_str(&missing),
+        "--out",
+        path_str(&out),
+        "--data-name",
+        "d",
+        "--data-terms",
+        "t",
+        "--threshold",
+        "0.5",
+        "--force-threshold",
+    ]);
+    assert!(err.contains(path_str(&missing)), "{err}");
+    assert_eq!(err.matches("(os error 2)").count(), 1, "{err}");
+}
+
 fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 temp path")
 }
