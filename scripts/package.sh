@@ -15,14 +15,15 @@ if ! [[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$ ]]; then
   echo "package: the workspace version in Cargo.toml is not semver: '$version'" >&2
   exit 1
 fi
-[ -f web/pkg/liveness_wasm_size.js ] && [ -f web/pkg/liveness_wasm_cpu_bg.wasm ] || scripts/build-web.sh >&2
+[ -f web/pkg/liveness_wasm_size.js ] && [ -f web/pkg/liveness_wasm_cpu_relaxed_bg.wasm ] || scripts/build-web.sh >&2
 
 stage=dist/npm/liveness-check
 rm -rf "$stage"
 mkdir -p "$stage/pkg"
 cp web/liveness-check.js web/liveness-check.d.ts web/liveness-check.css web/liveness-worker.js \
   web/capture.js web/texts.js web/worker-client.js web/session-client.js "$stage/"
-cp web/pkg/liveness_wasm{,_cpu}.js web/pkg/liveness_wasm{,_cpu}.d.ts web/pkg/liveness_wasm{,_cpu}_bg.wasm \
+cp web/pkg/liveness_wasm{,_cpu,_cpu_relaxed}.js web/pkg/liveness_wasm{,_cpu,_cpu_relaxed}.d.ts \
+  web/pkg/liveness_wasm{,_cpu,_cpu_relaxed}_bg.wasm \
   web/pkg/liveness_wasm_size.js "$stage/pkg/"
 cp -r web/locales "$stage/locales"
 cp web/npm/README.md CHANGELOG.md LICENSE-MIT LICENSE-APACHE "$stage/"

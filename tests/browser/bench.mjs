@@ -2,7 +2,8 @@
 // adapter, SwiftShader; a fake camera showing a drawn face):
 //
 // 1. Engines on the same model file and the same five 640×480 frames, in one page, alternating
-//    rounds: the widget's CPU engine (tract in wasm, SIMD), its WebGPU engine (wonnx), and
+//    rounds: the widget's CPU engine (tract in wasm: the build with relaxed SIMD, as the worker
+//    loads it here, and the plain-SIMD build beside it), its WebGPU engine (wonnx), and
 //    onnxruntime-web's wasm backend with one thread (the reference; a dev dependency of this
 //    benchmark only). Model load (fetch, verify, session) once per engine, then the medians of
 //    detection, preprocessing and inference, and the ratio CPU engine / onnxruntime-web.
@@ -70,8 +71,13 @@ try {
   });
   const engines = await page.evaluate(
     async ({ model, runs }) => {
-      const rt = await import('/pkg/liveness_wasm.js');
-      await rt.default();
+      // The CPU engine as the widget's worker loads it in Chromium (the CPU build with relaxed
+      // SIMD) and, side by side, with plain SIMD (the full build's); WebGPU from the full build.
+      const full = await import('/pkg/liveness_wasm.js');
+      await full.default();
+      const relaxed = await import('/pkg/liveness_wasm_cpu_relaxed.js');
+      await relaxed.default();
+      const builds = { cpu: [relaxed, 'cpu'], cpuPlainSimd: [full, 'cpu'], webgpu: [full, 'webgpu'] };
       const { Camera } = await import('/capture.js');
       const video = document.createElement('video');
       const cam = await Camera.open(video, { width: { ideal: 640 }, height: { ideal: 480 } });
@@ -79,9 +85,9 @@ try {
       cam.stop();
       const copy = () => frames.map((f) => new ImageData(new Uint8ClampedArray(f.data), f.width, f.height));
       const ours = {};
-      for (const backend of ['cpu', 'webgpu']) {
+      for (const [name, [rt, backend]] of Object.entries(builds)) {
         const m = await rt.LivenessModel.load(model, undefined, { backend });
-        ours[backend] = { model: m, load: m.loadTimings, checks: [] };
+        ours[name] = { model: m, load: m.loadTimings, checks: [] };
       }
       const ort = await import('/ort/ort.wasm.min.mjs');
       ort.env.wasm.numThreads = 1;
@@ -99,7 +105,7 @@ try {
       const ortRuns = [];
       let ortP = null;
       for (let i = 0; i < runs + 1; i++) {
-        for (const backend of ['cpu', 'webgpu']) ours[backend].checks.push((await ours[backend].model.check(copy())).timings);
+        for (const name of Object.keys(builds)) ours[name].checks.push((await ours[name].model.check(copy())).timings);
         const s = performance.now();
         const out = await session.run({ frames: input });
         ortRuns.push(performance.now() - s);
@@ -173,6 +179,7 @@ try {
 
   const stage = (checks, key) => round(median(checks.map((t) => t[key])));
   const cpuInference = median(engines.ours.cpu.checks.map((t) => t.inferenceMs));
+  const plainInference = median(engines.ours.cpuPlainSimd.checks.map((t) => t.inferenceMs));
   const ortInference = median(engines.ort.inferenceMs);
   const report = {
     runs,
@@ -188,6 +195,10 @@ try {
         preprocess_ms: stage(engines.ours.cpu.checks, 'preprocessMs'),
         inference_ms: round(cpuInference),
       },
+      cpu_plain_simd: {
+        detect_ms: stage(engines.ours.cpuPlainSimd.checks, 'detectMs'),
+        inference_ms: round(plainInference),
+      },
       webgpu_swiftshader: {
         load_ms: Object.fromEntries(Object.entries(engines.ours.webgpu.load).map(([k, v]) => [k, round(v)])),
         inference_ms: stage(engines.ours.webgpu.checks, 'inferenceMs'),
@@ -199,6 +210,7 @@ try {
       },
     },
     cpu_engine_over_onnxruntime_web: round((cpuInference / ortInference) * 100) / 100,
+    cpu_plain_simd_over_onnxruntime_web: round((plainInference / ortInference) * 100) / 100,
     p_spoof_cpu_vs_webgpu: Math.abs(engines.pSpoof.cpu - engines.pSpoof.webgpu),
     widget: {
       backend: widget.results[0]?.backend,

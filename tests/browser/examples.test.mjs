@@ -67,9 +67,10 @@ describe('the example apps, built with Vite from the npm package', () => {
         assert.ok(Number.isFinite(result.logit), JSON.stringify(result));
         // The app saw the result through its own framework's binding.
         assert.equal(await page.locator('#outcome').getAttribute('data-live'), String(result.live), `the app's #outcome after ${JSON.stringify(result.live)}`);
-        // The wasm module (its CPU build: this browser's adapter is a software one), its glue and
-        // the worker came from the bundle's hashed assets.
-        for (const asset of [/^\/assets\/liveness_wasm_cpu_bg-[\w-]+\.wasm$/, /^\/assets\/liveness_wasm_cpu-[\w-]+\.js$/, /^\/assets\/liveness-worker-[\w-]+\.js$/]) {
+        // The wasm module (its CPU build with relaxed SIMD: this browser's adapter is a software
+        // one, and Chromium has relaxed SIMD), its glue and the worker came from the bundle's
+        // hashed assets.
+        for (const asset of [/^\/assets\/liveness_wasm_cpu_relaxed_bg-[\w-]+\.wasm$/, /^\/assets\/liveness_wasm_cpu_relaxed-[\w-]+\.js$/, /^\/assets\/liveness-worker-[\w-]+\.js$/]) {
           assert.ok(requests.some((r) => asset.test(r)), `${asset} among ${requests.join(', ')}`);
         }
         assert.ok(requests.includes('/models/default.onnx'), `the host's model: ${requests.join(', ')}`);

@@ -33,7 +33,7 @@ async function binary(name, env) {
 export async function startSite({ model, challenge, web } = {}) {
   // The size file is the build script's last word: without it web/pkg is missing or older than
   // the worker that reads it.
-  await Promise.all(['liveness_wasm_size.js', 'liveness_wasm_cpu.js'].map((f) => access(path.join(ROOT, 'web', 'pkg', f)))).catch(() => {
+  await Promise.all(['liveness_wasm_size.js', 'liveness_wasm_cpu.js', 'liveness_wasm_cpu_relaxed.js'].map((f) => access(path.join(ROOT, 'web', 'pkg', f)))).catch(() => {
     throw new Error('web/pkg is missing or stale: run scripts/build-web.sh first');
   });
   const dir = await tempDir('liveness-server-');

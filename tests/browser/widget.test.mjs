@@ -213,14 +213,39 @@ describe('the widget in Chromium, a camera showing a face', () => {
     await context.close();
   });
 
+  test('a browser without WebAssembly relaxed SIMD gets the CPU build with plain SIMD and checks with it', async () => {
+    // The worker is served with WebAssembly.validate answering no, as a browser without relaxed
+    // SIMD (Safari) answers the worker's probe.
+    const requests = [];
+    const { context, page } = await demoPage({
+      prepare: async (ctx) => {
+        ctx.on('request', (r) => requests.push(new URL(r.url()).pathname));
+        await ctx.route(
+          (url) => url.pathname === '/liveness-worker.js',
+          async (route) => {
+            const response = await route.fetch();
+            await route.fulfill({ response, body: `WebAssembly.validate = () => false;\n${await response.text()}` });
+          },
+        );
+      },
+    });
+    await record(page, PASSIVE_ONLY);
+    const result = await checkToResult(page);
+    assert.ok(Number.isFinite(result.logit), JSON.stringify(result));
+    assert.ok(requests.includes('/liveness-worker.js'), `the worker: ${requests.join(', ')}`);
+    assert.deepEqual(requests.filter((r) => r.endsWith('.wasm')), ['/pkg/liveness_wasm_cpu_bg.wasm'], 'the plain-SIMD CPU build only');
+    await context.close();
+  });
+
   test('a module that dies in a check (a lost GPU device) fails it with device-lost; the next check runs on a fresh module', async () => {
     // The first instance of the wasm module's glue is wrapped: its model's check does what the
     // module's panic hook does when wonnx loses its device (calls the fatal listener with a
     // `device-lost` error) and never answers, as a dead module would not. Instances loaded after
-    // (`?instance=N`) are the real module. On this software adapter `auto` loads the CPU build.
+    // (`?instance=N`) are the real module. On this software adapter `auto` loads the CPU build
+    // (built with relaxed SIMD, which Chromium has).
     const wrapper = `
-      import init, * as real from './liveness_wasm_cpu.js?instance=real';
-      export * from './liveness_wasm_cpu.js?instance=real';
+      import init, * as real from './liveness_wasm_cpu_relaxed.js?instance=real';
+      export * from './liveness_wasm_cpu_relaxed.js?instance=real';
       export default init;
       let fatal = null;
       export function setFatalListener(listener) { fatal = listener; real.setFatalListener(listener); }
@@ -248,7 +273,7 @@ describe('the widget in Chromium, a camera showing a face', () => {
     const { context, page } = await demoPage({
       prepare: (ctx) =>
         ctx.route(
-          (url) => url.pathname === '/pkg/liveness_wasm_cpu.js',
+          (url) => url.pathname === '/pkg/liveness_wasm_cpu_relaxed.js',
           (route) => {
             const search = new URL(route.request().url()).search;
             glue.push(search || '(first)');
@@ -312,8 +337,9 @@ describe('the widget in Chromium, a camera showing a face', () => {
     assert.deepEqual(await streamStates(page), []);
     // One progress for both downloads, ending at the module's and the model's bytes together.
     const progress = await page.evaluate(() => window.__progress);
-    // On this software adapter (a fallback adapter) `auto` fetches the CPU build only.
-    const wasmBytes = (await readFile(path.join(ROOT, 'web', 'pkg', 'liveness_wasm_cpu_bg.wasm'))).length;
+    // On this software adapter (a fallback adapter) `auto` fetches the CPU build only, the one
+    // with relaxed SIMD (Chromium has it).
+    const wasmBytes = (await readFile(path.join(ROOT, 'web', 'pkg', 'liveness_wasm_cpu_relaxed_bg.wasm'))).length;
     const modelBytes = (await readFile(MODEL)).length;
     assert.ok(progress.length >= 2, JSON.stringify(progress));
     assert.deepEqual(progress.at(-1), { loaded: wasmBytes + modelBytes, total: wasmBytes + modelBytes });
@@ -325,7 +351,7 @@ describe('the widget in Chromium, a camera showing a face', () => {
     await page.evaluate(() => document.getElementById('liveness').stop());
     assert.equal(await page.evaluate(() => document.getElementById('liveness').state), 'ready');
     assert.deepEqual(await page.evaluate(() => window.__mainWasm), [], 'no wasm module made on the main thread');
-    assert.deepEqual(wasm().filter((r) => r.endsWith('.wasm')), ['/pkg/liveness_wasm_cpu_bg.wasm'], 'the CPU build, fetched once');
+    assert.deepEqual(wasm().filter((r) => r.endsWith('.wasm')), ['/pkg/liveness_wasm_cpu_relaxed_bg.wasm'], 'the CPU build, fetched once');
 
     // The page's manifest rule and the wasm module's give the same answers.
     const pairs = await page.evaluate(async () => {
