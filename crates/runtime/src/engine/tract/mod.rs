@@ -90,7 +90,8 @@ mod tests {
     const SHAPE: [usize; 4] = [4, 6, 9, 11];
 
     /// `x [4, 6, 9, 11]` → grouped 3×3 convolution (3 groups, 6 → 12 channels, padding 1) → ReLU
-    /// → `pool`: the shape of a cnn4x3 block, over a batch and with odd sides.
+    /// → `pool` → another convolution (12 → 12) → ReLU: cnn4x3's blocks, over a batch and with
+    /// odd sides.
     fn graph(pool: impl Fn(&mut GraphBuilder, &Value) -> Value) -> Vec<u8> {
         let shape: Vec<i64> = SHAPE.iter().map(|&d| d as i64).collect();
         let mut g = GraphBuilder::default();
@@ -108,6 +109,14 @@ mod tests {
         let y = g.conv_grouped(&x, "conv", &weight, &bias, [1, 1], [1, 1, 1, 1], 3);
         let y = g.relu(&y);
         let y = pool(&mut g, &y);
+        let weight = Weight {
+            shape: vec![12, 4, 3, 3],
+            values: (0..432)
+                .map(|i| (i * 53 % 89) as f32 / 60.0 - 0.7)
+                .collect(),
+        };
+        let y = g.conv_grouped(&y, "conv2", &weight, &bias, [1, 1], [1, 1, 1, 1], 3);
+        let y = g.relu(&y);
         let out = g.output(&y, "y");
         g.finish(
             "block",
@@ -135,15 +144,15 @@ mod tests {
             .collect()
     }
 
-    /// How many convolutions and max-pools the two rewrites replace.
+    /// How many runs of per-image operations and how many max-pools the two rewrites replace.
     fn rewritten(bytes: &[u8]) -> (usize, usize) {
         let mut model = load(bytes)
             .into_typed()
             .and_then(|m| m.into_decluttered())
             .expect("declutters");
-        let convs = per_image::rewrite(&mut model).expect("per_image");
+        let runs = per_image::rewrite(&mut model).expect("per_image");
         let pools = max_pool::rewrite(&mut model).expect("max_pool");
-        (convs, pools)
+        (runs, pools)
     }
 
     #[test]
@@ -154,9 +163,10 @@ mod tests {
             .collect();
         let input = Tensor::from_shape(&SHAPE, &values).expect("input");
         let cases: [(&str, Vec<u8>, (usize, usize)); 2] = [
-            // The cnn4 pooling: rewritten (and the last odd row and column dropped).
-            ("2×2 stride 2", graph(|g, y| g.max_pool(y, 2, 2, 0)), (1, 1)),
-            // A padded 3×3 window: left to tract.
+            // One run (both blocks, one image at a time); the cnn4 pooling rewritten in each of
+            // the four images (and the last odd row and column dropped).
+            ("2×2 stride 2", graph(|g, y| g.max_pool(y, 2, 2, 0)), (1, 4)),
+            // A padded 3×3 window: still per image, but left to tract.
             (
                 "3×3 stride 2 padded",
                 graph(|g, y| g.max_pool(y, 3, 2, 1)),
@@ -167,7 +177,7 @@ mod tests {
             assert_eq!(
                 rewritten(&bytes),
                 counts,
-                "{what}: (convolutions, pools) rewritten"
+                "{what}: (per-image runs, pools) rewritten"
             );
             let ours = plan(load(&bytes)).expect("our plan");
             let alone = load(&bytes)
