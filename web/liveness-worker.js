@@ -30,7 +30,7 @@ import WASM_BYTES from './pkg/liveness_wasm_size.js';
 // fallback (software) adapter; the module's own policy (chooseBackend) still has the last word.
 // The CPU build comes twice: where the browser has WebAssembly relaxed SIMD (Chrome and Edge
 // 114+), the one built with it (fused multiply-add in tract's matrix kernel: the default model
-// 12 % faster; models/README.md), elsewhere the one with plain SIMD.
+// 17 % faster; models/README.md), elsewhere the one with plain SIMD.
 // Literal `new URL('…', import.meta.url)`s: bundlers find the files.
 const RELAXED_SIMD = hasRelaxedSimd();
 const MODULES = {
@@ -52,6 +52,7 @@ function hasRelaxedSimd() {
     return false;
   }
 }
+
 /** Per build: a Promise of { kind, bytes, rt, guide, trackers: Map<id, ChallengeTracker>, models: Map<key, Promise<LivenessModel>> }. */
 const runtimes = { cpu: null, webgpu: null };
 const generations = { cpu: 0, webgpu: 0 };

@@ -73,6 +73,10 @@ impl EvalOp for MaxPool2x2 {
             .as_slice()
             .context("MaxPool2x2: input not contiguous")?;
         let mut output = vec![0f32; n * c * oh * ow];
+        if output.is_empty() {
+            // A side under 2 pixels (or an empty batch): nothing to pool, and no chunks to walk.
+            return Ok(tvec!(tensor_of(output, [n, c, oh, ow])?));
+        }
         let mut rows = vec![0f32; 2 * ow];
         for (plane, out) in input
             .chunks_exact(h * w)
@@ -90,10 +94,12 @@ impl EvalOp for MaxPool2x2 {
                 }
             }
         }
-        Ok(tvec!(
-            Tensor::from_shape(&[n, c, oh, ow], &output)?.into_tvalue()
-        ))
+        Ok(tvec!(tensor_of(output, [n, c, oh, ow])?))
     }
+}
+
+fn tensor_of(values: Vec<f32>, shape: [usize; 4]) -> TractResult<TValue> {
+    Ok(tract_ndarray::Array4::from_shape_vec(shape, values)?.into_tvalue())
 }
 
 /// `b` where `a < b`, else `a`: wasm's `f32x4.pmax`, where `f32::max` would need NaN fix-ups.
@@ -119,4 +125,19 @@ impl TypedOp for MaxPool2x2 {
     }
 
     as_op!();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_side_under_two_pixels_pools_to_an_empty_map() {
+        let input = Tensor::from_shape(&[1, 2, 1, 3], &[1f32, 2., 3., 4., 5., 6.]).expect("input");
+        let out = MaxPool2x2
+            .eval_out_of_plan(tvec!(input.into_tvalue()))
+            .expect("evaluates")
+            .expect("needs no plan");
+        assert_eq!(out[0].shape(), &[1, 2, 0, 1]);
+    }
 }
