@@ -60,10 +60,17 @@ impl TractEngine {
 /// [`per_image`] and [`max_pool`], then compiled to tract's kernels.
 pub fn plan(model: InferenceModel) -> TractResult<Arc<TypedSimplePlan>> {
     let mut model = model.into_typed()?.into_decluttered()?;
-    per_image::rewrite(&mut model)?;
-    max_pool::rewrite(&mut model)?;
+    rewrite(&mut model)?;
     model.optimize()?;
     model.into_runnable()
+}
+
+/// Our two rewrites of a decluttered model, in order; how many per-image runs and how many
+/// max-pools they rewrote.
+fn rewrite(model: &mut TypedModel) -> TractResult<(usize, usize)> {
+    let runs = per_image::rewrite(model)?;
+    let pools = max_pool::rewrite(model)?;
+    Ok((runs, pools))
 }
 
 /// How many samples `input` holds: 1 to the manifest's batch, whole.
@@ -144,15 +151,13 @@ mod tests {
             .collect()
     }
 
-    /// How many runs of per-image operations and how many max-pools the two rewrites replace.
+    /// How many runs of per-image operations and how many max-pools [`plan`]'s rewrites replace.
     fn rewritten(bytes: &[u8]) -> (usize, usize) {
         let mut model = load(bytes)
             .into_typed()
             .and_then(|m| m.into_decluttered())
             .expect("declutters");
-        let runs = per_image::rewrite(&mut model).expect("per_image");
-        let pools = max_pool::rewrite(&mut model).expect("max_pool");
-        (runs, pools)
+        rewrite(&mut model).expect("rewrites")
     }
 
     #[test]
